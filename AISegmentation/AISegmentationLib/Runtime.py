@@ -1,0 +1,104 @@
+"""Access to the MRML scene and Slicer module logics, inside desktop Slicer or headless on slicer-core.
+
+Inside desktop Slicer the application already owns the scene and the module logics: :func:`getRuntime` returns a
+thin view of them. Outside (PyPI ``slicer-core``: tests, command line) it builds a working scene with the same
+module logics, once, and makes ``slicer.mrmlScene`` / ``slicer.modules.<name>.logic()`` resolve so that
+``slicer.util`` array helpers work.
+"""
+
+import logging
+import types
+
+import slicer
+
+_headlessRuntime = None
+
+
+def isDesktopSlicer():
+    """True when running inside the desktop Slicer application (which has ``slicer.app``)."""
+    return hasattr(slicer, "app")
+
+
+class SlicerRuntime:
+    """The scene plus the module logics that AISegmentationLib uses."""
+
+    def __init__(self, scene, applicationLogic, moduleLogics):
+        self.scene = scene
+        self.applicationLogic = applicationLogic
+        self._moduleLogics = moduleLogics
+
+    def moduleLogic(self, name):
+        """Logic of a Slicer module by its module name (e.g. "Segmentations", "Volumes", "Markups")."""
+        try:
+            return self._moduleLogics[name]
+        except KeyError:
+            raise ValueError(f"Slicer module logic '{name}' is not available in this runtime") from None
+
+    @property
+    def segmentationsLogic(self):
+        return self.moduleLogic("Segmentations")
+
+    @property
+    def volumesLogic(self):
+        return self.moduleLogic("Volumes")
+
+    @property
+    def markupsLogic(self):
+        return self.moduleLogic("Markups")
+
+
+def _desktopRuntime():
+    names = ["Segmentations", "Volumes", "SubjectHierarchy", "Models", "Data", "Markups", "Tables"]
+    logics = {}
+    for name in names:
+        module = getattr(slicer.modules, name.lower(), None)
+        if module is not None:
+            logics[name] = module.logic()
+    return SlicerRuntime(slicer.mrmlScene, slicer.app.applicationLogic(), logics)
+
+
+# (module name, logic class) in the order that was seen to work on slicer-core (see DESIGN.md).
+_HEADLESS_LOGICS = [
+    ("Volumes", "vtkSlicerVolumesLogic"),
+    ("Segmentations", "vtkSlicerSegmentationsModuleLogic"),
+    ("SubjectHierarchy", "vtkSlicerSubjectHierarchyModuleLogic"),
+    ("Models", "vtkSlicerModelsLogic"),
+    ("Data", "vtkSlicerDataModuleLogic"),
+    ("Markups", "vtkSlicerMarkupsLogic"),
+    ("Tables", "vtkSlicerTablesLogic"),
+]
+
+
+def _buildHeadlessRuntime():
+    scene = slicer.vtkMRMLScene()
+    appLogic = slicer.vtkSlicerApplicationLogic()
+    appLogic.SetMRMLScene(scene)
+    colorLogic = appLogic.GetColorLogic()
+    colorLogic.SetMRMLScene(scene)
+    colorLogic.AddDefaultColorNodes()
+    appLogic.SetModuleLogic("Colors", colorLogic)
+    logics = {"Colors": colorLogic}
+    for name, className in _HEADLESS_LOGICS:
+        moduleLogic = getattr(slicer, className)()
+        moduleLogic.SetMRMLScene(scene)
+        moduleLogic.SetMRMLApplicationLogic(appLogic)
+        appLogic.SetModuleLogic(name, moduleLogic)
+        logics[name] = moduleLogic
+    # Make slicer.util helpers (arrayFromVolume, arrayFromSegment..., getNode) resolve headless.
+    slicer.mrmlScene = scene
+    if not hasattr(slicer, "modules"):
+        slicer.modules = types.SimpleNamespace()
+    for name, moduleLogic in logics.items():
+        setattr(slicer.modules, name.lower(), types.SimpleNamespace(logic=(lambda l=moduleLogic: l)))
+    logging.debug("Headless Slicer runtime created on slicer-core")
+    return SlicerRuntime(scene, appLogic, logics)
+
+
+def getRuntime():
+    """The runtime of this process: desktop Slicer's, or a headless one created on first use."""
+    global _headlessRuntime
+    if isDesktopSlicer():
+        return _desktopRuntime()
+    if _headlessRuntime is None:
+        _headlessRuntime = _buildHeadlessRuntime()
+    return _headlessRuntime
