@@ -1,0 +1,100 @@
+"""Geometry helpers: IJK <-> RAS conversions, oriented-image helpers and geometry checks (no Qt)."""
+
+import numpy as np
+import slicer
+import vtk
+
+
+def ijkToRasMatrix(volumeNode):
+    """IJK-to-RAS matrix of a volume node, including its parent transform when that is linear."""
+    matrix = vtk.vtkMatrix4x4()
+    volumeNode.GetIJKToRASMatrix(matrix)
+    transformNode = volumeNode.GetParentTransformNode()
+    if transformNode is not None:
+        if not transformNode.IsTransformToWorldLinear():
+            raise ValueError(f"Volume '{volumeNode.GetName()}' is under a non-linear transform; harden it first")
+        toWorld = vtk.vtkMatrix4x4()
+        transformNode.GetMatrixTransformToWorld(toWorld)
+        vtk.vtkMatrix4x4.Multiply4x4(toWorld, matrix, matrix)
+    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
+def rasToIjk(volumeNode, rasPoints):
+    """Continuous IJK coordinates (N x 3) of RAS points (N x 3, or one point)."""
+    points = np.atleast_2d(np.asarray(rasPoints, dtype=float))
+    if points.shape[1] != 3:
+        raise ValueError(f"RAS points must have 3 coordinates each, got shape {points.shape}")
+    rasToIjkMatrix = np.linalg.inv(ijkToRasMatrix(volumeNode))
+    homogeneous = np.c_[points, np.ones(len(points))]
+    return (homogeneous @ rasToIjkMatrix.T)[:, :3]
+
+
+def ijkToRas(volumeNode, ijkPoints):
+    """RAS coordinates (N x 3) of IJK points (N x 3, or one point)."""
+    points = np.atleast_2d(np.asarray(ijkPoints, dtype=float))
+    homogeneous = np.c_[points, np.ones(len(points))]
+    return (homogeneous @ ijkToRasMatrix(volumeNode).T)[:, :3]
+
+
+def requireInsideVolume(volumeNode, rasPoints, what="Point"):
+    """Rounded IJK indices (N x 3 ints) of RAS points; ValueError naming the first point outside the volume."""
+    ijk = np.round(rasToIjk(volumeNode, rasPoints)).astype(int)
+    dimensions = np.array(volumeNode.GetImageData().GetDimensions())
+    for ras, index in zip(np.atleast_2d(rasPoints), ijk):
+        if np.any(index < 0) or np.any(index >= dimensions):
+            raise ValueError(
+                f"{what} at RAS ({', '.join(f'{v:.1f}' for v in ras)}) is outside volume '{volumeNode.GetName()}' "
+                f"(IJK {tuple(int(v) for v in index)}, dimensions {tuple(int(v) for v in dimensions)})")
+    return ijk
+
+
+def orientedImageFromArray(array, referenceImage, scalarType=vtk.VTK_UNSIGNED_CHAR):
+    """A vtkOrientedImageData with the geometry of referenceImage and voxels from a KJI-ordered numpy array."""
+    image = slicer.vtkOrientedImageData()
+    image.SetExtent(referenceImage.GetExtent())
+    image.SetSpacing(referenceImage.GetSpacing())
+    image.SetOrigin(referenceImage.GetOrigin())
+    image.CopyDirections(referenceImage)
+    image.AllocateScalars(scalarType, 1)
+    arrayFromImage(image)[:] = array
+    return image
+
+
+def arrayFromImage(image):
+    """KJI-ordered numpy view of a single-component vtkImageData (shares memory)."""
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    dims = image.GetDimensions()
+    return vtk_to_numpy(image.GetPointData().GetScalars()).reshape(dims[2], dims[1], dims[0])
+
+
+def binaryImage(image, lower, upper=None):
+    """New vtkOrientedImageData (unsigned char 0/1): voxels of image in [lower, upper] (upper defaults to lower)."""
+    threshold = vtk.vtkImageThreshold()
+    threshold.SetInputData(image)
+    threshold.ThresholdBetween(lower, lower if upper is None else upper)
+    threshold.SetInValue(1)
+    threshold.SetOutValue(0)
+    threshold.SetOutputScalarTypeToUnsignedChar()
+    threshold.Update()
+    result = slicer.vtkOrientedImageData()
+    result.ShallowCopy(threshold.GetOutput())
+    result.CopyDirections(image)
+    return result
+
+
+def volumeGeometryDescription(volumeNode):
+    image = volumeNode.GetImageData()
+    return (f"dimensions {image.GetDimensions()}, spacing {tuple(round(s, 4) for s in volumeNode.GetSpacing())}, "
+            f"origin {tuple(round(o, 3) for o in volumeNode.GetOrigin())}")
+
+
+def sameGeometry(imageA, imageB, tolerance=1e-3):
+    """True when two oriented images share extent, spacing, origin and directions."""
+    if tuple(imageA.GetExtent()) != tuple(imageB.GetExtent()):
+        return False
+    matrixA, matrixB = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
+    imageA.GetImageToWorldMatrix(matrixA)
+    imageB.GetImageToWorldMatrix(matrixB)
+    return all(abs(matrixA.GetElement(r, c) - matrixB.GetElement(r, c)) <= tolerance
+               for r in range(3) for c in range(4))

@@ -1,0 +1,212 @@
+"""AISegmentationLogic: the one Logic behind the module panel, the Slicer Python console and the command line.
+
+It runs identically inside desktop Slicer and headless on PyPI ``slicer-core``; it imports no Qt. Every write into
+a segment goes through :class:`SegmentEditing.SegmentEditor` (undo, masking, overwrite as in the Segment Editor).
+Bad input raises ValueError with a message meant for the user, and leaves the scene unchanged.
+"""
+
+import logging
+
+import numpy as np
+import slicer
+
+from . import GrowFromSeeds, Islands, LevelTracing, SegmentationIO, Segments, Threshold, VolumeIO
+from .Geometry import orientedImageFromArray, requireInsideVolume
+from .Runtime import getRuntime
+from .SegmentEditing import SegmentEditor, requireSegment, requireVolume
+
+
+class AISegmentationLogic:
+    """Classic segmentation tools, I/O and undo on real Slicer MRML objects."""
+
+    def __init__(self, runtime=None):
+        self.runtime = runtime or getRuntime()
+        self._segmentEditor = None
+
+    @property
+    def scene(self):
+        return self.runtime.scene
+
+    @property
+    def segmentEditor(self):
+        """The segment editor (created on first use, so that creating the Logic adds no node to the scene)."""
+        if self._segmentEditor is None or self._segmentEditor.scene is not self.scene:
+            self._segmentEditor = SegmentEditor(self.scene)
+        return self._segmentEditor
+
+    # I/O -------------------------------------------------------------------------------------------------------
+
+    def loadVolume(self, path, name=None):
+        """Volume from NRRD / NIfTI / MHA, or a DICOM series from a folder."""
+        return VolumeIO.loadVolume(self.runtime, path, name)
+
+    def saveVolume(self, volumeNode, path):
+        return VolumeIO.saveVolume(volumeNode, path)
+
+    def loadSegmentation(self, path, name=None):
+        """Segmentation from a .seg.nrrd file."""
+        return SegmentationIO.loadSegmentation(self.runtime, path, name)
+
+    def importLabelmap(self, path, labelNames=None, referenceVolumeNode=None, name=None):
+        """Segmentation from a label-map image and a name table ({1: "spleen", ...}, JSON file or "1=a,2=b")."""
+        return SegmentationIO.importLabelmap(self.runtime, path, labelNames, referenceVolumeNode, name)
+
+    def saveSegmentation(self, segmentationNode, path):
+        return SegmentationIO.saveSegmentation(segmentationNode, path)
+
+    def exportLabelmap(self, segmentationNode, referenceVolumeNode, path):
+        """Label-map image (NIfTI, NRRD...) of all segments plus a <path>.labels.json name table."""
+        requireVolume(referenceVolumeNode, "reference volume")
+        return SegmentationIO.exportLabelmap(self.runtime, segmentationNode, referenceVolumeNode, path)
+
+    # Segments --------------------------------------------------------------------------------------------------
+
+    def createSegmentation(self, volumeNode, name="Segmentation"):
+        requireVolume(volumeNode)
+        return Segments.createSegmentation(self.scene, volumeNode, name)
+
+    def addSegment(self, segmentationNode, name, color=None):
+        return Segments.addSegment(segmentationNode, name, color)
+
+    def getOrAddSegment(self, segmentationNode, name, color=None):
+        segmentId = segmentationNode.GetSegmentation().GetSegmentIdBySegmentName(name)
+        return segmentId or self.addSegment(segmentationNode, name, color)
+
+    def segmentArray(self, segmentationNode, segmentId, volumeNode):
+        """KJI uint8 array (0/1) of a segment on the volume's grid."""
+        requireSegment(segmentationNode, segmentId)
+        return self.segmentEditor.segmentLabelmapArray(segmentationNode, segmentId, volumeNode)
+
+    def segmentStatistics(self, segmentationNode, volumeNode):
+        """Rows (name, label value, voxel count, volume mL) for every segment."""
+        voxelVolumeMl = float(np.prod(volumeNode.GetSpacing())) / 1000.0
+        rows = []
+        segmentation = segmentationNode.GetSegmentation()
+        for segmentId in segmentation.GetSegmentIDs():
+            segment = segmentation.GetSegment(segmentId)
+            count = int(self.segmentArray(segmentationNode, segmentId, volumeNode).sum())
+            rows.append({"segment": segment.GetName(), "labelValue": segment.GetLabelValue(),
+                         "voxels": count, "volumeMl": round(count * voxelVolumeMl, 3)})
+        return rows
+
+    # Masking and undo ------------------------------------------------------------------------------------------
+
+    def setMasking(self, maskMode="everywhere", maskSegmentId=None, overwriteMode="allSegments",
+                   intensityRange=None):
+        """Editable area for every following write; see SegmentEditor.setMasking."""
+        self.segmentEditor.setMasking(maskMode, maskSegmentId, overwriteMode, intensityRange)
+
+    def masking(self):
+        return self.segmentEditor.masking()
+
+    def canUndo(self, segmentationNode):
+        return self.segmentEditor.canUndo(segmentationNode)
+
+    def undo(self, segmentationNode):
+        self.segmentEditor.undo(segmentationNode)
+
+    def redo(self, segmentationNode):
+        self.segmentEditor.redo(segmentationNode)
+
+    def writeLabelmapArray(self, segmentationNode, segmentId, volumeNode, mask, mode="set"):
+        """Write a KJI 0/1 array (the volume's grid) into a segment through the segment editor logic."""
+        requireSegment(segmentationNode, segmentId)
+        sourceImage = self.segmentEditor.bind(segmentationNode, volumeNode)
+        mask = np.asarray(mask)
+        if mask.shape != tuple(sourceImage.GetDimensions()[::-1]):
+            raise ValueError(f"Mask shape {mask.shape} differs from the volume's {sourceImage.GetDimensions()[::-1]}")
+        labelmap = orientedImageFromArray((mask != 0).astype(np.uint8), sourceImage)
+        self.segmentEditor.modifySegment(segmentationNode, segmentId, volumeNode, labelmap, mode)
+
+    # Threshold -------------------------------------------------------------------------------------------------
+
+    def threshold(self, volumeNode, segmentationNode, segmentId, minimum, maximum):
+        """Set the segment to the voxels with minimum <= intensity <= maximum (within the editable area)."""
+        requireSegment(segmentationNode, segmentId)
+        sourceImage = self.segmentEditor.bind(segmentationNode, volumeNode)
+        labelmap = Threshold.thresholdLabelmap(sourceImage, minimum, maximum)
+        self.segmentEditor.modifySegment(segmentationNode, segmentId, volumeNode, labelmap, "set")
+
+    def autoThresholdRange(self, volumeNode, method="Otsu", mode="SET_LOWER_MAX", currentRange=None):
+        """(minimum, maximum) from an automatic method (Threshold.AUTO_THRESHOLD_METHODS) and mode."""
+        requireVolume(volumeNode)
+        return Threshold.autoThresholdRange(volumeNode.GetImageData(), method, mode, currentRange)
+
+    def autoThreshold(self, volumeNode, segmentationNode, segmentId, method="Otsu", mode="SET_LOWER_MAX",
+                      currentRange=None):
+        """Threshold with the range an automatic method gives; returns that range."""
+        requireSegment(segmentationNode, segmentId)
+        thresholdRange = self.autoThresholdRange(volumeNode, method, mode, currentRange)
+        self.threshold(volumeNode, segmentationNode, segmentId, *thresholdRange)
+        return thresholdRange
+
+    # Level tracing ---------------------------------------------------------------------------------------------
+
+    def levelTrace(self, volumeNode, segmentationNode, segmentId, seedRas, plane="IJ", mode="add"):
+        """Level tracing at a seed on an edge (RAS): plane "IJ", "IK", "JK" (2D, on the slice through the seed)
+        or "3D". The traced region is added to the segment (mode "set" replaces it)."""
+        requireSegment(segmentationNode, segmentId)
+        if plane not in LevelTracing.PLANES + ("3D",):
+            raise ValueError(f"Unknown level tracing plane '{plane}'; choose IJ, IK, JK or 3D")
+        sourceImage = self.segmentEditor.bind(segmentationNode, volumeNode)
+        seedIjk = requireInsideVolume(volumeNode, seedRas, "Level tracing seed")[0]
+        if plane == "3D":
+            labelmap = LevelTracing.levelTrace3D(sourceImage, seedIjk)
+        else:
+            labelmap = LevelTracing.levelTrace2D(sourceImage, seedIjk, plane)
+        self.segmentEditor.modifySegment(segmentationNode, segmentId, volumeNode, labelmap, mode)
+
+    # Grow from seeds -------------------------------------------------------------------------------------------
+
+    def paintSeeds(self, volumeNode, segmentationNode, segmentId, rasPoints, radiusMm=5.0):
+        """Add spheres of radiusMm around RAS points to a (seed) segment. Points outside the volume are refused."""
+        requireSegment(segmentationNode, segmentId)
+        if radiusMm <= 0:
+            raise ValueError(f"Seed radius must be positive, got {radiusMm} mm")
+        if len(np.atleast_2d(rasPoints)) == 0 or np.size(rasPoints) == 0:
+            raise ValueError("No seed points given")
+        sourceImage = self.segmentEditor.bind(segmentationNode, volumeNode)
+        ijkPoints = requireInsideVolume(volumeNode, rasPoints, "Seed point")
+        mask = _spheresMask(sourceImage.GetDimensions()[::-1], volumeNode.GetSpacing()[::-1], ijkPoints, radiusMm)
+        labelmap = orientedImageFromArray(mask, sourceImage)
+        self.segmentEditor.modifySegment(segmentationNode, segmentId, volumeNode, labelmap, "add")
+
+    def growFromSeeds(self, volumeNode, segmentationNode, seedSegmentIds, seedLocalityFactor=0.0):
+        """Start a grow-from-seeds preview; call .update() after changing seeds, then .apply() or .cancel()."""
+        requireVolume(volumeNode)
+        return GrowFromSeeds.GrowFromSeedsSession(self.segmentEditor, segmentationNode, volumeNode,
+                                                  seedSegmentIds, seedLocalityFactor)
+
+    # Islands ---------------------------------------------------------------------------------------------------
+
+    def _segmentImage(self, volumeNode, segmentationNode, segmentId):
+        requireSegment(segmentationNode, segmentId)
+        labelmap = self.segmentEditor.segmentLabelmap(segmentationNode, segmentId, volumeNode)
+        if labelmap.GetScalarRange()[1] == 0:
+            name = segmentationNode.GetSegmentation().GetSegment(segmentId).GetName()
+            raise ValueError(f"Segment '{name}' is empty: there are no islands to clean up")
+        return labelmap
+
+    def keepLargestIsland(self, volumeNode, segmentationNode, segmentId):
+        labelmap = Islands.keepLargestIsland(self._segmentImage(volumeNode, segmentationNode, segmentId))
+        self.segmentEditor.modifySegment(segmentationNode, segmentId, volumeNode, labelmap, "set")
+
+    def removeSmallIslands(self, volumeNode, segmentationNode, segmentId, minimumSize):
+        """Remove the islands of fewer than minimumSize voxels from a segment."""
+        labelmap = Islands.removeSmallIslands(self._segmentImage(volumeNode, segmentationNode, segmentId),
+                                              minimumSize)
+        self.segmentEditor.modifySegment(segmentationNode, segmentId, volumeNode, labelmap, "set")
+
+
+def _spheresMask(shape, spacingKji, centersIjk, radiusMm):
+    """uint8 KJI mask of balls of radiusMm (physical, per-axis spacing) around IJK centres."""
+    mask = np.zeros(shape, np.uint8)
+    spacing = np.asarray(spacingKji, float)
+    reach = np.ceil(radiusMm / spacing).astype(int)
+    for center in np.asarray(centersIjk)[:, ::-1]:
+        low = np.maximum(center - reach, 0)
+        high = np.minimum(center + reach + 1, shape)
+        grid = np.ogrid[tuple(slice(lo, hi) for lo, hi in zip(low, high))]
+        distance2 = sum(((axis - c) * s) ** 2 for axis, c, s in zip(grid, center, spacing))
+        mask[tuple(slice(lo, hi) for lo, hi in zip(low, high))] |= (distance2 <= radiusMm ** 2).astype(np.uint8)
+    return mask

@@ -1,0 +1,210 @@
+"""The one place where AISegmentation writes into segments: Slicer's segment editor logic.
+
+Classic tools and AI results alike go through :class:`SegmentEditor.modifySegments`, which saves an undo state and
+calls ``vtkSlicerSegmentEditorLogic.ModifySegmentByLabelmap``, so mask mode, overwrite mode and the intensity mask
+range behave exactly as in Slicer's Segment Editor.
+"""
+
+import logging
+
+import numpy as np
+import slicer
+import vtk
+
+from .Geometry import arrayFromImage, orientedImageFromArray, sameGeometry, volumeGeometryDescription
+
+MASK_MODES = {
+    "everywhere": slicer.vtkMRMLSegmentationNode.EditAllowedEverywhere,
+    "insideAllSegments": slicer.vtkMRMLSegmentationNode.EditAllowedInsideAllSegments,
+    "insideVisibleSegments": slicer.vtkMRMLSegmentationNode.EditAllowedInsideVisibleSegments,
+    "outsideAllSegments": slicer.vtkMRMLSegmentationNode.EditAllowedOutsideAllSegments,
+    "outsideVisibleSegments": slicer.vtkMRMLSegmentationNode.EditAllowedOutsideVisibleSegments,
+    "insideSingleSegment": slicer.vtkMRMLSegmentationNode.EditAllowedInsideSingleSegment,
+}
+
+OVERWRITE_MODES = {
+    "allSegments": slicer.vtkMRMLSegmentEditorNode.OverwriteAllSegments,
+    "visibleSegments": slicer.vtkMRMLSegmentEditorNode.OverwriteVisibleSegments,
+    "none": slicer.vtkMRMLSegmentEditorNode.OverwriteNone,
+}
+
+MODIFICATION_MODES = {
+    "set": slicer.vtkSlicerSegmentEditorLogic.ModificationModeSet,
+    "add": slicer.vtkSlicerSegmentEditorLogic.ModificationModeAdd,
+    "remove": slicer.vtkSlicerSegmentEditorLogic.ModificationModeRemove,
+    "removeAll": slicer.vtkSlicerSegmentEditorLogic.ModificationModeRemoveAll,
+}
+
+EDITOR_NODE_SINGLETON_TAG = "AISegmentation"
+
+
+def _choice(value, choices, what):
+    if value not in choices:
+        raise ValueError(f"Unknown {what} '{value}'; choose one of: {', '.join(choices)}")
+    return choices[value]
+
+
+def requireSegment(segmentationNode, segmentId):
+    """The vtkSegment of segmentId, or a ValueError that lists the segments that exist."""
+    if segmentationNode is None:
+        raise ValueError("No segmentation node given")
+    segment = segmentationNode.GetSegmentation().GetSegment(segmentId) if segmentId else None
+    if segment is None:
+        existing = list(segmentationNode.GetSegmentation().GetSegmentIDs())
+        raise ValueError(f"Segmentation '{segmentationNode.GetName()}' has no segment '{segmentId}' "
+                         f"(segments: {', '.join(existing) or 'none'})")
+    return segment
+
+
+def requireVolume(volumeNode, what="source volume"):
+    if volumeNode is None or volumeNode.GetImageData() is None:
+        raise ValueError(f"No {what} selected (or the volume has no image data)")
+    if volumeNode.GetImageData().GetNumberOfScalarComponents() != 1:
+        logging.warning("Volume '%s' has several components; only the first is used", volumeNode.GetName())
+    return volumeNode
+
+
+class SegmentEditor:
+    """Segment editor logic + its parameter node (masking settings) for one scene."""
+
+    def __init__(self, scene):
+        self.scene = scene
+        self.editorNode = self._editorNode()
+        self.editorLogic = slicer.vtkSlicerSegmentEditorLogic()
+        self.editorLogic.SetMRMLScene(scene)
+        self.editorLogic.SetSegmentEditorNode(self.editorNode)
+
+    def _editorNode(self):
+        node = self.scene.GetSingletonNode(EDITOR_NODE_SINGLETON_TAG, "vtkMRMLSegmentEditorNode")
+        if node is None:
+            node = slicer.vtkMRMLSegmentEditorNode()
+            node.SetSingletonTag(EDITOR_NODE_SINGLETON_TAG)
+            node.SetName("AISegmentation segment editor")
+            node = self.scene.AddNode(node)
+        return node
+
+    # Masking --------------------------------------------------------------------------------------------------
+
+    def setMasking(self, maskMode="everywhere", maskSegmentId=None, overwriteMode="allSegments",
+                   intensityRange=None):
+        """Editable area as in the Segment Editor's "Masking" section.
+
+        maskMode: everywhere, insideAllSegments, insideVisibleSegments, outsideAllSegments, outsideVisibleSegments
+        or insideSingleSegment (then maskSegmentId names the segment); overwriteMode: allSegments, visibleSegments
+        or none; intensityRange: (min, max) of source intensities that may be edited, or None for no limit.
+        """
+        mode = _choice(maskMode, MASK_MODES, "mask mode")
+        overwrite = _choice(overwriteMode, OVERWRITE_MODES, "overwrite mode")
+        if mode == slicer.vtkMRMLSegmentationNode.EditAllowedInsideSingleSegment and not maskSegmentId:
+            raise ValueError("Mask mode 'insideSingleSegment' needs maskSegmentId")
+        if intensityRange is not None and not intensityRange[0] <= intensityRange[1]:
+            raise ValueError(f"Intensity range {tuple(intensityRange)} has minimum above maximum")
+        self.editorNode.SetMaskMode(mode)
+        self.editorNode.SetMaskSegmentID(maskSegmentId or "")
+        self.editorNode.SetOverwriteMode(overwrite)
+        self.editorNode.SetSourceVolumeIntensityMask(intensityRange is not None)
+        if intensityRange is not None:
+            self.editorNode.SetSourceVolumeIntensityMaskRange(float(intensityRange[0]), float(intensityRange[1]))
+
+    def masking(self):
+        """Current masking settings, in the names that setMasking takes."""
+        node = self.editorNode
+        return {
+            "maskMode": next(k for k, v in MASK_MODES.items() if v == node.GetMaskMode()),
+            "maskSegmentId": node.GetMaskSegmentID() or None,
+            "overwriteMode": next(k for k, v in OVERWRITE_MODES.items() if v == node.GetOverwriteMode()),
+            "intensityRange": tuple(node.GetSourceVolumeIntensityMaskRange())
+            if node.GetSourceVolumeIntensityMask() else None,
+        }
+
+    # Binding and reading ----------------------------------------------------------------------------------------
+
+    def bind(self, segmentationNode, sourceVolumeNode):
+        """Point the editor at a segmentation and its source volume; returns the aligned source image.
+
+        The segmentation's reference geometry must be the volume's (it is set from the volume when the
+        segmentation has none yet); otherwise a ValueError explains the mismatch and nothing is changed.
+        """
+        requireVolume(sourceVolumeNode)
+        if segmentationNode is None:
+            raise ValueError("No segmentation node given")
+        self._requireMatchingGeometry(segmentationNode, sourceVolumeNode)
+        self.editorNode.SetAndObserveSegmentationNode(segmentationNode)
+        self.editorNode.SetAndObserveSourceVolumeNode(sourceVolumeNode)
+        self.editorLogic.SetSegmentationNode(segmentationNode)
+        self.editorLogic.SetSourceVolumeNode(sourceVolumeNode)
+        if not self.editorLogic.UpdateAlignedSourceVolume():
+            raise ValueError(f"Could not align volume '{sourceVolumeNode.GetName()}' with segmentation "
+                             f"'{segmentationNode.GetName()}'")
+        return self.editorLogic.GetAlignedSourceVolume()
+
+    def _requireMatchingGeometry(self, segmentationNode, volumeNode):
+        geometryString = segmentationNode.GetSegmentation().GetConversionParameter(
+            slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName())
+        if not geometryString:
+            segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(volumeNode)
+            return
+        segmentationGeometry = slicer.vtkOrientedImageData()
+        slicer.vtkSegmentationConverter.DeserializeImageGeometry(geometryString, segmentationGeometry, False)
+        volumeGeometry = slicer.vtkOrientedImageData()
+        volumeGeometry.SetExtent(volumeNode.GetImageData().GetExtent())
+        ijkToRas = vtk.vtkMatrix4x4()
+        volumeNode.GetIJKToRASMatrix(ijkToRas)
+        volumeGeometry.SetGeometryFromImageToWorldMatrix(ijkToRas)
+        if not sameGeometry(segmentationGeometry, volumeGeometry):
+            raise ValueError(
+                f"Segmentation '{segmentationNode.GetName()}' and volume '{volumeNode.GetName()}' have different "
+                f"geometry (volume: {volumeGeometryDescription(volumeNode)}; segmentation: extent "
+                f"{segmentationGeometry.GetExtent()}, spacing {tuple(round(s, 4) for s in segmentationGeometry.GetSpacing())}"
+                f", origin {tuple(round(o, 3) for o in segmentationGeometry.GetOrigin())}). Use a segmentation made "
+                f"for this volume, or set its geometry with SetReferenceImageGeometryParameterFromVolumeNode.")
+
+    def segmentLabelmap(self, segmentationNode, segmentId, sourceVolumeNode):
+        """Binary labelmap (oriented image, aligned with the source volume) of one segment."""
+        requireSegment(segmentationNode, segmentId)
+        aligned = self.bind(segmentationNode, sourceVolumeNode)
+        labelmap = slicer.vtkOrientedImageData()
+        segmentationNode.GetBinaryLabelmapRepresentation(segmentId, labelmap)
+        result = orientedImageFromArray(np.zeros(aligned.GetDimensions()[::-1], np.uint8), aligned)
+        if labelmap.GetPointData().GetScalars() is not None and not labelmap.IsEmpty():
+            resampled = slicer.vtkOrientedImageData()
+            slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
+                labelmap, aligned, resampled, False, True)
+            arrayFromImage(result)[:] = arrayFromImage(resampled) != 0
+        return result
+
+    def segmentLabelmapArray(self, segmentationNode, segmentId, sourceVolumeNode):
+        """KJI uint8 0/1 array of one segment on the source volume's grid."""
+        return arrayFromImage(self.segmentLabelmap(segmentationNode, segmentId, sourceVolumeNode)).copy()
+
+    # Writing ---------------------------------------------------------------------------------------------------
+
+    def modifySegments(self, segmentationNode, sourceVolumeNode, labelmaps, mode="set"):
+        """Write {segmentId: oriented binary labelmap} with one undo state for the whole change."""
+        modification = _choice(mode, MODIFICATION_MODES, "modification mode")
+        for segmentId in labelmaps:
+            requireSegment(segmentationNode, segmentId)
+        self.bind(segmentationNode, sourceVolumeNode)
+        self.editorLogic.SaveStateForUndo()
+        for segmentId, labelmap in labelmaps.items():
+            self.editorNode.SetSelectedSegmentID(segmentId)
+            self.editorLogic.ModifySegmentByLabelmap(segmentationNode, segmentId, labelmap, modification, False, False)
+        segmentationNode.Modified()
+
+    def modifySegment(self, segmentationNode, segmentId, sourceVolumeNode, labelmap, mode="set"):
+        self.modifySegments(segmentationNode, sourceVolumeNode, {segmentId: labelmap}, mode)
+
+    def canUndo(self, segmentationNode):
+        return self.editorLogic.GetSegmentationNode() is segmentationNode and self.editorLogic.CanUndo()
+
+    def undo(self, segmentationNode):
+        """Undo the last write into segmentationNode; ValueError when there is nothing to undo."""
+        if not self.canUndo(segmentationNode):
+            raise ValueError(f"Nothing to undo in segmentation '{segmentationNode.GetName()}'")
+        self.editorLogic.Undo()
+
+    def redo(self, segmentationNode):
+        if self.editorLogic.GetSegmentationNode() is not segmentationNode or not self.editorLogic.CanRedo():
+            raise ValueError(f"Nothing to redo in segmentation '{segmentationNode.GetName()}'")
+        self.editorLogic.Redo()
+

@@ -1,0 +1,98 @@
+"""Reading and writing volumes through Slicer's storage nodes (NRRD, NIfTI, MHA, DICOM series folder)."""
+
+import contextlib
+import logging
+import os
+
+import slicer
+import vtk
+
+VOLUME_EXTENSIONS = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
+LABELMAP_LOADING_OPTION = 1  # AddArchetypeVolume loadingOptions bit 0: label map
+
+
+def _nodeIds(scene):
+    return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+
+
+def removeNodesAddedSince(scene, nodeIdsBefore):
+    """Remove every node added to the scene after nodeIdsBefore was taken (keeps a failed load from leaving junk)."""
+    for nodeId in _nodeIds(scene) - nodeIdsBefore:
+        node = scene.GetNodeByID(nodeId)
+        if node is not None:
+            scene.RemoveNode(node)
+
+
+@contextlib.contextmanager
+def quietVtkErrors():
+    """Silence VTK's own error printing while we try to read a file (we report failures ourselves)."""
+    warnings = vtk.vtkObject.GetGlobalWarningDisplay()
+    verbosity = vtk.vtkLogger.GetCurrentVerbosityCutoff()
+    vtk.vtkObject.GlobalWarningDisplayOff()
+    vtk.vtkLogger.SetStderrVerbosity(vtk.vtkLogger.VERBOSITY_OFF)
+    try:
+        yield
+    finally:
+        vtk.vtkObject.SetGlobalWarningDisplay(warnings)
+        vtk.vtkLogger.SetStderrVerbosity(verbosity)
+
+
+def _dicomSeriesFiles(folder):
+    files = sorted(os.path.join(folder, name) for name in os.listdir(folder)
+                   if os.path.isfile(os.path.join(folder, name)) and not name.startswith("."))
+    if not files:
+        raise ValueError(f"DICOM folder '{folder}' contains no files")
+    return files
+
+
+def loadVolume(runtime, path, name=None, labelmap=False):
+    """Load a scalar volume (or a label map volume) from a file, or a DICOM series from a folder.
+
+    Raises ValueError with the reason when the path is missing or unreadable; the scene is left unchanged then.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ValueError(f"Volume file or folder '{path}' does not exist")
+    name = name or _baseName(path)
+    scene = runtime.scene
+    before = _nodeIds(scene)
+    fileList = vtk.vtkStringArray()
+    archetype = path
+    if os.path.isdir(path):
+        files = _dicomSeriesFiles(path)
+        archetype = files[0]
+        for fileName in files:
+            fileList.InsertNextValue(fileName)
+    messages = slicer.vtkMRMLMessageCollection()
+    node = None
+    try:
+        with quietVtkErrors():
+            node = runtime.volumesLogic.AddArchetypeVolume(
+                archetype, name, LABELMAP_LOADING_OPTION if labelmap else 0, fileList, messages)
+    except Exception as error:  # a VTK reader can raise on a malformed header
+        logging.debug("AddArchetypeVolume raised %s", error)
+    if node is None or node.GetImageData() is None or node.GetImageData().GetNumberOfPoints() == 0:
+        removeNodesAddedSince(scene, before)
+        raise ValueError(f"Could not read a volume from '{path}': unsupported or corrupt file")
+    logging.info("Loaded volume '%s' %s from %s", node.GetName(), node.GetImageData().GetDimensions(), path)
+    return node
+
+
+def saveVolume(volumeNode, path):
+    """Write a volume node (NRRD, NIfTI, MHA by file extension)."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+    storage.SetFileName(path)
+    storage.SetUseCompression(True)
+    if not storage.WriteData(volumeNode):
+        raise ValueError(f"Could not write volume '{volumeNode.GetName()}' to '{path}'")
+    return path
+
+
+def _baseName(path):
+    base = os.path.basename(os.path.normpath(path))
+    for extension in (".seg.nrrd",) + VOLUME_EXTENSIONS:
+        if base.lower().endswith(extension):
+            return base[: -len(extension)]
+    return base
