@@ -6,6 +6,7 @@ Bad input raises ValueError with a message meant for the user, and leaves the sc
 """
 
 import logging
+import os
 
 import numpy as np
 import slicer
@@ -58,6 +59,21 @@ class AISegmentationLogic:
         """Label-map image (NIfTI, NRRD...) of all segments plus a <path>.labels.json name table."""
         requireVolume(referenceVolumeNode, "reference volume")
         return SegmentationIO.exportLabelmap(self.runtime, segmentationNode, referenceVolumeNode, path)
+
+    def loadMarkupsPoints(self, path):
+        """RAS coordinates (N x 3) of the control points in a Slicer markups file (.mrk.json, .fcsv)."""
+        if not os.path.isfile(path):
+            raise ValueError(f"Markups file '{path}' does not exist")
+        before = VolumeIO._nodeIds(self.scene)
+        with VolumeIO.quietVtkErrors():
+            nodeId = self.runtime.markupsLogic.LoadMarkups(os.fspath(path), "seeds")
+        node = self.scene.GetNodeByID(nodeId) if nodeId else None
+        if node is None:
+            VolumeIO.removeNodesAddedSince(self.scene, before)
+            raise ValueError(f"Could not read markups from '{path}'")
+        points = slicer.util.arrayFromMarkupsControlPoints(node, world=True)
+        VolumeIO.removeNodesAddedSince(self.scene, before)
+        return np.asarray(points, float)
 
     # Segments --------------------------------------------------------------------------------------------------
 

@@ -1,0 +1,209 @@
+"""Headless AISegmentation command line: the module's Logic on files, no desktop Slicer needed.
+
+Run through Scripts/aisegmentation (which prepares .venv). Every subcommand reads files and writes files;
+`aisegmentation SUBCOMMAND --help` documents its options.
+"""
+
+import argparse
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "AISegmentation"))
+
+from AISegmentationLib import Threshold  # noqa: E402
+from AISegmentationLib.SegmentEditing import MASK_MODES, OVERWRITE_MODES  # noqa: E402
+
+
+def _addInputs(parser, segmentRequired=True):
+    parser.add_argument("volume", help="source volume: NRRD, NIfTI, MHA file or a DICOM series folder")
+    parser.add_argument("--segmentation", help="existing .seg.nrrd to edit (default: a new, empty segmentation)")
+    if segmentRequired:
+        parser.add_argument("--segment", required=True, help="name of the segment to write (created if missing)")
+    parser.add_argument("--output", required=True, help="output segmentation file (.seg.nrrd)")
+    parser.add_argument("--labelmap-output", help="also export all segments as a label-map image (e.g. .nii.gz)")
+    masking = parser.add_argument_group("masking (as in the Segment Editor)")
+    masking.add_argument("--mask-mode", default="everywhere", choices=list(MASK_MODES), help="editable area")
+    masking.add_argument("--mask-segment", help="segment name for --mask-mode insideSingleSegment")
+    masking.add_argument("--overwrite-mode", default="allSegments", choices=list(OVERWRITE_MODES),
+                         help="which other segments a write may overwrite")
+    masking.add_argument("--intensity-range", nargs=2, type=float, metavar=("MIN", "MAX"),
+                         help="only voxels with source intensity in this range may be edited")
+
+
+def buildParser():
+    parser = argparse.ArgumentParser(prog="aisegmentation", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="classic tools on TotalSegmentator's example CT (liver, bone)")
+    demo.add_argument("--output", default="output/demo", help="folder for the outputs (default: output/demo)")
+
+    threshold = commands.add_parser("threshold", help="threshold a volume into a segment")
+    _addInputs(threshold)
+    threshold.add_argument("--range", nargs=2, type=float, metavar=("MIN", "MAX"), help="manual intensity range")
+    threshold.add_argument("--auto-method", choices=list(Threshold.AUTO_THRESHOLD_METHODS),
+                           help="automatic threshold method (instead of --range)")
+    threshold.add_argument("--auto-mode", default="SET_LOWER_MAX", choices=Threshold.AUTO_THRESHOLD_MODES,
+                           help="how the automatic threshold sets the range (default SET_LOWER_MAX)")
+
+    trace = commands.add_parser("level-trace", help="level tracing from a seed on an edge")
+    _addInputs(trace)
+    trace.add_argument("--seed", nargs=3, type=float, required=True, metavar=("R", "A", "S"),
+                       help="seed point in RAS millimetres, on the edge of the structure")
+    trace.add_argument("--plane", default="IJ", choices=["IJ", "IK", "JK", "3D"],
+                       help="2D plane through the seed, or 3D (default IJ)")
+
+    grow = commands.add_parser("grow-from-seeds", help="grow two or more seed segments into the image")
+    _addInputs(grow, segmentRequired=False)
+    grow.add_argument("--seeds", action="append", default=[], metavar="NAME=MARKUPS",
+                      help="segment NAME seeded from the points of a Slicer markups file (repeat, at least twice)")
+    grow.add_argument("--seed-segments", nargs="+", default=[],
+                      help="names of existing seed segments in --segmentation (instead of / beside --seeds)")
+    grow.add_argument("--seed-radius", type=float, default=5.0, help="radius in mm painted around each seed point")
+    grow.add_argument("--seed-locality", type=float, default=0.0, help="seed locality factor (0 = none)")
+    grow.add_argument("--keep-largest-island", action="append", default=[], metavar="NAME",
+                      help="after growing, keep only the largest island of this segment (repeatable)")
+
+    islands = commands.add_parser("islands", help="clean up islands of a segment")
+    _addInputs(islands)
+    choice = islands.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--keep-largest", action="store_true", help="keep only the largest island")
+    choice.add_argument("--remove-smaller-than", type=int, metavar="VOXELS", help="remove islands below this size")
+
+    importer = commands.add_parser("import-labelmap", help="label-map image + name table -> .seg.nrrd")
+    importer.add_argument("labelmap", help="label-map image (NIfTI, NRRD, MHA)")
+    importer.add_argument("--labels", help="names: JSON file {\"1\": \"spleen\"} or \"1=spleen,2=liver\"")
+    importer.add_argument("--output", required=True, help="output .seg.nrrd")
+
+    exporter = commands.add_parser("export-labelmap", help=".seg.nrrd -> label-map image on a volume's grid")
+    exporter.add_argument("segmentation", help="input .seg.nrrd")
+    exporter.add_argument("volume", help="reference volume whose grid the label map uses")
+    exporter.add_argument("--output", required=True, help="output label-map image (.nii.gz, .nrrd)")
+    return parser
+
+
+def _prepare(logic, args):
+    volume = logic.loadVolume(args.volume)
+    if args.segmentation:
+        segmentation = logic.loadSegmentation(args.segmentation)
+    else:
+        segmentation = logic.createSegmentation(volume, os.path.basename(args.output).split(".")[0])
+    maskSegmentId = None
+    if args.mask_segment:
+        from AISegmentationLib.Segments import segmentIdByName
+
+        maskSegmentId = segmentIdByName(segmentation, args.mask_segment)
+    logic.setMasking(args.mask_mode, maskSegmentId, args.overwrite_mode, args.intensity_range)
+    return volume, segmentation
+
+
+def _save(logic, args, volume, segmentation):
+    print(f"Segmentation: {logic.saveSegmentation(segmentation, args.output)}")
+    if args.labelmap_output:
+        print(f"Label map: {logic.exportLabelmap(segmentation, volume, args.labelmap_output)[0]}")
+    for row in logic.segmentStatistics(segmentation, volume):
+        print(f"  {row['segment']:<24} {row['voxels']:>10} voxels {row['volumeMl']:>12.2f} mL")
+
+
+def runDemo(logic, args):
+    from AISegmentationLib.Demo import runDemo as demo
+
+    result = demo(logic, args.output)
+    print(f"Liver Dice against TotalSegmentator's liver: {result['liverDice']:.3f}")
+    print(f"Grow from seeds: {result['growFromSeedsSeconds']:.2f} s")
+    print(f"{'segment':<12}{'voxels':>10}{'volume mL':>12}")
+    for row in result["table"]:
+        print(f"{row['segment']:<12}{row['voxels']:>10}{row['volumeMl']:>12.2f}")
+    for kind, path in result["outputs"].items():
+        print(f"{kind:>13}: {os.path.abspath(path)}")
+
+
+def runThreshold(logic, args):
+    if (args.range is None) == (args.auto_method is None):
+        raise ValueError("Give exactly one of --range MIN MAX or --auto-method METHOD")
+    volume, segmentation = _prepare(logic, args)
+    segmentId = logic.getOrAddSegment(segmentation, args.segment)
+    if args.range:
+        logic.threshold(volume, segmentation, segmentId, *args.range)
+    else:
+        low, high = logic.autoThreshold(volume, segmentation, segmentId, args.auto_method, args.auto_mode)
+        print(f"Automatic threshold range: {low:g} .. {high:g}")
+    _save(logic, args, volume, segmentation)
+
+
+def runLevelTrace(logic, args):
+    volume, segmentation = _prepare(logic, args)
+    segmentId = logic.getOrAddSegment(segmentation, args.segment)
+    logic.levelTrace(volume, segmentation, segmentId, args.seed, args.plane)
+    _save(logic, args, volume, segmentation)
+
+
+def runGrowFromSeeds(logic, args):
+    volume, segmentation = _prepare(logic, args)
+    from AISegmentationLib.Segments import segmentIdByName
+
+    seedIds = [segmentIdByName(segmentation, name) for name in args.seed_segments]
+    for item in args.seeds:
+        name, separator, path = item.partition("=")
+        if not separator or not name or not path:
+            raise ValueError(f"--seeds takes NAME=MARKUPS_FILE, got '{item}'")
+        segmentId = logic.getOrAddSegment(segmentation, name)
+        logic.paintSeeds(volume, segmentation, segmentId, logic.loadMarkupsPoints(path), args.seed_radius)
+        seedIds.append(segmentId)
+    session = logic.growFromSeeds(volume, segmentation, seedIds, args.seed_locality)
+    session.apply()
+    print(f"Grow from seeds: {session.lastComputationSeconds:.2f} s")
+    for name in args.keep_largest_island:
+        logic.keepLargestIsland(volume, segmentation, segmentIdByName(segmentation, name))
+    _save(logic, args, volume, segmentation)
+
+
+def runIslands(logic, args):
+    volume, segmentation = _prepare(logic, args)
+    from AISegmentationLib.Segments import segmentIdByName
+
+    segmentId = segmentIdByName(segmentation, args.segment)
+    if args.keep_largest:
+        logic.keepLargestIsland(volume, segmentation, segmentId)
+    else:
+        logic.removeSmallIslands(volume, segmentation, segmentId, args.remove_smaller_than)
+    _save(logic, args, volume, segmentation)
+
+
+def runImportLabelmap(logic, args):
+    segmentation = logic.importLabelmap(args.labelmap, args.labels)
+    print(f"Segmentation: {logic.saveSegmentation(segmentation, args.output)}")
+    for segmentId in segmentation.GetSegmentation().GetSegmentIDs():
+        segment = segmentation.GetSegmentation().GetSegment(segmentId)
+        print(f"  {segment.GetLabelValue():>4} {segment.GetName()}")
+
+
+def runExportLabelmap(logic, args):
+    segmentation = logic.loadSegmentation(args.segmentation)
+    volume = logic.loadVolume(args.volume)
+    path, names = logic.exportLabelmap(segmentation, volume, args.output)
+    print(f"Label map: {path} ({len(names)} labels; names in {path}.labels.json)")
+
+
+COMMANDS = {"demo": runDemo, "threshold": runThreshold, "level-trace": runLevelTrace,
+            "grow-from-seeds": runGrowFromSeeds, "islands": runIslands, "import-labelmap": runImportLabelmap,
+            "export-labelmap": runExportLabelmap}
+
+
+def main(argv=None):
+    args = buildParser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    from AISegmentationLib.Logic import AISegmentationLogic
+
+    try:
+        COMMANDS[args.command](AISegmentationLogic(), args)
+    except (ValueError, RuntimeError) as error:
+        print(f"aisegmentation {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
