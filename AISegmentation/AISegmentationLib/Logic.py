@@ -22,7 +22,7 @@ class AISegmentationLogic:
 
     def __init__(self, runtime=None):
         self.runtime = runtime or getRuntime()
-        self._segmentEditor = None
+        self._segmentEditor = SegmentEditor(self.scene)
 
     @property
     def scene(self):
@@ -30,8 +30,8 @@ class AISegmentationLogic:
 
     @property
     def segmentEditor(self):
-        """The segment editor (created on first use, so that creating the Logic adds no node to the scene)."""
-        if self._segmentEditor is None or self._segmentEditor.scene is not self.scene:
+        """The segment editor: its parameter node (a singleton) holds the masking settings."""
+        if self._segmentEditor.scene is not self.scene:
             self._segmentEditor = SegmentEditor(self.scene)
         return self._segmentEditor
 

@@ -69,6 +69,15 @@ _HEADLESS_LOGICS = [
 ]
 
 
+def createHeadlessRuntime():
+    """A new headless scene with its module logics; it becomes ``slicer.mrmlScene`` (tests use one each)."""
+    global _headlessRuntime
+    if isDesktopSlicer():
+        raise RuntimeError("Inside desktop Slicer use getRuntime(): the application owns the scene")
+    _headlessRuntime = _buildHeadlessRuntime()
+    return _headlessRuntime
+
+
 def _buildHeadlessRuntime():
     scene = slicer.vtkMRMLScene()
     appLogic = slicer.vtkSlicerApplicationLogic()

@@ -1,7 +1,10 @@
 """Threshold: manual range or automatic method, as Slicer's Threshold effect does it (vtkImageThreshold and
 vtkITKImageThresholdCalculator)."""
 
+import math
+
 import slicer
+import vtk
 
 from .Geometry import binaryImage
 
@@ -59,4 +62,8 @@ def thresholdLabelmap(sourceImage, minimum, maximum):
     """Binary labelmap of the voxels with minimum <= intensity <= maximum."""
     if minimum > maximum:
         raise ValueError(f"Threshold minimum {minimum} is above maximum {maximum}")
+    if sourceImage.GetScalarType() not in (vtk.VTK_FLOAT, vtk.VTK_DOUBLE):
+        # vtkImageThreshold casts fractional thresholds to the integer type (truncation): round inwards instead,
+        # so that the result is exactly minimum <= value <= maximum.
+        minimum, maximum = math.ceil(minimum), math.floor(maximum)
     return binaryImage(sourceImage, minimum, maximum)
