@@ -46,6 +46,7 @@ class GrowFromSeedsSession:
             self._seedIdArray.InsertNextValue(segmentId)
         self._geometry = None
         self._filter = None
+        self._sourceExtent = None
         self.preview = None  # labelmap: value n+1 where seed segment n grew, on the cropped geometry
         self.lastComputationSeconds = None
         self._requireNonEmptySeeds()
@@ -134,6 +135,7 @@ class GrowFromSeedsSession:
         """Recompute the preview from the current seeds (incremental: reuses the filter while the crop fits)."""
         self._requireNonEmptySeeds()
         sourceImage = self.segmentEditor.bind(self.segmentationNode, self.sourceVolumeNode)
+        self._sourceExtent = sourceImage.GetExtent()
         if self._needsReinitialization(sourceImage):
             self._initialize(sourceImage)
         seedLabels = slicer.vtkOrientedImageData()
@@ -164,7 +166,13 @@ class GrowFromSeedsSession:
         return result
 
     def previewArray(self, segmentId):
-        return arrayFromImage(self.previewLabelmap(segmentId)).copy()
+        """KJI 0/1 array of the region that seed segment segmentId grows into, on the source volume's grid."""
+        padder = vtk.vtkImageConstantPad()
+        padder.SetInputData(self.previewLabelmap(segmentId))
+        padder.SetOutputWholeExtent(self._sourceExtent)
+        padder.SetConstant(0)
+        padder.Update()
+        return arrayFromImage(padder.GetOutput()).copy()
 
     def apply(self):
         """Write the grown regions into their segments (one undo state), then end the session."""
