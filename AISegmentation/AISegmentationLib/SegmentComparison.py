@@ -39,9 +39,11 @@ axis, final envelope evaluated only at the query points); percentiles by selecti
 ``torch.kthvalue``; ``torch.quantile`` refuses more than 2^24 values).
 """
 
+import concurrent.futures
 import dataclasses
 import logging
 import math
+import os
 
 import numpy as np
 
@@ -399,10 +401,19 @@ def _numpySurfaces(reference, compared):
     """Surface points of both masks and the intersection count, slab by slab along axis 0 (cache friendly)."""
     depth = reference.shape[0]
     step = max(1, _SLAB_VOXELS // max(1, int(np.prod(reference.shape[1:]))))
-    slabs = [_numpySlabSurfaces(reference, compared, start, min(start + step, depth))
-             for start in range(0, depth, step)]
+    starts = range(0, depth, step)
+    work = [(reference, compared, start, min(start + step, depth)) for start in starts]
+    if len(work) > 1 and _cpuCount() > 1:
+        with concurrent.futures.ThreadPoolExecutor(min(_cpuCount(), len(work))) as executor:
+            slabs = list(executor.map(lambda arguments: _numpySlabSurfaces(*arguments), work))
+    else:
+        slabs = [_numpySlabSurfaces(*arguments) for arguments in work]
     return _Surfaces(*(np.concatenate([slab[i] for slab in slabs]) for i in range(4)),
                      intersection=sum(slab[4] for slab in slabs))
+
+
+def _cpuCount():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _numpySlabSurfaces(reference, compared, start, stop):
@@ -411,14 +422,22 @@ def _numpySlabSurfaces(reference, compared, start, stop):
     referenceSurface = _surfaceMask(reference[low:high])[inner]
     comparedSurface = _surfaceMask(compared[low:high])[inner]
     intersection = int(np.count_nonzero(reference[start:stop] & compared[start:stop]))
-    referenceIndices = np.nonzero(referenceSurface)
-    comparedIndices = np.nonzero(comparedSurface)
-    referenceOnCompared = comparedSurface[referenceIndices]
-    comparedOnReference = referenceSurface[comparedIndices]
-    offset = np.zeros(reference.ndim, dtype=np.int64)
-    offset[0] = start
-    return (np.stack(referenceIndices, axis=1) + offset, np.stack(comparedIndices, axis=1) + offset,
+    referenceFlat, comparedFlat = np.flatnonzero(referenceSurface), np.flatnonzero(comparedSurface)
+    referenceOnCompared = comparedSurface.ravel()[referenceFlat]
+    comparedOnReference = referenceSurface.ravel()[comparedFlat]
+    return (_flatToIndices(referenceFlat, referenceSurface.shape, start),
+            _flatToIndices(comparedFlat, comparedSurface.shape, start),
             referenceOnCompared, comparedOnReference, intersection)
+
+
+def _flatToIndices(flat, shape, firstOffset):
+    """(n, dimension) int64 indices of flat positions in an array of ``shape``, plus ``firstOffset`` on axis 0."""
+    indices = np.empty((flat.size, len(shape)), dtype=np.int64)
+    remainder = flat
+    for axis in range(len(shape) - 1, 0, -1):
+        remainder, indices[:, axis] = np.divmod(remainder, shape[axis])
+    indices[:, 0] = remainder + firstOffset
+    return indices
 
 
 def _kdTreeDistances(surfaces, spacing):

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import slicer
 
-from .Segments import addSegment
+from .Segments import distinctColor
 from .VolumeIO import _nodeIds, loadVolume, quietVtkErrors, removeNodesAddedSince, saveVolume
 
 
@@ -39,6 +39,7 @@ def loadSegmentation(runtime, path, name=None):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"Segmentation file '{path}' does not exist")
+    _requireReadableImage(path)
     before = _nodeIds(runtime.scene)
     node = None
     try:
@@ -50,6 +51,18 @@ def loadSegmentation(runtime, path, name=None):
         removeNodesAddedSince(runtime.scene, before)
         raise ValueError(f"Could not read a segmentation from '{path}': unsupported or corrupt file")
     return node
+
+
+def _requireReadableImage(path):
+    """Read the file with SimpleITK first: a corrupt NRRD can abort the process inside Slicer's reader, while
+    SimpleITK raises an exception that we turn into a clear message."""
+    import SimpleITK as sitk
+
+    try:
+        sitk.ReadImage(path)
+    except RuntimeError as error:
+        logging.debug("SimpleITK could not read %s: %s", path, error)
+        raise ValueError(f"Could not read a segmentation from '{path}': unsupported or corrupt file") from None
 
 
 def importLabelmap(runtime, path, labelNames=None, referenceVolumeNode=None, name=None):
@@ -67,7 +80,7 @@ def importLabelmap(runtime, path, labelNames=None, referenceVolumeNode=None, nam
         missing = sorted(set(names) - set(values))
         if missing:
             logging.warning("Label values %s named in the table are absent from %s", missing, path)
-        segmentationNode = labelmapToSegmentation(runtime, labels, labelmapNode, names, name or labelmapNode.GetName())
+        segmentationNode = labelmapNodeToSegmentation(runtime, labelmapNode, names, name or labelmapNode.GetName())
         if referenceVolumeNode is not None:
             segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(referenceVolumeNode)
     except Exception:
@@ -79,15 +92,31 @@ def importLabelmap(runtime, path, labelNames=None, referenceVolumeNode=None, nam
 
 def labelmapToSegmentation(runtime, labels, geometryVolumeNode, labelNames, name, segmentationNode=None):
     """Segments from a KJI label array on the geometry of geometryVolumeNode (one segment per nonzero value)."""
+    labelmapNode = runtime.scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", name + " labels")
+    try:
+        labelmapNode.CopyOrientation(geometryVolumeNode)
+        slicer.util.updateVolumeFromArray(labelmapNode, np.ascontiguousarray(labels))
+        return labelmapNodeToSegmentation(runtime, labelmapNode, labelNames, name, segmentationNode)
+    finally:
+        runtime.scene.RemoveNode(labelmapNode)
+
+
+def labelmapNodeToSegmentation(runtime, labelmapNode, labelNames, name, segmentationNode=None):
+    """Import a label map volume node: Slicer keeps each label value as its segment's label value; segments are
+    named from labelNames ({value: name}, "Label <value>" otherwise) and get distinct colours."""
     if segmentationNode is None:
         segmentationNode = runtime.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
         segmentationNode.CreateDefaultDisplayNodes()
-        segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(geometryVolumeNode)
-    for value in [int(v) for v in np.unique(labels) if v != 0]:
-        segmentId = addSegment(segmentationNode, labelNames.get(value, f"Label {value}"), colorIndex=value)
-        slicer.util.updateSegmentBinaryLabelmapFromArray(
-            (labels == value).astype(np.uint8), segmentationNode, segmentId, geometryVolumeNode)
-        segmentationNode.GetSegmentation().GetSegment(segmentId).SetLabelValue(value)
+        segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(labelmapNode)
+    segmentation = segmentationNode.GetSegmentation()
+    before = set(segmentation.GetSegmentIDs())
+    if not runtime.segmentationsLogic.ImportLabelmapToSegmentationNode(labelmapNode, segmentationNode):
+        raise ValueError(f"Could not import label map '{labelmapNode.GetName()}' into a segmentation")
+    for segmentId in [i for i in segmentation.GetSegmentIDs() if i not in before]:
+        segment = segmentation.GetSegment(segmentId)
+        value = segment.GetLabelValue()
+        segment.SetName(labelNames.get(value, f"Label {value}"))
+        segment.SetColor(*distinctColor(value))
     return segmentationNode
 
 

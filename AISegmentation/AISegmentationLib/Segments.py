@@ -39,3 +39,11 @@ def segmentIdByName(segmentationNode, name):
         raise ValueError(f"Segmentation '{segmentationNode.GetName()}' has no segment named '{name}' "
                          f"(segments: {', '.join(names) or 'none'})")
     return segmentId
+
+
+def segmentTag(segment, key):
+    """Value of a segment tag, or None when the segment has no such tag."""
+    import vtk
+
+    value = vtk.reference("")
+    return str(value) if segment.GetTag(key, value) else None
