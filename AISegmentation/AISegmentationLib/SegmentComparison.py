@@ -36,7 +36,9 @@ box; crop to the union bounding box with a 1-voxel margin; 6-neighbour surfaces;
 distances by KD-tree (``scipy.spatial.cKDTree``); with torch an exact separable squared Euclidean distance
 transform of the target surface on the crop (1D nearest-feature scan, brute-force lower envelope along the next
 axis, final envelope evaluated only at the query points); percentiles by selection (``np.partition`` /
-``torch.kthvalue``; ``torch.quantile`` refuses more than 2^24 values).
+``torch.kthvalue``; ``torch.quantile`` refuses more than 2^24 values). Distances are float64 in both paths; for the
+surface Dice count a distance counts as ≤ τ if it is ≤ τ + 1e-9 mm, so that lattice distances equal to τ do not
+depend on floating-point rounding.
 """
 
 import concurrent.futures
@@ -52,6 +54,9 @@ AVERAGE_SURFACE_DISTANCE_MODES = ("pooled", "meanOfMeans")
 DEVICES = ("auto", "cpu", "cuda", "torch-cpu")
 
 _PERCENTILE = 95
+# Distances within this many mm above the surface Dice tolerance count as within it: lattice distances equal to the
+# tolerance (e.g. 2 × 0.8 mm vs 1.6 mm) must not depend on floating-point rounding (which differs between paths).
+_TIE_ALLOWANCE = 1e-9
 
 # KD-tree leaf size: larger leaves are faster here (one batched query per tree, not amortized over many).
 _KDTREE_LEAF_SIZE = 32
@@ -309,7 +314,8 @@ def _hausdorff95(referenceToCompared, comparedToReference, mode, ops):
     if mode == "pooled":
         return _linearPercentile(ops.concatenate(referenceToCompared, comparedToReference), ops)
     if mode == "slicerrt":
-        return (_nearestRankPercentile(referenceToCompared, ops) + _nearestRankPercentile(comparedToReference, ops)) / 2
+        return (_nearestRankPercentile(referenceToCompared, ops)
+                + _nearestRankPercentile(comparedToReference, ops)) / 2
     return _maximum(_linearPercentile(referenceToCompared, ops), _linearPercentile(comparedToReference, ops))
 
 
@@ -320,7 +326,7 @@ def _maximum(first, second):
 def _distanceMetrics(referenceToCompared, comparedToReference, options, ops):
     """HD, HD95, ASSD, surface Dice from the two directed distance arrays (numpy arrays or torch tensors)."""
     referenceCount, comparedCount = referenceToCompared.shape[0], comparedToReference.shape[0]
-    tolerance = options.surfaceDiceTolerance
+    tolerance = options.surfaceDiceTolerance + _TIE_ALLOWANCE
     referenceSum, comparedSum = referenceToCompared.sum(), comparedToReference.sum()
     values = [
         _maximum(referenceToCompared.max(), comparedToReference.max()),
@@ -495,7 +501,7 @@ def _torchBoundingBox(mask):
 
     box = []
     for axis in range(mask.ndim):
-        profile = torch.any(mask, dim=[other for other in range(mask.ndim) if other != axis]) if mask.ndim > 1 else mask
+        profile = torch.any(mask, dim=[other for other in range(mask.ndim) if other != axis])
         indices = torch.nonzero(profile).flatten()
         if indices.numel() == 0:
             return None
