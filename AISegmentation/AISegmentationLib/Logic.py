@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 import slicer
+import vtk
 
 from . import GrowFromSeeds, Islands, LevelTracing, SegmentationIO, Segments, Threshold, VolumeIO
 from .Geometry import orientedImageFromArray, requireInsideVolume
@@ -23,6 +24,7 @@ class AISegmentationLogic:
     def __init__(self, runtime=None):
         self.runtime = runtime or getRuntime()
         self._segmentEditor = SegmentEditor(self.scene)
+        self._previewNodeId = None
 
     @property
     def scene(self):
@@ -33,6 +35,7 @@ class AISegmentationLogic:
         """The segment editor: its parameter node (a singleton) holds the masking settings."""
         if self._segmentEditor.scene is not self.scene:
             self._segmentEditor = SegmentEditor(self.scene)
+        self._previewNodeId = None
         return self._segmentEditor
 
     # I/O -------------------------------------------------------------------------------------------------------
@@ -192,6 +195,39 @@ class AISegmentationLogic:
         requireVolume(volumeNode)
         return GrowFromSeeds.GrowFromSeedsSession(self.segmentEditor, segmentationNode, volumeNode,
                                                   seedSegmentIds, seedLocalityFactor)
+
+    def visibleSegmentIds(self, segmentationNode):
+        """IDs of the segments shown in views (the seeds of grow from seeds, as in the Segment Editor)."""
+        if segmentationNode is None:
+            raise ValueError("No segmentation node given")
+        displayNode = segmentationNode.GetDisplayNode()
+        ids = vtk.vtkStringArray()
+        if displayNode is not None:
+            displayNode.GetVisibleSegmentIDs(ids)
+            return [ids.GetValue(i) for i in range(ids.GetNumberOfValues())]
+        return list(segmentationNode.GetSegmentation().GetSegmentIDs())
+
+    def showGrowFromSeedsPreview(self, session):
+        """Show a grow-from-seeds preview as a semi-transparent "<segmentation> preview" segmentation node."""
+        self.removeGrowFromSeedsPreview()
+        source = session.segmentationNode
+        preview = self.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", source.GetName() + " preview")
+        preview.CreateDefaultDisplayNodes()
+        preview.GetDisplayNode().SetOpacity(0.6)
+        preview.SetReferenceImageGeometryParameterFromVolumeNode(session.sourceVolumeNode)
+        for segmentId in session.seedSegmentIds:
+            segment = source.GetSegmentation().GetSegment(segmentId)
+            previewId = Segments.addSegment(preview, segment.GetName(), segment.GetColor())
+            slicer.util.updateSegmentBinaryLabelmapFromArray(
+                session.previewArray(segmentId), preview, previewId, session.sourceVolumeNode)
+        self._previewNodeId = preview.GetID()
+        return preview
+
+    def removeGrowFromSeedsPreview(self):
+        node = self.scene.GetNodeByID(self._previewNodeId or "")
+        if node is not None:
+            self.scene.RemoveNode(node)
+        self._previewNodeId = None
 
     # Islands ---------------------------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ _headlessRuntime = None
 
 
 def isDesktopSlicer():
-    """True when running inside the desktop Slicer application (which has ``slicer.app``)."""
+    """True inside the desktop Slicer application (its slicer module carries the Qt application object)."""
     return hasattr(slicer, "app")
 
 
@@ -54,7 +54,8 @@ def _desktopRuntime():
         module = getattr(slicer.modules, name.lower(), None)
         if module is not None:
             logics[name] = module.logic()
-    return SlicerRuntime(slicer.mrmlScene, slicer.app.applicationLogic(), logics)
+    # The application logic, reached through a module logic (this library never touches the Qt application).
+    return SlicerRuntime(slicer.mrmlScene, logics["Segmentations"].GetMRMLApplicationLogic(), logics)
 
 
 # (module name, logic class) in the order that was seen to work on slicer-core (see DESIGN.md).

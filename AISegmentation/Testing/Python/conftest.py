@@ -12,9 +12,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture
 def logic():
+    """The Logic on a fresh scene: a new headless scene, or inside desktop Slicer the cleared application scene."""
     from AISegmentationLib.Logic import AISegmentationLogic
-    from AISegmentationLib.Runtime import createHeadlessRuntime
+    from AISegmentationLib.Runtime import createHeadlessRuntime, getRuntime, isDesktopSlicer
 
+    if isDesktopSlicer():
+        import slicer
+
+        slicer.mrmlScene.Clear(0)
+        return AISegmentationLogic(getRuntime())
     return AISegmentationLogic(createHeadlessRuntime())
 
 

@@ -108,3 +108,20 @@ def test_liver_grow_from_seeds_on_real_ct_reaches_dice_085(logic, sampleFile):
     print(f"grow from seeds on the example CT: {time.perf_counter() - start:.2f} s")
     logic.keepLargestIsland(ct, segmentation, liver)
     assert Demo.dice(logic.segmentArray(segmentation, liver, ct), referenceLiver) >= 0.85
+
+
+def test_visible_segments_seed_a_preview_node_that_is_removed_again(logic):
+    volume, segmentation, (a, b, background), blobA, blobB = _seeded(logic)
+    segmentation.GetDisplayNode().SetSegmentVisibility(b, False)
+    seeds = logic.visibleSegmentIds(segmentation)
+    assert seeds == [a, background]
+    session = logic.growFromSeeds(volume, segmentation, seeds)
+    nodesBefore = logic.scene.GetNumberOfNodes()
+    preview = logic.showGrowFromSeedsPreview(session)
+    assert preview.GetSegmentation().GetNumberOfSegments() == 2
+    previewA = preview.GetSegmentation().GetNthSegmentID(0)
+    assert np.array_equal(slicer.util.arrayFromSegmentBinaryLabelmap(preview, previewA, volume),
+                          session.previewArray(a))
+    logic.removeGrowFromSeedsPreview()
+    assert logic.scene.GetNodeByID(preview.GetID()) is None
+    assert logic.scene.GetNumberOfNodes() <= nodesBefore

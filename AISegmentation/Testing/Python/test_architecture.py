@@ -1,0 +1,64 @@
+"""House rules that can be checked mechanically (DESIGN.md "Layers")."""
+
+import ast
+import os
+import re
+
+MODULE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LIB_DIR = os.path.join(MODULE_DIR, "AISegmentationLib")
+FORBIDDEN = {"qt", "ctk", "slicer.app", "slicer.ScriptedLoadableModule", "slicer.parameterNodeWrapper", "slicer.i18n"}
+
+
+def _imports(path):
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def test_library_imports_no_qt_or_application_module():
+    offenders = []
+    for name in sorted(os.listdir(LIB_DIR)):
+        if name.endswith(".py"):
+            path = os.path.join(LIB_DIR, name)
+            offenders += [f"{name}: {module}" for module in _imports(path) if module in FORBIDDEN]
+            if re.search(r"\bslicer\.app\b", open(path, encoding="utf-8").read().replace("hasattr(slicer, \"app\")", "")):
+                offenders.append(f"{name}: uses slicer.app")
+    assert offenders == []
+
+
+def test_cmake_lists_every_python_file_and_resource():
+    cmake = open(os.path.join(MODULE_DIR, "CMakeLists.txt"), encoding="utf-8").read()
+    for folder in ("AISegmentationLib",):
+        for name in os.listdir(os.path.join(MODULE_DIR, folder)):
+            if name.endswith(".py"):
+                assert f"{folder}/{name}" in cmake, f"{folder}/{name} missing from CMakeLists.txt"
+    for root, _, files in os.walk(os.path.join(MODULE_DIR, "Resources")):
+        for name in files:
+            relative = os.path.relpath(os.path.join(root, name), MODULE_DIR).replace(os.sep, "/")
+            assert relative in cmake, f"{relative} missing from CMakeLists.txt"
+
+
+def test_module_file_has_the_five_template_classes():
+    tree = ast.parse(open(os.path.join(MODULE_DIR, "AISegmentation.py"), encoding="utf-8").read())
+    classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    assert {"AISegmentation", "AISegmentationParameterNode", "AISegmentationWidget", "AISegmentationLogic",
+            "AISegmentationTest"} <= classes
+
+
+def test_widget_uses_only_widgets_that_the_ui_file_defines_and_binds_parameter_node_fields():
+    import xml.etree.ElementTree as ElementTree
+
+    source = open(os.path.join(MODULE_DIR, "AISegmentation.py"), encoding="utf-8").read()
+    ui = ElementTree.parse(os.path.join(MODULE_DIR, "Resources", "UI", "AISegmentation.ui"))
+    widgetNames = {w.get("name") for w in ui.iter("widget")}
+    used = set(re.findall(r"self\.ui\.(\w+)", source))
+    assert used and used <= widgetNames, sorted(used - widgetNames)
+    bound = {p.find("string").text for p in ui.iter("property") if p.get("name") == "SlicerParameterName"}
+    tree = ast.parse(source)
+    parameterClass = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "AISegmentationParameterNode")
+    fields = {n.target.id for n in parameterClass.body if isinstance(n, ast.AnnAssign)}
+    assert bound <= fields, sorted(bound - fields)
