@@ -12,7 +12,7 @@ import numpy as np
 import slicer
 import vtk
 
-from . import GrowFromSeeds, Islands, LevelTracing, SegmentationIO, Segments, Threshold, VolumeIO
+from . import GrowFromSeeds, Islands, LevelTracing, SegmentComparisonMRML, SegmentationIO, Segments, Threshold, VolumeIO
 from .Geometry import orientedImageFromArray, requireInsideVolume
 from .Runtime import getRuntime
 from .SegmentEditing import SegmentEditor, requireSegment, requireVolume
@@ -248,6 +248,34 @@ class AISegmentationLogic:
         labelmap = Islands.removeSmallIslands(self._segmentImage(volumeNode, segmentationNode, segmentId),
                                               minimumSize)
         self.segmentEditor.modifySegment(segmentationNode, segmentId, volumeNode, labelmap, "set")
+
+
+    # Comparison ------------------------------------------------------------------------------------------------
+
+    def compareSegments(self, referenceNode, referenceSegmentId, comparedNode, comparedSegmentId, device="auto",
+                        hausdorff95Mode="max", averageSurfaceDistanceMode="pooled", surfaceDiceTolerance=2.0):
+        """Dice, Jaccard, volumes, Hausdorff (max, 95 %), average surface distance and surface Dice of one segment
+        pair (see SegmentComparison for the definitions), on the reference segment's geometry."""
+        return SegmentComparisonMRML.compareSegments(
+            referenceNode, referenceSegmentId, comparedNode, comparedSegmentId, device=device,
+            hausdorff95Mode=hausdorff95Mode, averageSurfaceDistanceMode=averageSurfaceDistanceMode,
+            surfaceDiceTolerance=surfaceDiceTolerance)
+
+    def compareSegmentations(self, referenceNode, comparedNode, pairs=None, tableNode=None, csvPath=None,
+                             progressCallback=None, **options):
+        """Compare all segment pairs (matched by name unless pairs = [(referenceId, comparedId)] is given).
+
+        Results go into a table node (created when not given) and optionally a CSV file. Returns (rows, tableNode).
+        """
+        for node, what in ((referenceNode, "reference"), (comparedNode, "compared")):
+            if node is None:
+                raise ValueError(f"No {what} segmentation selected")
+        rows = SegmentComparisonMRML.compareSegmentations(referenceNode, comparedNode, pairs, progressCallback,
+                                                          **options)
+        tableNode = SegmentComparisonMRML.rowsToTableNode(self.scene, rows, tableNode)
+        if csvPath:
+            SegmentComparisonMRML.rowsToCsv(rows, csvPath)
+        return rows, tableNode
 
 
 def _spheresMask(shape, spacingKji, centersIjk, radiusMm):
