@@ -72,7 +72,7 @@ def test_batch_by_name_writes_a_table_node_and_csv(logic, tmp_path):
     volume = makeVolume(logic, np.zeros(shape, np.int16), spacing=(1.5, 1.0, 1.0))
     a, b = ball(shape, (12, 10, 10), (5, 5, 5)), ball(shape, (12, 20, 26), (5, 5, 5))
     referenceNode = _segmentation(logic, volume, {"Liver": a, "spleen": b, "only in reference": ball(shape, (4, 4, 4), (2, 2, 2))}, "reference")
-    comparedNode = _segmentation(logic, volume, {"spleen": np.roll(b, 2, axis=2), "liver": a, "extra": b}, "compared")
+    comparedNode = _segmentation(logic, volume, {"spleen": np.roll(b, 2, axis=2), "liver": a, "extra": ball(shape, (20, 25, 4), (2, 2, 2))}, "compared")
     csvPath = tmp_path / "comparison.csv"
     progress = []
     rows, table = logic.compareSegmentations(referenceNode, comparedNode, csvPath=str(csvPath), device="cpu",
@@ -82,7 +82,7 @@ def test_batch_by_name_writes_a_table_node_and_csv(logic, tmp_path):
     assert table.GetTable().GetColumnByName("Hausdorff 95% (mm)") is not None
     assert table.GetTable().GetColumnByName("Surface Dice (2 mm)") is not None
     assert table.GetTable().GetValueByName(0, "Dice").ToDouble() == pytest.approx(1.0)
-    assert table.GetTable().GetValueByName(1, "Hausdorff (mm)").ToDouble() == pytest.approx(2.0)
+    assert table.GetTable().GetValueByName(1, "Hausdorff (mm)").ToDouble() == pytest.approx(3.0)  # 2 voxels of 1.5 mm
     with open(csvPath) as file:
         lines = list(csv.reader(file))
     assert lines[0][:3] == ["Reference segment", "Compared segment", "Dice"] and len(lines) == 3
