@@ -8,7 +8,7 @@ import logging
 import os
 
 import slicer
-from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import parameterNodeWrapper
@@ -58,6 +58,13 @@ class AISegmentationParameterNode:
     intensityMaskEnabled: bool = False
     intensityMaskMinimum: float = -1000.0
     intensityMaskMaximum: float = 3000.0
+    comparisonReference: vtkMRMLSegmentationNode
+    comparisonCompared: vtkMRMLSegmentationNode
+    compareAllSegments: bool = False
+    comparisonDevice: str = "auto"
+    hausdorff95Mode: str = "max"
+    surfaceDiceTolerance: float = 2.0
+    comparisonTable: vtkMRMLTableNode
 
 
 class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -70,6 +77,7 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._growSession = None
+        self._comparisonRows = None
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -85,6 +93,10 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.autoThresholdMethodComboBox.addItems(list(Threshold.AUTO_THRESHOLD_METHODS))
         self.ui.autoThresholdModeComboBox.addItems(list(Threshold.AUTO_THRESHOLD_MODES))
         self.ui.levelTracingPlaneComboBox.addItems(["IJ", "IK", "JK", "3D"])
+        from AISegmentationLib import SegmentComparison
+
+        self.ui.comparisonDeviceComboBox.addItems(["auto", "cpu", "cuda"])
+        self.ui.hausdorff95ModeComboBox.addItems(list(SegmentComparison.HAUSDORFF95_MODES))
         self.ui.maskModeComboBox.addItems(list(MASK_MODES))
         self.ui.overwriteModeComboBox.addItems(list(OVERWRITE_MODES))
 
@@ -103,6 +115,12 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.keepLargestIslandButton.connect("clicked(bool)", self.onKeepLargestIsland)
         self.ui.removeSmallIslandsButton.connect("clicked(bool)", self.onRemoveSmallIslands)
         self.ui.undoButton.connect("clicked(bool)", self.onUndo)
+        self.ui.comparisonReferenceSelector.connect(
+            "currentNodeChanged(vtkMRMLNode*)", self.ui.comparisonReferenceSegmentSelector.setCurrentNode)
+        self.ui.comparisonComparedSelector.connect(
+            "currentNodeChanged(vtkMRMLNode*)", self.ui.comparisonComparedSegmentSelector.setCurrentNode)
+        self.ui.compareButton.connect("clicked(bool)", self.onCompare)
+        self.ui.exportComparisonCsvButton.connect("clicked(bool)", self.onExportComparisonCsv)
         self.initializeParameterNode()
 
     def cleanup(self):
@@ -233,6 +251,42 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onUndo(self):
         with slicer.util.tryWithErrorDisplay(_("Undo failed."), waitCursor=True):
             self.logic.undo(self._parameterNode.segmentation)
+
+
+    # Compare ----------------------------------------------------------------------------------------------------
+
+    def onCompare(self):
+        with slicer.util.tryWithErrorDisplay(_("Comparison failed."), waitCursor=True):
+            p = self._parameterNode
+            pairs = None
+            if not p.compareAllSegments:
+                referenceId = self.ui.comparisonReferenceSegmentSelector.currentSegmentID()
+                comparedId = self.ui.comparisonComparedSegmentSelector.currentSegmentID()
+                if not referenceId or not comparedId:
+                    raise ValueError(_("Select a reference and a compared segment, or compare all segments."))
+                pairs = [(referenceId, comparedId)]
+            self._comparisonRows, p.comparisonTable = self.logic.compareSegmentations(
+                p.comparisonReference, p.comparisonCompared, pairs, tableNode=p.comparisonTable,
+                progressCallback=self._showComparisonProgress, device=p.comparisonDevice,
+                hausdorff95Mode=p.hausdorff95Mode, surfaceDiceTolerance=p.surfaceDiceTolerance)
+            self.ui.comparisonTableView.setMRMLTableNode(p.comparisonTable)
+
+    def _showComparisonProgress(self, fraction, message):
+        self.ui.comparisonProgressBar.setValue(int(round(100 * fraction)))
+        self.ui.comparisonProgressBar.setFormat(message)
+        slicer.app.processEvents()
+
+    def onExportComparisonCsv(self):
+        import qt
+
+        with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=False):
+            if not self._comparisonRows:
+                raise ValueError(_("Compute a comparison first."))
+            path = qt.QFileDialog.getSaveFileName(None, _("Export comparison"), "comparison.csv", "CSV (*.csv)")
+            if path:
+                from AISegmentationLib import SegmentComparisonMRML
+
+                SegmentComparisonMRML.rowsToCsv(self._comparisonRows, path)
 
 
 class AISegmentationLogic(ScriptedLoadableModuleLogic, AISegmentationCoreLogic):

@@ -81,6 +81,22 @@ def buildParser():
     exporter.add_argument("segmentation", help="input .seg.nrrd")
     exporter.add_argument("volume", help="reference volume whose grid the label map uses")
     exporter.add_argument("--output", required=True, help="output label-map image (.nii.gz, .nrrd)")
+    compare = commands.add_parser("compare", help="Dice, Jaccard, volumes, Hausdorff, surface distances of segments")
+    compare.add_argument("reference", help="reference segmentation: .seg.nrrd or a label-map image")
+    compare.add_argument("compared", help="compared segmentation: .seg.nrrd or a label-map image")
+    compare.add_argument("--reference-labels", help="label names of a reference label map (JSON file or 1=a,2=b)")
+    compare.add_argument("--compared-labels", help="label names of a compared label map (JSON file or 1=a,2=b)")
+    compare.add_argument("--match", choices=["name", "value"],
+                         help="pair segments by name or by label value (default: value for two label maps "
+                              "without names, name otherwise)")
+    compare.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to compute")
+    compare.add_argument("--hd95-mode", default="max", choices=["max", "pooled", "slicerrt"],
+                         help="HD95 convention: max of directed (MONAI), pooled (medpy), slicerrt")
+    compare.add_argument("--asd-mode", default="pooled", choices=["pooled", "meanOfMeans"],
+                         help="average surface distance: pooled distances, or mean of the two directed means")
+    compare.add_argument("--tolerance", type=float, default=2.0, help="surface Dice tolerance in mm (default 2)")
+    compare.add_argument("--json", metavar="PATH", help="write the results as JSON ('-' for standard output)")
+    compare.add_argument("--csv", metavar="PATH", help="write the results as CSV")
     return parser
 
 
@@ -112,6 +128,8 @@ def runDemo(logic, args):
 
     result = demo(logic, args.output)
     print(f"Liver Dice against TotalSegmentator's liver: {result['liverDice']:.3f}")
+    printComparisonTable([{"referenceSegment": "liver (TotalSegmentator)", "comparedSegment": "liver (demo)",
+                           "result": result["liverComparison"]}])
     print(f"Grow from seeds: {result['growFromSeedsSeconds']:.2f} s")
     print(f"{'segment':<12}{'voxels':>10}{'volume mL':>12}")
     for row in result["table"]:
@@ -187,9 +205,51 @@ def runExportLabelmap(logic, args):
     print(f"Label map: {path} ({len(names)} labels; names in {path}.labels.json)")
 
 
+def _loadSegmentationFile(logic, path, labels):
+    if str(path).lower().endswith(".seg.nrrd"):
+        return logic.loadSegmentation(path), True
+    return logic.importLabelmap(path, labels), bool(labels)
+
+
+def runCompare(logic, args):
+    import json
+
+    from AISegmentationLib import SegmentComparisonMRML
+
+    reference, referenceNamed = _loadSegmentationFile(logic, args.reference, args.reference_labels)
+    compared, comparedNamed = _loadSegmentationFile(logic, args.compared, args.compared_labels)
+    match = args.match or ("name" if referenceNamed or comparedNamed else "value")
+    pairs = (SegmentComparisonMRML.matchSegmentsByName if match == "name"
+             else SegmentComparisonMRML.matchSegmentsByLabelValue)(reference, compared)
+    rows, _ = logic.compareSegmentations(reference, compared, pairs, csvPath=args.csv, device=args.device,
+                                         hausdorff95Mode=args.hd95_mode, averageSurfaceDistanceMode=args.asd_mode,
+                                         surfaceDiceTolerance=args.tolerance)
+    printComparisonTable(rows)
+    if args.json:
+        records = [{"referenceSegment": r["referenceSegment"], "comparedSegment": r["comparedSegment"],
+                    **{k: (str(v) if isinstance(v, float) and v in (float("inf"), float("-inf")) else v)
+                       for k, v in r["result"].asDict().items()}} for r in rows]
+        text = json.dumps(records, indent=1)
+        if args.json == "-":
+            print(text)
+        else:
+            with open(args.json, "w", encoding="utf-8") as file:
+                file.write(text)
+
+
+def printComparisonTable(rows):
+    print(f"{'reference':<22}{'compared':<22}{'Dice':>8}{'Jaccard':>9}{'HD mm':>9}{'HD95 mm':>9}{'ASSD mm':>9}"
+          f"{'SurfDice':>9}{'Vref mL':>10}{'Vcmp mL':>10}")
+    for row in rows:
+        r = row["result"]
+        print(f"{row['referenceSegment'][:21]:<22}{row['comparedSegment'][:21]:<22}{r.dice:>8.4f}{r.jaccard:>9.4f}"
+              f"{r.hausdorff:>9.2f}{r.hausdorff95:>9.2f}{r.averageSurfaceDistance:>9.3f}{r.surfaceDice:>9.4f}"
+              f"{r.referenceVolume:>10.2f}{r.comparedVolume:>10.2f}" + (f"  ({r.note})" if r.note else ""))
+
+
 COMMANDS = {"demo": runDemo, "threshold": runThreshold, "level-trace": runLevelTrace,
             "grow-from-seeds": runGrowFromSeeds, "islands": runIslands, "import-labelmap": runImportLabelmap,
-            "export-labelmap": runExportLabelmap}
+            "export-labelmap": runExportLabelmap, "compare": runCompare}
 
 
 def main(argv=None):

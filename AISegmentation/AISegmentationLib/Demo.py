@@ -11,10 +11,9 @@ import logging
 import os
 import time
 
-import numpy as np
 import slicer
 
-from . import Overview, SampleData
+from . import Overview, SampleData, SegmentComparison
 
 DEMO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Resources", "Demo")
 LIVER_SEEDS = os.path.join(DEMO_DIR, "liverSeeds.mrk.json")
@@ -23,12 +22,6 @@ REFERENCE_LIVER_LABEL = 5
 BONE_RANGE_HU = (200.0, 3071.0)
 BONE_MINIMUM_ISLAND_VOXELS = 100
 SEED_RADIUS_MM = 6.0
-
-
-def dice(a, b):
-    a, b = np.asarray(a, bool), np.asarray(b, bool)
-    total = a.sum() + b.sum()
-    return 1.0 if total == 0 else 2.0 * np.logical_and(a, b).sum() / total
 
 
 def runDemo(logic, outputDir):
@@ -61,8 +54,9 @@ def runDemo(logic, outputDir):
     referencePath = SampleData.fetchSampleFile("example_seg_fast_force_split.nii.gz")
     reference = logic.loadVolume(referencePath, "TotalSegmentator reference")
     referenceLiver = slicer.util.arrayFromVolume(reference) == REFERENCE_LIVER_LABEL
-    liverDice = dice(logic.segmentArray(segmentation, liver, ct), referenceLiver)
     logic.scene.RemoveNode(reference)
+    liverComparison = SegmentComparison.compareMasks(referenceLiver, logic.segmentArray(segmentation, liver, ct),
+                                                     ct.GetSpacing()[::-1], device="cpu")
 
     outputs = {
         "segmentation": logic.saveSegmentation(segmentation, os.path.join(outputDir, "demo.seg.nrrd")),
@@ -71,8 +65,9 @@ def runDemo(logic, outputDir):
     }
     table = logic.segmentStatistics(segmentation, ct)
     outputs["volumes"] = writeTable(table, os.path.join(outputDir, "demo_volumes.csv"))
-    logging.info("Demo finished: liver Dice %.3f, grow from seeds %.2f s", liverDice, growSeconds)
-    return {"outputs": outputs, "table": table, "liverDice": liverDice, "growFromSeedsSeconds": growSeconds,
+    logging.info("Demo finished: liver Dice %.3f, grow from seeds %.2f s", liverComparison.dice, growSeconds)
+    return {"outputs": outputs, "table": table, "liverDice": liverComparison.dice,
+            "liverComparison": liverComparison, "growFromSeedsSeconds": growSeconds,
             "volumeNode": ct, "segmentationNode": segmentation}
 
 

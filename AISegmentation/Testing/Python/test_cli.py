@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(isDesktopSlicer(), reason="the command line runs
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CLI = os.path.join(REPO, "Scripts", "AISegmentationCLI.py")
-SUBCOMMANDS = ["demo", "threshold", "level-trace", "grow-from-seeds", "islands", "import-labelmap", "export-labelmap"]
+SUBCOMMANDS = ["compare", "demo", "threshold", "level-trace", "grow-from-seeds", "islands", "import-labelmap", "export-labelmap"]
 
 
 def run(*args):
@@ -26,7 +26,30 @@ def test_help_documents_every_subcommand(command):
     result = run(command, "--help")
     assert result.returncode == 0
     assert "usage: aisegmentation " + command in result.stdout
-    assert "--output" in result.stdout
+    assert "--output" in result.stdout or "--json" in result.stdout
+
+
+def test_compare_label_maps_by_value_with_json_and_csv(tmp_path, sampleFile):
+    import json
+
+    import SimpleITK as sitk
+
+    from AISegmentationLib import SegmentComparison
+
+    reference, compared = sampleFile("example_seg.nii.gz"), sampleFile("example_seg_fast.nii.gz")
+    result = run("compare", reference, compared, "--device", "cpu", "--json", tmp_path / "r.json",
+                 "--csv", tmp_path / "r.csv")
+    assert result.returncode == 0, result.stderr
+    records = json.loads((tmp_path / "r.json").read_text())
+    byName = {r["referenceSegment"]: r for r in records}
+    image = sitk.ReadImage(reference)
+    a = sitk.GetArrayFromImage(image) == 5
+    b = sitk.GetArrayFromImage(sitk.ReadImage(compared)) == 5
+    expected = SegmentComparison.compareMasks(a, b, image.GetSpacing()[::-1], device="cpu")
+    assert byName["Label 5"]["dice"] == pytest.approx(expected.dice)
+    assert byName["Label 5"]["hausdorff95"] == pytest.approx(expected.hausdorff95)
+    assert len((tmp_path / "r.csv").read_text().splitlines()) == len(records) + 1
+    assert "Label 5" in result.stdout
 
 
 def test_threshold_then_islands_then_export(tmp_path, sampleFile):
