@@ -25,7 +25,11 @@ requiresTorch = pytest.mark.skipif(torch is None, reason="torch is not installed
 requiresCuda = pytest.mark.skipif(torch is None or not torch.cuda.is_available(), reason="no CUDA device")
 
 DISTANCE_TOLERANCE = 1e-4  # mm
-TIE_EPSILON = 1e-9
+ANALYTIC_TOLERANCE = 1e-5  # mm: float64 on the CPU path, float32 distance field on the torch path (distances < 50 mm)
+
+def withinTolerance(distances, tolerance):
+    """The documented tie rule: d counts as <= tau if d <= tau * (1 + 1e-6) + 1e-9 mm."""
+    return distances <= tolerance * (1 + 1e-6) + 1e-9
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -73,7 +77,7 @@ def bruteMetrics(reference, compared, spacing, tolerance=2.0):
         "hausdorff95:slicerrt": (nearestRank(forward) + nearestRank(backward)) / 2,
         "averageSurfaceDistance:pooled": pooled.mean(),
         "averageSurfaceDistance:meanOfMeans": (forward.mean() + backward.mean()) / 2,
-        "surfaceDice": np.count_nonzero(pooled <= tolerance + TIE_EPSILON) / len(pooled),
+        "surfaceDice": np.count_nonzero(withinTolerance(pooled, tolerance)) / len(pooled),
     }
 
 
@@ -214,10 +218,11 @@ def test_nested_boxes_known_distances(device):
     forward = ((b - np.abs(innerShell)) * spacing).min(axis=1)
     backward = np.linalg.norm((outerShell - np.clip(outerShell, -a, a)) * spacing, axis=1)
     result = SegmentComparison.compareMasks(inner, outer, spacing, device=device)
-    assert result.hausdorff == pytest.approx(np.linalg.norm((b - a) * spacing), abs=1e-9)
-    assert result.hausdorff95 == pytest.approx(max(np.percentile(forward, 95), np.percentile(backward, 95)), abs=1e-9)
+    assert result.hausdorff == pytest.approx(np.linalg.norm((b - a) * spacing), abs=ANALYTIC_TOLERANCE)
+    assert result.hausdorff95 == pytest.approx(max(np.percentile(forward, 95), np.percentile(backward, 95)),
+                                               abs=ANALYTIC_TOLERANCE)
     pooled = np.concatenate([forward, backward])
-    assert result.averageSurfaceDistance == pytest.approx(pooled.mean(), abs=1e-9)
+    assert result.averageSurfaceDistance == pytest.approx(pooled.mean(), abs=ANALYTIC_TOLERANCE)
     expectedDice = 2 * np.prod(2 * a + 1) / (np.prod(2 * a + 1) + np.prod(2 * b + 1))
     assert result.dice == pytest.approx(expectedDice, abs=1e-12)
     assert result.volumeDifference == pytest.approx(
