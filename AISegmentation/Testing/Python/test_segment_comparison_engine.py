@@ -230,6 +230,21 @@ def test_nested_boxes_known_distances(device):
 
 
 @pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("shift", [1, 3])
+def test_shifted_boxes_hausdorff_is_the_shift(device, shift):
+    """Box B = box A shifted by k voxels along axis 0: every surface point of one box is within k·s0 of the other's
+    surface (along axis 0), and the centre of A's bottom face is exactly k·s0 from B's surface, so HD = k·s0."""
+    shape, spacing = (16, 14, 15), (2.5, 0.8, 1.1)
+    first, second = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
+    first[2:10, 2:12, 3:13] = True
+    second[2 + shift:10 + shift, 2:12, 3:13] = True
+    result = SegmentComparison.compareMasks(first, second, spacing, device=device)
+    assert result.hausdorff == pytest.approx(shift * 2.5, abs=ANALYTIC_TOLERANCE)
+    assert result.dice == pytest.approx((8 - shift) / 8)
+    assert result.volumeDifference == 0.0
+
+
+@pytest.mark.parametrize("device", devices())
 def test_parallel_planes_every_distance_equal(device):
     """Two one-voxel-thick planes spanning the array (all surface): every distance is the plane gap."""
     shape, spacing = (12, 9, 10), (1.7, 0.6, 0.9)
@@ -312,6 +327,7 @@ def test_one_empty(device, emptySide):
 MONAI_SEEDS = [2, 4, 8, 10, 14, 20, 26, 32]
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # MONAI's own deprecation notice about its internals
 @pytest.mark.parametrize("seed", MONAI_SEEDS)
 def test_matches_monai(seed):
     """MONAI's default edges (crop with 1-voxel margin, scipy 6-connected erosion with background outside the array,
