@@ -139,6 +139,9 @@ def compareLabelmaps(referenceLabels, comparedLabels, spacing, labelPairs, progr
     unknown = set(options) - {"device", "hausdorff95Mode", "averageSurfaceDistanceMode", "surfaceDiceTolerance"}
     if unknown:
         raise ValueError(f"Unknown comparison options: {sorted(unknown)}")
+    _validateOptions(options.get("hausdorff95Mode", "max"), options.get("averageSurfaceDistanceMode", "pooled"),
+                     options.get("surfaceDiceTolerance", 2.0))
+    _resolveDevice(options.get("device", "auto"))
     isTorch = _isTorchTensor(referenceLabels) or _isTorchTensor(comparedLabels)
     if not isTorch:
         referenceLabels, comparedLabels = np.asarray(referenceLabels), np.asarray(comparedLabels)

@@ -445,6 +445,8 @@ def test_compare_labelmaps_matches_per_mask_comparison_and_reports_progress():
     assert calls[0] == 0.0 and calls[-1] == 1.0 and calls == sorted(calls)
     with pytest.raises(ValueError, match="Unknown comparison options"):
         SegmentComparison.compareLabelmaps(referenceLabels, comparedLabels, spacing, pairs, percentile=90)
+    with pytest.raises(ValueError, match="hausdorff95Mode"):
+        SegmentComparison.compareLabelmaps(referenceLabels, comparedLabels, spacing, [], hausdorff95Mode="median")
 
 
 def test_result_as_dict_and_module_has_no_slicer_imports():
