@@ -1,0 +1,111 @@
+"""nnU-Net v2 inference inside the child process, with nnunetv2's own predictor (``nnUNetPredictor``).
+
+Several model folders are ensembled by averaging their class probabilities (as ``nnUNetv2_ensemble`` does); the
+folds of one model folder are combined by nnU-Net itself. The caller has validated the model folders and passes
+their label names. Input images are read with the reader/writer class that
+the model's plans name, in dataset.json channel order, and the label map is written with the same class, so it has
+exactly the input's geometry.
+"""
+
+import copy
+import importlib.metadata
+
+from ChildProtocol import UserError, watchOutput, writeJson
+
+
+def _version(package):
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def probe():
+    import nnunetv2.inference.predict_from_raw_data  # noqa: F401 - the import is the check
+    import torch
+
+    return {"versions": {"nnunetv2": _version("nnunetv2"), "torch": torch.__version__},
+            "devices": availableDevices()}
+
+
+def availableDevices():
+    import torch
+
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices.insert(0, "cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.insert(0, "mps")
+    return devices
+
+
+def deviceName(name):
+    """"cpu", "cuda" or "mps" for "auto" (best available) or a requested device; a clear error when it is absent."""
+    available = availableDevices()
+    if name == "auto":
+        return available[0]
+    if name not in ("cpu", "cuda", "mps"):
+        raise UserError(f"Unknown device '{name}'; choose auto, cpu, cuda or mps")
+    if name not in available:
+        raise UserError(f"Device '{name}' is not available in this environment (available: {', '.join(available)})")
+    return name
+
+
+def selectDevice(name):
+    import torch
+
+    return torch.device(deviceName(name))
+
+
+def _loadPredictors(options, channel, device):
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    predictors = []
+    folders = options["modelFolders"]
+    for index, folder in enumerate(folders):
+        channel.stage(2 + 8 * index / len(folders), 2 + 8 * (index + 1) / len(folders), f"Loading model {folder}")
+        predictor = nnUNetPredictor(tile_step_size=options["stepSize"], use_gaussian=True,
+                                    use_mirroring=options["tta"], perform_everything_on_device=True, device=device,
+                                    verbose=False, verbose_preprocessing=False, allow_tqdm=True)
+        predictor.initialize_from_trained_model_folder(folder, options["folds"][index], options["checkpoint"])
+        predictors.append(predictor)
+    return predictors
+
+
+def _predict(predictors, data, properties, channel):
+    if len(predictors) == 1:
+        channel.stage(15, 92, "Predicting")
+        return predictors[0].predict_single_npy_array(data, properties, None, None, False)
+    total = None
+    for index, predictor in enumerate(predictors):
+        span = 77 / len(predictors)
+        channel.stage(15 + span * index, 15 + span * (index + 1), f"Predicting (model {index + 1}/{len(predictors)})")
+        _, probabilities = predictor.predict_single_npy_array(data.copy(), copy.deepcopy(properties), None, None,
+                                                              True)
+        total = probabilities if total is None else total + probabilities
+    return predictors[0].label_manager.convert_probabilities_to_segmentation(total / len(predictors))
+
+
+def run(request, channel):
+    import numpy as np
+
+    watchOutput(channel)
+    options = request["options"]
+    channel.stage(0, 2, "Starting nnU-Net")
+    device = selectDevice(options["device"])
+    predictors = _loadPredictors(options, channel, device)
+    channelNames = predictors[0].dataset_json["channel_names"]
+    if len(request["inputs"]) != len(channelNames):
+        raise UserError(f"The model expects {len(channelNames)} input volume(s) ({', '.join(channelNames.values())})"
+                        f", got {len(request['inputs'])}")
+    channel.stage(10, 15, "Reading input")
+    reader = predictors[0].plans_manager.image_reader_writer_class()
+    data, properties = reader.read_images(request["inputs"])
+    segmentation = np.asarray(_predict(predictors, data, properties, channel))
+    channel.stage(92, 100, "Writing result")
+    names = request["labelNames"]  # {value: name} from dataset.json, read and validated by the caller
+    dtype = np.uint8 if max(map(int, names), default=0) < 256 else np.uint16
+    reader.write_seg(segmentation.astype(dtype), request["outputLabelmap"], properties)
+    writeJson(request["outputLabels"], {"labels": {str(value): {"name": name} for value, name in names.items()}})
+    return {"info": {"versions": {"nnunetv2": _version("nnunetv2"), "torch": _version("torch")},
+                     "device": str(device), "trainer": predictors[0].trainer_name, "folds": options["folds"]}}

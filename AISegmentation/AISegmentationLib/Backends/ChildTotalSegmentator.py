@@ -1,0 +1,239 @@
+"""TotalSegmentator inside the child process, through its Python API (``totalsegmentator.python_api``).
+
+Before anything heavy runs: the task must be in TotalSegmentator's registry, a licensed task needs a license, and
+the weights the run needs must be under ``$TOTALSEG_HOME_DIR/nnunet/results`` — when they are missing and downloads
+are off (or there is no network), a clear error says what to import instead of a hanging download. Usage statistics
+are switched off in TotalSegmentator's config.json unless the user opted in. ``sys.exit`` from the package (e.g. an
+invalid license) becomes an error message.
+"""
+
+import csv
+import glob
+import importlib.metadata
+import os
+import socket
+
+from ChildProtocol import UserError, watchOutput, writeJson
+
+LICENSE_URL = "https://backend.totalsegmentator.com/license-academic/"
+DOWNLOAD_HOST = ("github.com", 443)  # where TotalSegmentator downloads its open weights from
+TERMINOLOGY_FIELDS = {"category": "SegmentedPropertyCategoryCodeSequence",
+                      "type": "SegmentedPropertyTypeCodeSequence",
+                      "typeModifier": "SegmentedPropertyTypeModifierCodeSequence",
+                      "region": "AnatomicRegionSequence", "regionModifier": "AnatomicRegionModifierSequence"}
+
+
+def _version(package):
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _versions():
+    return {"totalsegmentator": _version("TotalSegmentator"), "nnunetv2": _version("nnunetv2"),
+            "torch": _version("torch")}
+
+
+def _modes(task):
+    """{"default"|"fast"|"fastest": {"models": number of networks, "resample": spacing mm}} of a task."""
+    from totalsegmentator.map_tasks_config import DEFAULT_CONFIG, TASK_CONFIGS
+
+    raw = TASK_CONFIGS.get(task, {})
+    modes = {}
+    for mode, config in (raw.get("sub_modes") or {"default": raw}).items():
+        merged = {**DEFAULT_CONFIG, **config}
+        taskIds = merged.get("task_id")
+        modes[mode] = {"models": len(taskIds) if isinstance(taskIds, list) else 1, "resample": merged.get("resample")}
+    return modes
+
+
+def probe():
+    """Versions, devices and TotalSegmentator's own task registry (names, modality, license flag, classes)."""
+    from ChildNnUNet import availableDevices
+    from totalsegmentator import registry
+
+    tasks = [{"name": task, "modality": registry.task_modality(task), "licenseRequired": registry.requires_license(task),
+              "classes": {str(value): name for value, name in registry.get_task_classes(task).items()},
+              "modes": _modes(task)} for task in registry.TASKS]
+    return {"versions": _versions(), "devices": availableDevices(), "tasks": tasks}
+
+
+def _device(name):
+    from ChildNnUNet import deviceName
+
+    return {"cuda": "gpu"}.get(deviceName(name), deviceName(name))
+
+
+def _requireLicense(task, licenseNumber):
+    from totalsegmentator.config import has_valid_license_offline, set_license_number, setup_totalseg
+    from totalsegmentator.registry import requires_license
+
+    if not requires_license(task):
+        return
+    setup_totalseg()
+    if licenseNumber:
+        set_license_number(licenseNumber, skip_validation=True)
+    status, message = has_valid_license_offline()
+    if status != "yes":
+        raise UserError(f"TotalSegmentator task '{task}' requires a license ({message.strip()}). A license is free for "
+                        f"non-commercial use ({LICENSE_URL}); give it as licenseNumber (--license on the command "
+                        f"line).")
+
+
+def _configureTotalSegmentator(usageStatistics):
+    from totalsegmentator.config import set_config_key, setup_totalseg
+
+    setup_totalseg()
+    set_config_key("send_usage_stats", bool(usageStatistics))
+    set_config_key("statistics_disclaimer_shown", True)
+
+
+def requiredWeightTasks(task, fast, fastest, roiSubset):
+    """TotalSegmentator task IDs whose weights a run needs (its model(s) plus the crop model for roi_subset/crop)."""
+    from totalsegmentator.python_api import get_task_config
+
+    config = get_task_config(task, fast=fast, fastest=fastest, quiet=True)
+    taskIds = list(config["task_id"]) if isinstance(config["task_id"], list) else [config["task_id"]]
+    crop = config.get("crop")
+    if crop is not None or roiSubset or config.get("cascade"):
+        if config.get("crop_model") is not None:
+            taskIds += requiredWeightTasks(config["crop_model"], False, False, None)
+        elif crop is not None and any(name in ("body_trunc", "body_extremities") for name in crop):
+            taskIds.append(300)
+        else:
+            taskIds.append(852 if task.endswith("_mr") else 298)
+    if task == "vertebrae_pp_refined":
+        taskIds.append(305)
+    return taskIds
+
+
+def weightsFolder(taskId):
+    from totalsegmentator.config import get_weights_dir
+    from totalsegmentator.map_tasks_config import TASK_ID_WEIGHTS_CONFIGS
+
+    info = TASK_ID_WEIGHTS_CONFIGS[taskId]
+    return os.path.join(str(get_weights_dir()), info.get("rel_path") or "", info["foldername"])
+
+
+def missingWeights(taskIds):
+    missing = []
+    for taskId in dict.fromkeys(taskIds):
+        folder = weightsFolder(taskId)
+        if not glob.glob(os.path.join(folder, "*", "fold_*", "checkpoint_final.pth")):
+            missing.append(folder)
+    return missing
+
+
+def _networkReachable():
+    try:
+        socket.create_connection(DOWNLOAD_HOST, timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
+def _requireWeights(task, options, channel):
+    missing = missingWeights(requiredWeightTasks(task, options["fast"], options["fastest"], options["roiSubset"]))
+    if not missing:
+        return
+    names = ", ".join(os.path.basename(path) for path in missing)
+    if options["allowDownload"] and not options["offline"] and _networkReachable():
+        channel.log(f"Downloading TotalSegmentator weights: {names}")
+        return
+    reason = "downloads are switched off" if not options["allowDownload"] else "there is no network connection"
+    raise UserError(f"TotalSegmentator weights for task '{task}' are missing ({names} not found in "
+                    f"{os.path.dirname(missing[0])}) and {reason}. Download the weights zip on a connected machine "
+                    f"and import it (importTotalSegmentatorWeights / --import-weights), then run again.")
+
+
+def terminologyByName():
+    """{class name: {"color": [r, g, b], "category": [scheme, value, meaning], ...}} from the package's mapping."""
+    import totalsegmentator
+
+    path = os.path.join(os.path.dirname(totalsegmentator.__file__), "resources", "totalsegmentator_snomed_mapping.csv")
+    if not os.path.isfile(path):
+        return {}
+    entries = {}
+    with open(path, encoding="utf-8", newline="") as file:
+        for row in csv.DictReader(file):
+            entry = {key: [row.get(f"{prefix}.CodingSchemeDesignator", ""), row.get(f"{prefix}.CodeValue", ""),
+                           row.get(f"{prefix}.CodeMeaning", "")] for key, prefix in TERMINOLOGY_FIELDS.items()}
+            color = row.get("DicomRGBColor", "")
+            if color.count(",") == 2:
+                entry["color"] = [int(value) for value in color.split(",")]
+            entries[row["Structure"]] = entry
+    return entries
+
+
+class _StageTracker:
+    """Turns TotalSegmentator's printed steps into progress stages (tqdm fills each stage)."""
+
+    def __init__(self, channel, cropping):
+        self.channel = channel
+        self.predictions = [(10, 35, "Rough segmentation for cropping"), (40, 90, "Predicting")] if cropping else [
+            (10, 90, "Predicting")]
+        self.lines = []
+
+    def __call__(self, line):
+        self.lines = (self.lines + [line])[-20:]
+        if line.startswith("Predicting") and self.predictions:
+            self.channel.stage(*self.predictions.pop(0))
+        elif line.startswith("Saving"):
+            self.channel.stage(90, 96, "Saving")
+
+
+def _writeResult(inputPath, segmentationPath, outputPath):
+    """Label map with exactly the input file's geometry (validated: same grid as TotalSegmentator's output)."""
+    import nibabel
+    import numpy as np
+    import SimpleITK as sitk
+
+    result, source = nibabel.load(segmentationPath), nibabel.load(inputPath)
+    if result.shape[:3] != source.shape[:3] or not np.allclose(result.affine, source.affine, atol=1e-3):
+        raise RuntimeError(f"TotalSegmentator returned a label map on another grid ({result.shape}) than the input "
+                           f"({source.shape})")
+    labels = np.asanyarray(result.dataobj)
+    labels = labels.astype(np.uint8 if labels.max(initial=0) < 256 else np.uint16)
+    image = sitk.GetImageFromArray(np.ascontiguousarray(labels.transpose(2, 1, 0)))
+    image.CopyInformation(sitk.ReadImage(inputPath))
+    sitk.WriteImage(image, outputPath, True)
+
+
+def run(request, channel):
+    options = request["options"]
+    task = options["task"]
+    channel.stage(0, 5, "Checking task, license and weights")
+    from totalsegmentator import registry
+
+    if task not in registry.TASKS:
+        raise UserError(f"Unknown TotalSegmentator task '{task}'; tasks: {', '.join(registry.TASKS)}")
+    unknown = sorted(set(options["roiSubset"] or []) - set(registry.get_task_classes(task).values()))
+    if unknown:
+        raise UserError(f"roi_subset names not in task '{task}': {', '.join(unknown)}")
+    _requireLicense(task, options.get("licenseNumber"))
+    _configureTotalSegmentator(options["usageStatistics"])
+    _requireWeights(task, options, channel)
+    device = _device(options["device"])
+    from totalsegmentator.python_api import totalsegmentator
+
+    tracker = _StageTracker(channel, bool(options["roiSubset"]))
+    watchOutput(channel, tracker)
+    channel.stage(5, 10, "Starting TotalSegmentator")
+    rawOutput = os.path.join(os.path.dirname(request["outputLabelmap"]), "totalsegmentator_raw.nii.gz")
+    try:
+        totalsegmentator(request["inputs"][0], rawOutput, ml=True, task=task, fast=options["fast"],
+                         fastest=options["fastest"], roi_subset=options["roiSubset"] or None, device=device,
+                         quiet=False, nr_thr_resamp=1, nr_thr_saving=1)
+    except SystemExit as error:
+        raise UserError(f"TotalSegmentator stopped (exit code {error.code}): {' / '.join(tracker.lines[-3:])}") \
+            from None
+    channel.stage(96, 100, "Writing result")
+    _writeResult(request["inputs"][0], rawOutput, request["outputLabelmap"])
+    classes = registry.get_task_classes(task)
+    if options["roiSubset"]:
+        classes = {value: name for value, name in classes.items() if name in options["roiSubset"]}
+    terminology = terminologyByName()
+    writeJson(request["outputLabels"], {"labels": {str(value): {"name": name, **terminology.get(name, {})}
+                                                   for value, name in classes.items()}})
+    return {"info": {"versions": _versions(), "device": device, "task": task}}

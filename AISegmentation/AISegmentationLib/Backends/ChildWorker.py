@@ -1,0 +1,68 @@
+"""Entry point of the backend child process: ``python ChildWorker.py REQUEST.json`` or ``ChildWorker.py probe NAME``.
+
+Runs in the backend's Python environment and imports only the standard library, the backend's own packages and
+their numeric dependencies (numpy, SimpleITK, nibabel, torch) — never slicer. The request file names the backend,
+the input NIfTI files (in channel order), the output label map and label-name JSON, and the options.
+Exit codes: 0 success, 2 a user-fixable problem (ValueError), 3 out of memory, 1 any other failure; each failure
+also sends an "error" message on the protocol channel (see ChildProtocol).
+"""
+
+import importlib
+import os
+import sys
+import traceback
+
+BACKEND_MODULES = {"nnunet": "ChildNnUNet", "totalsegmentator": "ChildTotalSegmentator"}
+
+
+def _isOutOfMemory(error):
+    return isinstance(error, MemoryError) or type(error).__name__ in ("OutOfMemoryError", "OutOfMemory") or (
+        isinstance(error, RuntimeError) and "out of memory" in str(error).lower())
+
+
+def _backendModule(name):
+    if name not in BACKEND_MODULES:
+        raise ValueError(f"Unknown backend '{name}'")
+    return importlib.import_module(BACKEND_MODULES[name])
+
+
+def run(argv, channel):
+    from ChildProtocol import UserError, readJson
+
+    if len(argv) == 3 and argv[1] == "probe":
+        module = _backendModule(argv[2])
+        channel.result(**module.probe())
+        return 0
+    if len(argv) != 2:
+        raise UserError("Usage: ChildWorker.py REQUEST.json | ChildWorker.py probe BACKEND")
+    request = readJson(argv[1])
+    module = _backendModule(request["backend"])
+    channel.result(**module.run(request, channel))
+    return 0
+
+
+def main(argv):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from ChildProtocol import Channel, UserError
+
+    channel = Channel()
+    try:
+        return run(argv, channel)
+    except UserError as error:
+        channel.error("ValueError", str(error))
+        return 2
+    except SystemExit as error:  # e.g. TotalSegmentator's sys.exit(1) for a missing license
+        channel.error("RuntimeError", f"The backend stopped with exit code {error.code}; see the log for its reason")
+        return 1
+    except BaseException as error:  # noqa: BLE001 - every failure must reach the caller as a message
+        details = traceback.format_exc()
+        sys.stderr.write(details)
+        if _isOutOfMemory(error):
+            channel.error("MemoryError", f"The backend ran out of memory: {error}", details)
+            return 3
+        channel.error("RuntimeError", f"{type(error).__name__}: {error}", details)
+        return 1
+
+
+if __name__ == "__main__":  # required: nnU-Net and TotalSegmentator start spawn pools that re-import this file
+    sys.exit(main(sys.argv))

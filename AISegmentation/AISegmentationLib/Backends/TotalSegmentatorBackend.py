@@ -1,0 +1,132 @@
+"""TotalSegmentator backend, parent side: options, licence flag, its home folder and offline weights import.
+
+TotalSegmentator keeps its config.json (licence, usage statistics switch) and its weights
+(``nnunet/results/Dataset<NNN>_.../<trainer>__<plans>__<configuration>/fold_0/``) in the folder named by
+``TOTALSEG_HOME_DIR``; AISegmentation points it at a folder it owns: ``$AISEGMENTATION_TOTALSEG_HOME_DIR`` or
+``<user data folder>/AISegmentation/TotalSegmentator``. The task registry comes from the package itself (probed in
+its environment, see ChildTotalSegmentator.probe); the run's own checks happen in the child.
+"""
+
+import glob
+import json
+import os
+import re
+import shutil
+
+from . import SafeZip
+from .Backend import Backend, PreparedRun
+from .Environments import userDataDir
+from .NnUNetBackend import requireDevice
+
+HOME_VARIABLE = "AISEGMENTATION_TOTALSEG_HOME_DIR"
+OFFLINE_VARIABLE = "AISEGMENTATION_OFFLINE"
+DATASET_FOLDER = re.compile(r"^Dataset\d{3}_")
+MODE_SPACING = {"default": 1.5, "fast": 3.0, "fastest": 6.0}  # used when the registry does not say
+DEFAULT_CLASSES = 118
+
+
+def homeDir():
+    return os.environ.get(HOME_VARIABLE) or os.path.join(userDataDir(), "TotalSegmentator")
+
+
+def weightsDir(home=None):
+    return os.path.join(home or homeDir(), "nnunet", "results")
+
+
+def isOffline():
+    return os.environ.get(OFFLINE_VARIABLE, "").lower() in ("1", "true", "yes", "on")
+
+
+def hasLicense(home):
+    try:
+        with open(os.path.join(home, "config.json"), encoding="utf-8") as file:
+            return bool(json.load(file).get("license_number"))
+    except (OSError, ValueError):
+        return False
+
+
+def _weightsFolders(root, depth=3):
+    """TotalSegmentator weights folders (Dataset<NNN>_*, holding */fold_*/checkpoint_final.pth) under root."""
+    found = []
+    for current, folders, _ in os.walk(root):
+        if os.path.relpath(current, root).count(os.sep) >= depth:
+            folders[:] = []
+        if DATASET_FOLDER.match(os.path.basename(current)) and glob.glob(
+                os.path.join(current, "*", "fold_*", "checkpoint_final.pth")):
+            found.append(current)
+            folders[:] = []
+    return found
+
+
+def importWeights(source, home=None):
+    """Install TotalSegmentator weights from a downloaded zip or an unpacked folder; returns the dataset names."""
+    source = os.fspath(source)
+    target = weightsDir(home)
+    os.makedirs(target, exist_ok=True)
+    extracted = SafeZip.extractZipIntoNewFolder(source, target) if os.path.isfile(source) else None
+    if extracted is None and not os.path.isdir(source):
+        raise ValueError(f"TotalSegmentator weights '{source}' is neither a zip file nor a folder")
+    try:
+        folders = _weightsFolders(extracted or source)
+        if not folders:
+            raise ValueError(f"'{source}' holds no TotalSegmentator weights (a Dataset<NNN>_* folder with "
+                             f"*/fold_*/checkpoint_final.pth)")
+        for folder in folders:
+            destination = os.path.join(target, os.path.basename(folder))
+            shutil.rmtree(destination, ignore_errors=True)
+            if extracted:
+                os.replace(folder, destination)
+            else:
+                shutil.copytree(folder, destination)
+    finally:
+        if extracted:
+            shutil.rmtree(extracted, ignore_errors=True)
+    return [os.path.basename(folder) for folder in folders]
+
+
+class TotalSegmentatorBackend(Backend):
+    name = "totalsegmentator"
+    title = "TotalSegmentator"
+    environmentName = "totalsegmentator"
+    packages = ("totalsegmentator", "nnunetv2", "torch")
+    suggestions = ("use fast mode (3 mm) or fastest (6 mm)", "segment only some structures (roi_subset)",
+                   "crop the volume to the region of interest")
+
+    def prepare(self, task="total", fast=False, fastest=False, roiSubset=None, device="auto", licenseNumber=None,
+                allowDownload=True, usageStatistics=False, home=None, tasks=None):
+        """tasks: TotalSegmentator's registry as probed in its environment (validates task and licence early)."""
+        if fast and fastest:
+            raise ValueError("Choose fast or fastest, not both")
+        if not isinstance(task, str) or not task:
+            raise ValueError("No TotalSegmentator task given")
+        roiSubset = [roiSubset] if isinstance(roiSubset, str) else list(roiSubset or [])
+        requireDevice(device)
+        home = os.path.abspath(home or homeDir())
+        entry = self._taskEntry(task, tasks)
+        if entry is not None and entry.get("licenseRequired") and not licenseNumber and not hasLicense(home):
+            raise ValueError(f"TotalSegmentator task '{task}' requires a license (free for non-commercial use: "
+                             f"https://backend.totalsegmentator.com/license-academic/); give it as licenseNumber")
+        mode = "fast" if fast else "fastest" if fastest else "default"
+        modeInfo = (entry or {}).get("modes", {}).get(mode) or (entry or {}).get("modes", {}).get("default") or {}
+        spacing = modeInfo["resample"] if "resample" in modeInfo else MODE_SPACING[mode]  # None: native spacing
+        parameters = {"task": task, "fast": bool(fast), "fastest": bool(fastest), "roiSubset": roiSubset,
+                      "device": device, "allowDownload": bool(allowDownload),
+                      "usageStatistics": bool(usageStatistics)}
+        models = modeInfo.get("models") or 1
+        classes = len((entry or {}).get("classes", {})) or DEFAULT_CLASSES
+        return PreparedRun(
+            childOptions={**parameters, "licenseNumber": licenseNumber, "offline": isOffline()}, channels=["CT/MR"],
+            description=f"TotalSegmentator task '{task}'{' fast' if fast else ''}{' fastest' if fastest else ''}",
+            parameters=parameters,
+            environment={"TOTALSEG_HOME_DIR": home, "TOTALSEG_WEIGHTS_PATH": weightsDir(home)},
+            memoryModel={"networkSpacing": [spacing] * 3, "numClasses": -(-classes // models) + 1,
+                         "patchSize": [128, 128, 128], "exportSpacing": [spacing] * 3})
+
+    @staticmethod
+    def _taskEntry(task, tasks):
+        if not tasks:
+            return None
+        for entry in tasks:
+            if entry["name"] == task:
+                return entry
+        raise ValueError(f"Unknown TotalSegmentator task '{task}'; tasks: {', '.join(e['name'] for e in tasks)}")
