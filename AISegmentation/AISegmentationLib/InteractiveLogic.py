@@ -1,0 +1,214 @@
+"""nnInteractive prompts as Logic methods (mixed into AISegmentationLogic).
+
+The panel only turns MRML node events into these calls: every prompt method takes plain RAS coordinates or the
+markups / segmentation node the user draws with (point list, ROI, closed curve, a painted scribble segment).
+
+    logic.setInteractiveServer("http://127.0.0.1:1527", apiKey=None)    # protocol detected on first use
+    ok, message, info = logic.testInteractiveConnection()                 # version, protocol, capabilities
+    logic.startInteractiveSegmentation(volume, segmentation, segmentId)   # segment content = starting point
+    logic.interactivePoint([x, y, z])                                     # or a point list node
+    logic.interactiveBox(roiNode, positive=False)                          # or two RAS corners
+    logic.interactiveLasso(closedCurveNode); logic.interactiveScribble(scribbleSegmentation, "scribble")
+    logic.interactiveUndo(); logic.interactiveReset()
+
+Results go through the segment editor logic (masking, overwrite mode, one undo state per prompt). Images go to a
+server on another machine only after consent (interactiveConsentCallback, or allowInteractiveServer()). The API key
+is held in memory only: nothing here writes it into the scene or the log.
+"""
+
+import numpy as np
+import slicer
+
+from .Interactive import Prompts
+from .Interactive.Connection import ServerSettings
+from .Interactive.Consent import ConsentStore
+from .Interactive.Protocol import testConnection
+from .Interactive.Session import InteractiveSession
+
+
+class AISegmentationInteractiveMixin:
+    """nnInteractive methods for AISegmentationLogic (needs self.segmentEditor)."""
+
+    #: callback(serverOrigin) -> bool, asked before the first image goes to a server on another machine
+    interactiveConsentCallback = None
+
+    # Server ----------------------------------------------------------------------------------------------------
+
+    def setInteractiveServer(self, url, apiKey=None, protocol="auto", connectTimeout=5.0, readTimeout=120.0,
+                             uploadTimeout=600.0, verifyTls=True):
+        """Use this nnInteractive server from now on (protocol "auto", "current" or "legacy"); nothing is sent yet.
+
+        The previous session, if any, is closed (its lease released); the target segment is kept.
+        """
+        settings = ServerSettings(url, apiKey, protocol, connectTimeout, readTimeout, uploadTimeout, verifyTls)
+        previous = getattr(self, "_interactiveSession", None)
+        session = InteractiveSession(settings, lambda: self.segmentEditor, self.interactiveConsentStore(),
+                                     self._askInteractiveConsent)
+        if previous is not None:
+            previous.close()
+            if previous.volumeNode is not None and previous.segmentationNode is not None:
+                session.volumeNode, session.segmentationNode = previous.volumeNode, previous.segmentationNode
+                session.segmentId = previous.segmentId
+        self._interactiveSession = session
+        return settings
+
+    @property
+    def interactiveSession(self):
+        session = getattr(self, "_interactiveSession", None)
+        if session is None:
+            raise ValueError("No nnInteractive server set: call setInteractiveServer(url) first")
+        return session
+
+    def testInteractiveConnection(self):
+        """(ok, message, ServerInfo or None): reachability, protocol, version and capabilities; never raises."""
+        return testConnection(self.interactiveSession.settings)
+
+    def closeInteractiveSession(self):
+        """Release the server session (the current server's lease); the segment stays as it is."""
+        session = getattr(self, "_interactiveSession", None)
+        if session is not None:
+            session.close()
+
+    # Consent ---------------------------------------------------------------------------------------------------
+
+    def interactiveConsentStore(self):
+        store = getattr(self, "_interactiveConsentStore", None)
+        if store is None:
+            store = self._interactiveConsentStore = ConsentStore()
+        return store
+
+    def setInteractiveConsentStore(self, store):
+        """Where agreements are remembered (ConsentStore(path) or ConsentStore(None) for memory only)."""
+        self._interactiveConsentStore = store
+        session = getattr(self, "_interactiveSession", None)
+        if session is not None:
+            session.consentStore = store
+
+    def allowInteractiveServer(self, url=None):
+        """Agree to send images to this server (default: the current one); remembered per server."""
+        origin = ServerSettings(url).origin if url else self.interactiveSession.settings.origin
+        self.interactiveConsentStore().allow(origin)
+        return origin
+
+    def revokeInteractiveServer(self, url=None):
+        origin = ServerSettings(url).origin if url else self.interactiveSession.settings.origin
+        self.interactiveConsentStore().revoke(origin)
+
+    def _askInteractiveConsent(self, origin):
+        callback = self.interactiveConsentCallback
+        return bool(callback(origin)) if callback is not None else False
+
+    # Target ----------------------------------------------------------------------------------------------------
+
+    def startInteractiveSegmentation(self, volumeNode, segmentationNode, segmentId):
+        """Prompts from now on segment segmentId on volumeNode; its current content is the starting point."""
+        self.interactiveSession.setTarget(volumeNode, segmentationNode, segmentId)
+        return self.interactiveSession
+
+    def startInteractiveFromSegment(self, volumeNode, segmentationNode, segmentId):
+        """Like startInteractiveSegmentation, and send the image and the segment (initial segmentation) now."""
+        session = self.startInteractiveSegmentation(volumeNode, segmentationNode, segmentId)
+        session.startFromSegment()
+        return session
+
+    # Prompts ---------------------------------------------------------------------------------------------------
+
+    def interactivePoint(self, point, positive=True, controlPointIndex=-1):
+        """Point prompt at a RAS point, or at a control point of a markups point list (default: its last one)."""
+        session = self.interactiveSession
+        session.requireTarget()
+        ras = _controlPointRas(point, controlPointIndex) if _isNode(point) else point
+        kji = Prompts.pointKji(session.volumeNode, ras)
+        session.requireInteraction("points", "point")
+        return session.prompt("point", lambda client: client.addPoint(kji, positive))
+
+    def interactiveBox(self, box, positive=True):
+        """Box prompt: a markups ROI node, or two opposite RAS corners. A box flat along a voxel axis is a 2D box on
+        that slice; a 3D box needs a server that supports 3D boxes."""
+        session = self.interactiveSession
+        session.requireTarget()
+        corners = _roiCorners(box) if _isNode(box) else box
+        boxKji = Prompts.boxKji(session.volumeNode, corners)
+        if any(hi - lo == 1 for lo, hi in boxKji):
+            session.requireInteraction("bbox2d", "2D box")
+        else:
+            session.requireInteraction("bbox3d", "3D box (draw the box on one slice)")
+        return session.prompt("box", lambda client: client.addBox(boxKji, positive))
+
+    def interactiveLasso(self, polygon, positive=True):
+        """Lasso prompt: a closed curve node (or any curve markups node), or N x 3 RAS points on one slice."""
+        session = self.interactiveSession
+        session.requireTarget()
+        points = _curvePointsRas(polygon) if _isNode(polygon) else polygon
+        mask, boxKji = Prompts.lassoMask(session.volumeNode, points)
+        session.requireInteraction("lasso", "lasso")
+        return session.prompt("lasso", lambda client: client.addLasso(mask, positive, boxKji))
+
+    def interactiveScribble(self, scribble, scribbleSegmentId=None, positive=True):
+        """Scribble prompt: a painted segment (segmentation node + segment ID) or a KJI 0/1 array on the volume."""
+        session = self.interactiveSession
+        session.requireTarget()
+        if _isNode(scribble):
+            if not scribbleSegmentId:
+                raise ValueError("A scribble from a segmentation node needs the scribble segment's ID")
+            array = slicer.util.arrayFromSegmentBinaryLabelmap(scribble, scribbleSegmentId, session.volumeNode)
+            if array is None:
+                raise ValueError(f"Segmentation '{scribble.GetName()}' has no segment '{scribbleSegmentId}'")
+        else:
+            array = scribble
+        mask, boxKji = Prompts.scribbleMask(session.volumeNode, array)
+        session.requireInteraction("scribble", "scribble")
+        return session.prompt("scribble", lambda client: client.addScribble(mask, positive, boxKji))
+
+    def interactiveUndo(self):
+        """Undo the last prompt (the segment and, when the server can, its state)."""
+        self.interactiveSession.undo()
+
+    def interactiveReset(self, clearSegment=True):
+        """Start a new object: the server forgets all prompts; by default the target segment is emptied too."""
+        self.interactiveSession.reset(clearSegment)
+
+
+def _isNode(value):
+    return hasattr(value, "IsA") and hasattr(value, "GetID")
+
+
+def _controlPointRas(node, index):
+    if not node.IsA("vtkMRMLMarkupsNode"):
+        raise ValueError(f"Node '{node.GetName()}' is not a markups node")
+    count = node.GetNumberOfControlPoints()
+    if count == 0:
+        raise ValueError(f"Point list '{node.GetName()}' has no points")
+    if not -count <= index < count:
+        raise ValueError(f"Point list '{node.GetName()}' has no point {index} (it has {count})")
+    position = [0.0, 0.0, 0.0]
+    node.GetNthControlPointPositionWorld(index % count, position)
+    return position
+
+
+def _roiCorners(node):
+    """The 8 RAS corners of a markups ROI (oriented boxes included)."""
+    if not node.IsA("vtkMRMLMarkupsROINode"):
+        raise ValueError(f"Node '{node.GetName()}' is not a markups ROI")
+    center, size = [0.0] * 3, [0.0] * 3
+    node.GetCenterWorld(center)
+    node.GetSizeWorld(size)
+    axes = []
+    for getter in (node.GetXAxisWorld, node.GetYAxisWorld, node.GetZAxisWorld):
+        axis = [0.0] * 3
+        getter(axis)
+        axes.append(np.asarray(axis))
+    half = [axis * length / 2.0 for axis, length in zip(axes, size)]
+    return np.array([np.asarray(center) + sx * half[0] + sy * half[1] + sz * half[2]
+                     for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+
+
+def _curvePointsRas(node):
+    if not node.IsA("vtkMRMLMarkupsCurveNode"):
+        raise ValueError(f"Node '{node.GetName()}' is not a (closed) curve markups node")
+    points = node.GetCurvePointsWorld()
+    if points is None or points.GetNumberOfPoints() < 3:
+        return slicer.util.arrayFromMarkupsControlPoints(node, world=True)
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    return vtk_to_numpy(points.GetData()).astype(float)
