@@ -43,6 +43,8 @@ class LegacyClient:
         self.settings = settings
         self._http = requests.Session()
         self._http.verify = settings.verifyTls
+        # The legacy server has no authentication; a key, when given, is for a proxy in front of it.
+        self._http.headers.update(settings.authorizationHeaders())
         self._shape = None
         self._packed = None  # the server's current segmentation, packed bits (what its replies are compared to)
 

@@ -48,11 +48,11 @@ def currentCapabilities(raw):
     }
 
 
-def _get(settings, path, what, headers=None):
+def _get(settings, path, what):
     import requests
 
     try:
-        return requests.get(settings.url + path, headers=headers or {}, verify=settings.verifyTls,
+        return requests.get(settings.url + path, headers=settings.authorizationHeaders(), verify=settings.verifyTls,
                             timeout=(settings.connectTimeout, settings.readTimeout), allow_redirects=False)
     except requests.exceptions.RequestException as error:
         raise fromRequestsError(error, settings, what) from None
@@ -91,7 +91,7 @@ def _probeCurrent(settings):
     if not isinstance(data, dict) or data.get("ok") is not True:
         raise WrongProtocolError(f"The server at {settings.origin} is not a current nnInteractive server "
                                  f"(GET /healthz answered HTTP {health.status_code}).")
-    response = _get(settings, "/capabilities", "capabilities", settings.authorizationHeaders())
+    response = _get(settings, "/capabilities", "capabilities")
     if response.status_code != 200:
         raise statusError(settings, "capabilities", response.status_code, response.text)
     raw = _json(response)

@@ -78,6 +78,8 @@ class InteractiveSession:
         """Detect the protocol (or check the chosen one) and open a client; returns the ServerInfo."""
         if self.client is not None:
             return self.serverInfo
+        # A session exists to send images: no contact with a server on another machine before the user agreed.
+        requireConsent(self.settings, self.consentStore, self.consentCallback)
         info = probeServer(self.settings)
         client = CurrentClient(self.settings) if info.protocol == "current" else LegacyClient(self.settings)
         if info.protocol == "current":
@@ -124,11 +126,11 @@ class InteractiveSession:
 
     def ensureImage(self):
         """Send the volume when the server does not have this version of it; returns True when it was sent."""
-        self.connect()
         signature = imageSignature(self.volumeNode)
-        if signature == self._imageSignature and self.client.hasImage:
+        if self.client is not None and signature == self._imageSignature and self.client.hasImage:
             return False
         requireConsent(self.settings, self.consentStore, self.consentCallback)
+        self.connect()
         image = slicer.util.arrayFromVolume(self.volumeNode)
         started = time.perf_counter()
         self._guarded(lambda: self.client.setImage(image))
