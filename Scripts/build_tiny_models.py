@@ -5,7 +5,9 @@ Output folder (``--output``, default ``$AISEGMENTATION_TINY_MODELS_DIR`` or ``ou
     nnUNet_results/Dataset990_AISegPhantom/nnUNetTrainer__nnUNetPlans__3d_fullres/    CT phantom: bright + dark
         dataset.json, plans.json, fold_0/checkpoint_final.pth, fold_all/checkpoint_final.pth
     nnUNet_results/Dataset991_AISegTwoChannel/nnUNetTrainer__nnUNetPlans__3d_fullres/  channels T1, T2: lesion
-        dataset.json, plans.json, fold_0/checkpoint_final.pth
+        dataset.json, plans.json, fold_all/checkpoint_final.pth
+    nnUNet_results/Dataset992_AISegPhantomB/nnUNetTrainer__nnUNetPlans__3d_fullres/    a second phantom model (the
+        fold-"all" network of Dataset990 packaged as its own model folder, fold_0), for ensembling
     totalsegmentator/nnunet/results/Dataset297_TotalSegmentator_total_3mm_1559subj/...  task "total" --fast
     totalsegmentator/nnunet/results/Dataset298_TotalSegmentator_total_6mm_1559subj/...  --fastest, roi_subset crop
     manifest.json
@@ -13,7 +15,7 @@ Output folder (``--output``, default ``$AISEGMENTATION_TINY_MODELS_DIR`` or ``ou
 The models are nnU-Net v2 networks planned, preprocessed and trained with nnunetv2's own code (plans shrunk to
 3 stages with features [4, 8, 16], a few hundred iterations); the TotalSegmentator copies are the phantom network
 placed in TotalSegmentator's weights layout (plans spacing 3 mm / 6 mm, labels named after its class map), so the
-real ``totalsegmentator`` package runs end to end on them. The phantom's label 1 is bright (bone-like, 700 HU),
+real ``totalsegmentator`` package runs end to end on them. The phantom's label 1 is bright (bone-like, 400-1000),
 label 2 dark (air-like, -800 HU), on soft tissue (40 HU) with noise.
 
 Runs with a Python that has nnunetv2 and torch (e.g. the isolated "nnunet" environment); numpy-only helpers
@@ -30,7 +32,7 @@ import time
 
 import numpy as np
 
-BUILDER_VERSION = 3
+BUILDER_VERSION = 4
 PHANTOM_SPACING = (1.0, 1.0, 1.0)
 PHANTOM_SHAPE = (32, 32, 32)
 PHANTOM = {"id": 990, "name": "Dataset990_AISegPhantom", "channels": {"0": "CT"},
@@ -61,9 +63,9 @@ def _ellipsoid(shape, center, radii):
 
 
 def _randomEllipsoid(rng, shape, forbidden):
-    """An ellipsoid of radius 4..7 voxels that overlaps no voxel of forbidden (tries a few placements)."""
-    for _ in range(50):
-        radii = rng.uniform(4.0, 7.0, 3)
+    """An ellipsoid of radius 5..8 voxels that overlaps no voxel of forbidden (tries a few placements)."""
+    for _ in range(100):
+        radii = rng.uniform(5.0, 8.0, 3)
         center = [rng.uniform(r + 1, n - r - 2) for r, n in zip(radii, shape)]
         mask = _ellipsoid(shape, center, radii)
         if not (mask & forbidden).any():
@@ -74,7 +76,8 @@ def _randomEllipsoid(rng, shape, forbidden):
 def phantomCase(seed, shape=PHANTOM_SHAPE, twoChannel=False):
     """(list of KJI float32 channel images, KJI uint8 label image) of one synthetic case.
 
-    CT phantom: label 1 = bright ellipsoid (~700), label 2 = dark ellipsoid (~-800), background ~40 with noise.
+    CT phantom: label 1 = bright ellipsoid (400..1000, bone-like), label 2 = dark ellipsoid (~-800, air-like),
+    background ~40 with noise.
     Two-channel phantom: label 1 = "lesion", bright only in channel T2; T1 shows a decoy of the same brightness
     elsewhere (labelled background), so a model is right only when it sees the channels in dataset.json order.
     """
@@ -86,7 +89,7 @@ def phantomCase(seed, shape=PHANTOM_SHAPE, twoChannel=False):
     if not twoChannel:
         label[second] = 2
         image = rng.normal(40.0, 25.0, shape)
-        image[first] = rng.normal(700.0, 60.0, int(first.sum()))
+        image[first] = rng.normal(rng.uniform(400.0, 1000.0), 60.0, int(first.sum()))
         image[second] = rng.normal(-800.0, 60.0, int(second.sum()))
         return [image.astype(np.float32)], label
     t1 = rng.normal(100.0, 15.0, shape)
@@ -162,13 +165,23 @@ def train(dataset, preprocessedRoot, fold, epochs, iterationsPerEpoch):
     trainer.run_training()
 
 
+def packageAsSecondModel(modelFolder, target):
+    """The fold-"all" network of modelFolder as fold_0 of another model folder (a second model to ensemble)."""
+    shutil.rmtree(target, ignore_errors=True)
+    os.makedirs(os.path.join(target, "fold_0"))
+    for name in ("dataset.json", "plans.json"):
+        shutil.copyfile(os.path.join(modelFolder, name), os.path.join(target, name))
+    shutil.copyfile(os.path.join(modelFolder, "fold_all", "checkpoint_final.pth"),
+                    os.path.join(target, "fold_0", "checkpoint_final.pth"))
+
+
 def placeInTotalSegmentatorLayout(modelFolder, weightsRoot):
-    """Copy the phantom network into TotalSegmentator's weights folders (3 mm and 6 mm "total" models)."""
+    """Copy the phantom's fold-"all" network into TotalSegmentator's weights folders (3 mm and 6 mm "total")."""
     for datasetFolder, spacing in TOTALSEG_MODELS.items():
         target = os.path.join(weightsRoot, datasetFolder, TOTALSEG_TRAINER_FOLDER)
         shutil.rmtree(target, ignore_errors=True)
         os.makedirs(os.path.join(target, "fold_0"))
-        shutil.copyfile(os.path.join(modelFolder, "fold_0", "checkpoint_final.pth"),
+        shutil.copyfile(os.path.join(modelFolder, "fold_all", "checkpoint_final.pth"),
                         os.path.join(target, "fold_0", "checkpoint_final.pth"))
         with open(os.path.join(modelFolder, "plans.json"), encoding="utf-8") as file:
             plans = json.load(file)
@@ -184,7 +197,7 @@ def placeInTotalSegmentatorLayout(modelFolder, weightsRoot):
             json.dump(datasetJson, file, indent=2)
 
 
-def buildAll(output, epochs=8, iterationsPerEpoch=25):
+def buildAll(output, epochs=12, iterationsPerEpoch=25):
     """Build every tiny model into output (skipped when a manifest of this builder version is there)."""
     manifestPath = os.path.join(output, "manifest.json")
     if os.path.isfile(manifestPath):
@@ -201,8 +214,11 @@ def buildAll(output, epochs=8, iterationsPerEpoch=25):
     import torch
 
     torch.manual_seed(0)
+    # One thread: tiny networks gain little from more, and OpenMP threads that wait for busy cores (another job on
+    # a 2-core machine) slow training down tenfold.
+    torch.set_num_threads(1)
     timings = {}
-    for dataset, folds, seed in ((PHANTOM, (0, "all"), 100), (TWO_CHANNEL, (0,), 200)):
+    for dataset, folds, seed in ((PHANTOM, (0, "all"), 100), (TWO_CHANNEL, ("all",), 200)):
         start = time.time()
         writeRawDataset(os.environ["nnUNet_raw"], dataset, numberOfCases=5, firstSeed=seed)
         os.environ["nnUNet_n_proc_DA"] = "1"
@@ -212,10 +228,12 @@ def buildAll(output, epochs=8, iterationsPerEpoch=25):
             train(dataset, os.environ["nnUNet_preprocessed"], fold, epochs, iterationsPerEpoch)
         timings[dataset["name"]] = round(time.time() - start, 1)
     phantomModel = os.path.join(results, PHANTOM["name"], TRAINER_FOLDER)
+    secondModel = os.path.join(results, "Dataset992_AISegPhantomB", TRAINER_FOLDER)
+    packageAsSecondModel(phantomModel, secondModel)
     placeInTotalSegmentatorLayout(phantomModel, os.path.join(output, "totalsegmentator", "nnunet", "results"))
     shutil.rmtree(work, ignore_errors=True)
     manifest = {"builderVersion": BUILDER_VERSION, "seconds": timings, "torch": torch.__version__,
-                "phantomModel": phantomModel,
+                "phantomModel": phantomModel, "secondPhantomModel": secondModel,
                 "twoChannelModel": os.path.join(results, TWO_CHANNEL["name"], TRAINER_FOLDER),
                 "totalSegmentatorHome": os.path.join(output, "totalsegmentator")}
     with open(manifestPath, "w", encoding="utf-8") as file:
@@ -226,7 +244,7 @@ def buildAll(output, epochs=8, iterationsPerEpoch=25):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default=defaultOutputDir(), help="folder for the models (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=8, help="training epochs per model (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=12, help="training epochs per model (default: %(default)s)")
     parser.add_argument("--iterations", type=int, default=25, help="iterations per epoch (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="rebuild even when the models are there")
     args = parser.parse_args(argv)

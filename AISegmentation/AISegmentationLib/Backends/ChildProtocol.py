@@ -38,8 +38,8 @@ class Channel:
         self._stage = (0.0, 100.0, "")
         self._lastPercent = -1.0
 
-    def send(self, kind, **fields):
-        line = json.dumps({"type": kind, **fields}, default=str)
+    def send(self, messageType, **fields):
+        line = json.dumps({"type": messageType, **fields}, default=str)
         with self._lock:
             self._stream.write(line + "\n")
             self._stream.flush()

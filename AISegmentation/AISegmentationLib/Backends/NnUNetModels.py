@@ -35,7 +35,8 @@ class NnUNetModel:
         return self.plansJson["configurations"][self.configuration]
 
     def description(self):
-        return f"{self.datasetName}/{os.path.basename(self.folder)} folds {','.join(map(str, self.folds))}"
+        datasetFolder = os.path.basename(os.path.dirname(self.folder))
+        return f"{datasetFolder}/{os.path.basename(self.folder)} folds {','.join(map(str, self.folds))}"
 
 
 def _readJson(path, what):
