@@ -8,7 +8,14 @@ import logging
 import os
 
 import slicer
-from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
+from slicer import (
+    vtkMRMLMarkupsClosedCurveNode,
+    vtkMRMLMarkupsFiducialNode,
+    vtkMRMLMarkupsROINode,
+    vtkMRMLScalarVolumeNode,
+    vtkMRMLSegmentationNode,
+    vtkMRMLTableNode,
+)
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import parameterNodeWrapper
@@ -65,6 +72,23 @@ class AISegmentationParameterNode:
     hausdorff95Mode: str = "max"
     surfaceDiceTolerance: float = 2.0
     comparisonTable: vtkMRMLTableNode
+    aiBackend: str = "totalsegmentator"
+    aiEnvironment: str = "auto"
+    aiDevice: str = "auto"
+    totalSegmentatorTask: str = "total"
+    aiFast: bool = True
+    aiFastest: bool = False
+    aiRoiSubset: str = ""
+    nnUNetModelFolders: str = ""
+    nnUNetFolds: str = ""
+    nnUNetCheckpoint: str = "checkpoint_final.pth"
+    aiTta: bool = True
+    aiStepSize: float = 0.5
+    interactiveServerUrl: str = "http://127.0.0.1:1527"
+    interactivePoints: vtkMRMLMarkupsFiducialNode
+    interactiveRoi: vtkMRMLMarkupsROINode
+    interactiveCurve: vtkMRMLMarkupsClosedCurveNode
+    interactiveNegative: bool = False
 
 
 class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -78,6 +102,8 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._growSession = None
         self._comparisonRows = None
+        self._aiJob = None
+        self._aiJobFinished = None
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -119,12 +145,17 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             "currentNodeChanged(vtkMRMLNode*)", self.ui.comparisonReferenceSegmentSelector.setCurrentNode)
         self.ui.comparisonComparedSelector.connect(
             "currentNodeChanged(vtkMRMLNode*)", self.ui.comparisonComparedSegmentSelector.setCurrentNode)
+        self._setupAi()
+        self._setupInteractive()
         self.ui.compareButton.connect("clicked(bool)", self.onCompare)
         self.ui.exportComparisonCsvButton.connect("clicked(bool)", self.onExportComparisonCsv)
         self.initializeParameterNode()
 
     def cleanup(self):
         self.removeObservers()
+        self._aiTimer.stop()
+        if self._aiJob is not None and not self._aiJob.done:
+            self._aiJob.cancel()
 
     def enter(self):
         self.initializeParameterNode()
@@ -252,6 +283,180 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay(_("Undo failed."), waitCursor=True):
             self.logic.undo(self._parameterNode.segmentation)
 
+
+    # AI ---------------------------------------------------------------------------------------------------------
+
+    def _setupAi(self):
+        import qt
+
+        self.ui.aiBackendComboBox.addItems(self.logic.aiBackendNames())
+        self.ui.aiEnvironmentComboBox.addItems(["auto", "isolated", "current"])
+        self.ui.aiDeviceComboBox.addItems(["auto", "cpu", "cuda", "mps"])
+        self._aiTimer = qt.QTimer()
+        self._aiTimer.setInterval(200)
+        self._aiTimer.connect("timeout()", self._pollAiJob)
+        self.ui.aiBackendComboBox.connect("currentTextChanged(QString)", self._showEnvironmentStatus)
+        self.ui.aiInstallButton.connect("clicked(bool)", self.onAiInstall)
+        self.ui.aiRunButton.connect("clicked(bool)", self.onAiRun)
+        self.ui.aiCancelButton.connect("clicked(bool)", self.onAiCancel)
+        self._showEnvironmentStatus()
+
+    def _showEnvironmentStatus(self, *args):
+        backend = self.ui.aiBackendComboBox.currentText
+        if backend:
+            self.ui.aiEnvironmentStatusLabel.text = self.logic.backendEnvironmentStatus(backend)
+
+    def onAiInstall(self):
+        with slicer.util.tryWithErrorDisplay(_("Environment installation failed."), waitCursor=False):
+            backend = self._parameterNode.aiBackend
+            details = self.logic.backendEnvironmentDetails(backend)
+            question = _("Install {backend} and its pinned packages into its own Python environment in {folder}? "
+                         "This downloads several hundred MB and does not touch Slicer's own packages.").format(
+                backend=backend, folder=details.get("folder", ""))
+            if not slicer.util.confirmOkCancelDisplay(question):
+                return
+            force = details["state"] == "broken"
+            self._startAiJob(self.logic.startCreateBackendEnvironment(backend, force), self._showEnvironmentStatus)
+
+    def _aiOptions(self):
+        p = self._parameterNode
+        if p.aiBackend == "nnunet":
+            folders = [folder.strip() for folder in p.nnUNetModelFolders.split(";") if folder.strip()]
+            folds = [fold.strip() for fold in p.nnUNetFolds.split(",") if fold.strip()]
+            folds = None if not folds else ["all" if f == "all" else int(f) for f in folds]
+            return dict(modelFolders=folders, folds=folds, checkpoint=p.nnUNetCheckpoint, device=p.aiDevice,
+                        tta=p.aiTta, stepSize=p.aiStepSize)
+        roiSubset = [name.strip() for name in p.aiRoiSubset.split(",") if name.strip()] or None
+        return dict(task=p.totalSegmentatorTask, fast=p.aiFast, fastest=p.aiFastest, roiSubset=roiSubset,
+                    device=p.aiDevice)
+
+    def onAiRun(self):
+        with slicer.util.tryWithErrorDisplay(_("AI segmentation failed."), waitCursor=True):
+            if self._aiJob is not None and not self._aiJob.done:
+                raise ValueError(_("A job is already running: wait for it or cancel it."))
+            volume, segmentation, _segmentId = self._inputs()
+            p, options = self._parameterNode, self._aiOptions()
+            if p.aiBackend == "nnunet":
+                estimate = self.logic.estimateNnUNetMemory(volume, **options)
+            else:
+                estimate = self.logic.estimateTotalSegmentatorMemory(volume, **options)
+            if estimate.messages and not slicer.util.confirmOkCancelDisplay(
+                    estimate.summary() + "\n\n" + "\n".join(estimate.messages) + "\n\n" + _("Run anyway?")):
+                return
+            start = self.logic.startNnUNet if p.aiBackend == "nnunet" else self.logic.startTotalSegmentator
+            if p.aiBackend == "nnunet":
+                job = start(volume, options.pop("modelFolders"), segmentation, environment=p.aiEnvironment, **options)
+            else:
+                job = start(volume, segmentationNode=segmentation, environment=p.aiEnvironment, **options)
+            self._startAiJob(job, self._onAiResult)
+
+    def _startAiJob(self, job, onFinished):
+        self._aiJob, self._aiJobFinished = job, onFinished
+        self.ui.aiLogTextEdit.clear()
+        self.ui.aiProgressBar.setValue(0)
+        self.ui.aiRunButton.enabled = False
+        self._aiTimer.start()
+
+    def _pollAiJob(self):
+        job = self._aiJob
+        if job is None:
+            self._aiTimer.stop()
+            return
+        self.ui.aiProgressBar.setValue(int(job.progress))
+        self.ui.aiProgressBar.setFormat(f"{job.message} (%p%)")
+        for line in job.takeLogLines():
+            self.ui.aiLogTextEdit.appendPlainText(line)
+        if not job.done:
+            return
+        self._aiTimer.stop()
+        self._aiJob = None
+        self.ui.aiRunButton.enabled = True
+        with slicer.util.tryWithErrorDisplay(_("AI job failed."), waitCursor=True):
+            result = job.wait()  # writes the result (or raises the job's error) here, on the GUI thread
+            self._aiJobFinished(result)
+        self._showEnvironmentStatus()
+
+    def _onAiResult(self, segmentationNode):
+        if segmentationNode is not None:
+            self._parameterNode.segmentation = segmentationNode
+
+    def onAiCancel(self):
+        if self._aiJob is not None:
+            self._aiJob.cancel()
+
+    # Interactive ------------------------------------------------------------------------------------------------
+
+    def _setupInteractive(self):
+        import qt
+
+        self.ui.interactiveTestButton.connect("clicked(bool)", self.onInteractiveTest)
+        prompts = [(self.ui.interactivePointButton, "point", "P"), (self.ui.interactiveBoxButton, "box", "B"),
+                   (self.ui.interactiveLassoButton, "lasso", "L"),
+                   (self.ui.interactiveScribbleButton, "scribble", "S")]
+        self._interactiveShortcuts = []
+        for button, kind, key in prompts:
+            button.connect("clicked(bool)", lambda checked=False, kind=kind: self.onInteractivePrompt(kind))
+            shortcut = qt.QShortcut(qt.QKeySequence(key), slicer.util.mainWindow())
+            shortcut.connect("activated()", lambda kind=kind: self.onInteractivePrompt(kind))
+            self._interactiveShortcuts.append(shortcut)
+        negative = qt.QShortcut(qt.QKeySequence("N"), slicer.util.mainWindow())
+        negative.connect("activated()", self.ui.interactiveNegativeCheckBox.toggle)
+        self._interactiveShortcuts.append(negative)
+        self.ui.interactiveUndoButton.connect("clicked(bool)", self.onInteractiveUndo)
+        self.ui.interactiveResetButton.connect("clicked(bool)", self.onInteractiveReset)
+        self.ui.segmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)",
+                                             self.ui.interactiveScribbleSegmentSelector.setCurrentNode)
+        self.logic.interactiveConsentCallback = lambda origin: slicer.util.confirmYesNoDisplay(
+            _("Send the image to the nnInteractive server at {origin}? It is not on this computer.").format(
+                origin=origin))
+
+    def _interactiveServer(self):
+        """Apply the panel's server URL and key (the key lives only in the widget, never in the scene)."""
+        url, apiKey = self._parameterNode.interactiveServerUrl, self.ui.interactiveApiKeyLineEdit.text or None
+        from AISegmentationLib.Interactive.Connection import normalizeUrl
+
+        session = getattr(self.logic, "_interactiveSession", None)
+        if session is None or session.settings.url != normalizeUrl(url) or session.settings.apiKey != apiKey:
+            self.logic.setInteractiveServer(url, apiKey)
+
+    def onInteractiveTest(self):
+        with slicer.util.tryWithErrorDisplay(_("Connection test failed."), waitCursor=True):
+            self._interactiveServer()
+            ok, message, _info = self.logic.testInteractiveConnection()
+            (slicer.util.infoDisplay if ok else slicer.util.warningDisplay)(message)
+
+    def onInteractivePrompt(self, kind):
+        with slicer.util.tryWithErrorDisplay(_("nnInteractive prompt failed."), waitCursor=True):
+            self._interactiveServer()
+            volume, segmentation, segmentId = self._inputs()
+            session = self.logic.interactiveSession
+            if (session.volumeNode, session.segmentationNode, session.segmentId) != (volume, segmentation, segmentId):
+                self.logic.startInteractiveSegmentation(volume, segmentation, segmentId)
+            p = self._parameterNode
+            positive = not p.interactiveNegative
+            if kind == "point":
+                self.logic.interactivePoint(self._requireNode(p.interactivePoints, _("point list")), positive)
+            elif kind == "box":
+                self.logic.interactiveBox(self._requireNode(p.interactiveRoi, _("ROI")), positive)
+            elif kind == "lasso":
+                self.logic.interactiveLasso(self._requireNode(p.interactiveCurve, _("closed curve")), positive)
+            else:
+                scribbleId = self.ui.interactiveScribbleSegmentSelector.currentSegmentID()
+                self.logic.interactiveScribble(segmentation, scribbleId, positive)
+
+    @staticmethod
+    def _requireNode(node, what):
+        if node is None:
+            raise ValueError(_("Select or place a {what} first.").format(what=what))
+        return node
+
+    def onInteractiveUndo(self):
+        with slicer.util.tryWithErrorDisplay(_("Undo failed."), waitCursor=True):
+            self.logic.interactiveUndo()
+
+    def onInteractiveReset(self):
+        with slicer.util.tryWithErrorDisplay(_("Reset failed."), waitCursor=True):
+            self.logic.interactiveReset()
 
     # Compare ----------------------------------------------------------------------------------------------------
 

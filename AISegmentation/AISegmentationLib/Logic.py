@@ -13,13 +13,16 @@ import slicer
 import vtk
 
 from . import GrowFromSeeds, Islands, LevelTracing, SegmentComparisonMRML, SegmentationIO, Segments, Threshold, VolumeIO
+from .AILogic import AISegmentationAIMixin
 from .Geometry import orientedImageFromArray, requireInsideVolume
+from .InteractiveLogic import AISegmentationInteractiveMixin
 from .Runtime import getRuntime
 from .SegmentEditing import SegmentEditor, requireSegment, requireVolume
 
 
-class AISegmentationLogic:
-    """Classic segmentation tools, I/O and undo on real Slicer MRML objects."""
+class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin):
+    """Classic tools, comparison, I/O and undo on real Slicer MRML objects; AI backends (AILogic) and nnInteractive
+    (InteractiveLogic) come from the mixins."""
 
     def __init__(self, runtime=None):
         self.runtime = runtime or getRuntime()
