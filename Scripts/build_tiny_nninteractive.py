@@ -28,7 +28,10 @@ import time
 import numpy as np
 
 MODEL_NAME = "nnInteractiveTiny_v1"
-PATCH = 32
+PATCH = 32  # training scenes
+# The servers' patch (plans.json). The network is fully convolutional, so it runs on patches larger than its training
+# scenes; nnInteractive 2.x plans refinement boxes with a 24-voxel margin per side, which needs patches above 48.
+INFERENCE_PATCH = 64
 FEATURES = [8, 16, 32, 64]
 POINT_RADIUS = 4
 DECAY = 0.9
@@ -57,7 +60,9 @@ def architecture():
             "n_stages": stages, "features_per_stage": FEATURES, "conv_op": "torch.nn.modules.conv.Conv3d",
             "kernel_sizes": [[3, 3, 3]] * stages, "strides": [[1, 1, 1]] + [[2, 2, 2]] * (stages - 1),
             "n_conv_per_stage": [2] * stages, "n_conv_per_stage_decoder": [2] * (stages - 1), "conv_bias": True,
-            "norm_op": "torch.nn.modules.instancenorm.InstanceNorm3d", "norm_op_kwargs": {"eps": 1e-5, "affine": True},
+            # No normalization layers: nnInteractive never calls eval() and runs patches larger than the training
+            # scenes, so instance/batch statistics would differ between training and serving.
+            "norm_op": None, "norm_op_kwargs": None,
             "dropout_op": None, "dropout_op_kwargs": None, "nonlin": "torch.nn.LeakyReLU",
             "nonlin_kwargs": {"inplace": True},
         },
@@ -69,7 +74,8 @@ def plans():
     resampling = {"is_seg": False, "order": 3, "order_z": 0, "force_separate_z": None}
     return {
         "dataset_name": "Dataset999_TinyInteractive", "plans_name": "nnUNetPlans",
-        "original_median_spacing_after_transp": [1.0, 1.0, 1.0], "original_median_shape_after_transp": [PATCH] * 3,
+        "original_median_spacing_after_transp": [1.0, 1.0, 1.0],
+        "original_median_shape_after_transp": [INFERENCE_PATCH] * 3,
         "image_reader_writer": "SimpleITKIO", "transpose_forward": [0, 1, 2], "transpose_backward": [0, 1, 2],
         "experiment_planner_used": "ExperimentPlanner", "label_manager": "LabelManager",
         "foreground_intensity_properties_per_channel": {"0": {"mean": 0.0, "std": 1.0, "median": 0.0,
@@ -77,7 +83,8 @@ def plans():
                                                               "percentile_99_5": 3.0}},
         "configurations": {"3d_fullres": {
             "data_identifier": "nnUNetPlans_3d_fullres", "preprocessor_name": "DefaultPreprocessor",
-            "batch_size": 4, "patch_size": [PATCH] * 3, "median_image_size_in_voxels": [PATCH] * 3,
+            "batch_size": 4, "patch_size": [INFERENCE_PATCH] * 3,
+            "median_image_size_in_voxels": [INFERENCE_PATCH] * 3,
             "spacing": [1.0, 1.0, 1.0], "normalization_schemes": ["ZScoreNormalization"],
             "use_mask_for_norm": [False], "resampling_fn_data": "resample_data_or_seg_to_shape",
             "resampling_fn_seg": "resample_data_or_seg_to_shape",
@@ -329,25 +336,26 @@ def diceLoss(logits, labels):
     return 1 - ((2 * intersection + 1) / (probabilities.sum((1, 2, 3)) + target.sum((1, 2, 3)) + 1)).mean()
 
 
-def train(iterations, batchSize, seed, maxMinutes):
+def train(iterations, batchSize, seed, maxMinutes, threads=None):
     import torch
 
     torch.manual_seed(seed)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(threads or max(1, os.cpu_count() or 1))
     torch.set_flush_denormal(True)  # denormal floats slow CPU training down by an order of magnitude
     network = buildNetwork()
-    optimizer = torch.optim.AdamW(network.parameters(), lr=3e-3, weight_decay=1e-4)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=2e-3, weight_decay=1e-4)
     generator = SceneGenerator(seed)
     start = time.time()
     done = 0
     for done in range(1, iterations + 1):
         for group in optimizer.param_groups:
-            group["lr"] = 3e-3 * 0.5 * (1 + math.cos(math.pi * done / iterations))
+            group["lr"] = 2e-3 * 0.5 * (1 + math.cos(math.pi * done / iterations))
         inputs, labels = (torch.from_numpy(a) for a in batch(generator, batchSize))
         logits = network(inputs)
         loss = torch.nn.functional.cross_entropy(logits, labels) + diceLoss(logits, labels)
         optimizer.zero_grad()
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(network.parameters(), 12)
         optimizer.step()
         if done % 50 == 0:
             logging.info("iteration %d/%d loss %.3f (%.0f s)", done, iterations, loss.item(), time.time() - start)
@@ -372,16 +380,17 @@ def validate(network, seed, count=24):
     return float(np.mean(scores))
 
 
-def buildModel(folder, iterations=900, batchSize=4, seed=0, maxMinutes=None):
+def buildModel(folder, iterations=900, batchSize=4, seed=0, maxMinutes=None, threads=None):
     """Train and write the model folder atomically (a temporary sibling folder renamed at the end)."""
-    network, done, seconds = train(iterations, batchSize, seed, maxMinutes)
+    network, done, seconds = train(iterations, batchSize, seed, maxMinutes, threads)
     dice = validate(network, seed)
     logging.info("Trained %d iterations in %.0f s; validation Dice %.3f", done, seconds, dice)
     parent = os.path.dirname(os.path.abspath(folder))
     os.makedirs(parent, exist_ok=True)
     temporary = tempfile.mkdtemp(prefix=".building-", dir=parent)
     info = {"model": MODEL_NAME, "iterations": done, "seconds": round(seconds, 1), "validationDice": round(dice, 4),
-            "seed": seed, "patchSize": PATCH, "features": FEATURES}
+            "seed": seed, "trainingPatch": PATCH, "patchSize": INFERENCE_PATCH,
+            "features": FEATURES}
     writeModelFiles(temporary, {k: v.cpu() for k, v in network.state_dict().items()}, info)
     if os.path.isdir(folder):
         shutil.rmtree(folder)
@@ -397,13 +406,15 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-minutes", type=float, default=None, help="stop training after this long")
     parser.add_argument("--force", action="store_true", help="rebuild even when the folder holds a model")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: all cores; 1 is faster on a machine busy with other work)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     folder = args.output or defaultModelDir()
     if isCompleteModel(folder) and not args.force:
         logging.info("Model already built: %s", folder)
     else:
-        buildModel(folder, args.iterations, args.batch_size, args.seed, args.max_minutes)
+        buildModel(folder, args.iterations, args.batch_size, args.seed, args.max_minutes, args.threads)
     print(folder)
     return 0
 

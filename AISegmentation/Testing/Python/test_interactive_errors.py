@@ -12,17 +12,13 @@ import numpy as np
 import pytest
 
 from InteractiveLoopback import FakeLegacyServer
-from InteractiveScenes import CENTER_A, TwoSpheres
+from InteractiveScenes import CENTER_A, TwoSpheres, interactiveLogicClass
 from InteractiveServers import freePort
 from SyntheticImages import sceneSnapshot
 from AISegmentationLib.Interactive import Errors
 from AISegmentationLib.Interactive.Consent import ConsentStore
-from AISegmentationLib.InteractiveLogic import AISegmentationInteractiveMixin
-from AISegmentationLib.Logic import AISegmentationLogic
 
-
-class L(AISegmentationInteractiveMixin, AISegmentationLogic):
-    pass
+L = interactiveLogicClass()
 
 
 @pytest.fixture
