@@ -54,7 +54,8 @@ class CurrentClient:
             self._shape = None
             raise LeaseLostError(
                 f"The nnInteractive server at {self.settings.origin} ended this session ({error}): idle timeout or "
-                f"server restart. Nothing was changed; the next prompt reconnects and sends the image again.") from None
+                f"server restart. Nothing was changed; the next prompt reconnects and sends the image again."
+            ) from None
         except ServerAtCapacityError as error:
             raise ServerReplyError(f"The nnInteractive server at {self.settings.origin} is at capacity ({error}); "
                                    f"wait and try again, or ask its operator to allow more sessions.") from None

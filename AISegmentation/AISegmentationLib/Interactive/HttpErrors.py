@@ -34,8 +34,9 @@ def statusError(settings, what, statusCode, text):
         return ServerReplyError(f"The nnInteractive server at {settings.origin} refused '{what}' (HTTP 403{suffix})")
     if statusCode in (404, 405):
         return WrongProtocolError(
-            f"The server at {settings.origin} does not offer '{what}' (HTTP {statusCode}): it is not the nnInteractive "
-            f"server generation this connection expects. Use 'auto' protocol detection or check the URL.")
+            f"The server at {settings.origin} does not offer '{what}' (HTTP {statusCode}): it is not the "
+            f"nnInteractive server generation this connection expects. Use 'auto' protocol detection or check the "
+            f"URL.")
     if statusCode == 410:
         return LeaseLostError(
             f"The nnInteractive server at {settings.origin} ended this session (idle timeout or server restart)"
@@ -64,12 +65,9 @@ def fromRequestsError(error, settings, what, sent=True):
 
     logging.debug("nnInteractive request '%s' to %s failed: %r", what, settings.origin, error)
     if isinstance(error, requests.exceptions.SSLError):
-        return ServerUnreachableError(
-            f"The TLS certificate of {settings.origin} could not be verified ({_reason(error)}). Use the server's "
-            f"correct https address, or install its certificate authority; verification stays on.")
+        return _tlsError(settings, error)
     if isinstance(error, requests.exceptions.ConnectTimeout):
-        return ServerTimeoutError(f"The nnInteractive server at {settings.origin} did not accept a connection "
-                                  f"within {settings.connectTimeout:g} s (connect timeout). Check the URL and network.")
+        return _connectTimeout(settings)
     if isinstance(error, requests.exceptions.ReadTimeout):
         return _readTimeout(settings, what)
     if isinstance(error, requests.exceptions.ConnectionError):
@@ -88,20 +86,28 @@ def fromHttpxError(error, settings, what, timeout=None):
     if isinstance(error, httpx.HTTPStatusError):
         return statusError(settings, what, error.response.status_code, error.response.text)
     if isinstance(error, httpx.ConnectTimeout):
-        return ServerTimeoutError(f"The nnInteractive server at {settings.origin} did not accept a connection "
-                                  f"within {settings.connectTimeout:g} s (connect timeout). Check the URL and network.")
+        return _connectTimeout(settings)
     if isinstance(error, (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)):
         return _readTimeout(settings, what, timeout)
     if isinstance(error, httpx.ConnectError):
         if "CERTIFICATE_VERIFY_FAILED" in str(error) or "SSL" in str(error):
-            return ServerUnreachableError(
-                f"The TLS certificate of {settings.origin} could not be verified ({_reason(error)}). Use the server's "
-                f"correct https address, or install its certificate authority; verification stays on.")
+            return _tlsError(settings, error)
         return ServerUnreachableError(_connectionMessage(settings, what, _reason(error)))
     if isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
         return ServerUnreachableError(_droppedMessage(settings, what))
     return ServerReplyError(f"Request '{what}' to the nnInteractive server at {settings.origin} failed: "
                             f"{_reason(error)}")
+
+
+def _tlsError(settings, error):
+    return ServerUnreachableError(
+        f"The TLS certificate of {settings.origin} could not be verified ({_reason(error)}). Use the server's correct "
+        f"https address, or install its certificate authority; verification stays on.")
+
+
+def _connectTimeout(settings):
+    return ServerTimeoutError(f"The nnInteractive server at {settings.origin} did not accept a connection within "
+                              f"{settings.connectTimeout:g} s (connect timeout). Check the URL and the network.")
 
 
 def _readTimeout(settings, what, timeout=None):

@@ -9,3 +9,6 @@ from .Connection import ServerSettings
 from .Errors import (ConsentRequiredError, InteractiveError, LeaseLostError, ServerReplyError, ServerTimeoutError,
                      ServerUnreachableError, WrongProtocolError)
 from .Protocol import ServerInfo, probeServer, testConnection
+
+__all__ = ["ServerSettings", "ServerInfo", "probeServer", "testConnection", "InteractiveError", "ConsentRequiredError",
+           "LeaseLostError", "ServerReplyError", "ServerTimeoutError", "ServerUnreachableError", "WrongProtocolError"]

@@ -124,7 +124,8 @@ class ServerProcess:
                 pass
             time.sleep(0.5)
         self.stop()
-        raise RuntimeError(f"The {self.generation} server did not start within {timeout:.0f} s:\n{_tail(self.logPath)}")
+        raise RuntimeError(f"The {self.generation} server did not start within {timeout:.0f} s:\n"
+                           f"{_tail(self.logPath)}")
 
     def kill(self):
         """Stop the server abruptly (SIGKILL), as a crash would."""
