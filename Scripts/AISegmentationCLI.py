@@ -11,6 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "AISegmentation"))
 
+from AISegmentationCLISegment import addSegmentParser, runSegment  # noqa: E402
 from AISegmentationLib import Threshold  # noqa: E402
 from AISegmentationLib.SegmentEditing import MASK_MODES, OVERWRITE_MODES  # noqa: E402
 
@@ -81,6 +82,8 @@ def buildParser():
     exporter.add_argument("segmentation", help="input .seg.nrrd")
     exporter.add_argument("volume", help="reference volume whose grid the label map uses")
     exporter.add_argument("--output", required=True, help="output label-map image (.nii.gz, .nrrd)")
+    addSegmentParser(commands)
+
     compare = commands.add_parser("compare", help="Dice, Jaccard, volumes, Hausdorff, surface distances of segments")
     compare.add_argument("reference", help="reference segmentation: .seg.nrrd or a label-map image")
     compare.add_argument("compared", help="compared segmentation: .seg.nrrd or a label-map image")
@@ -249,7 +252,7 @@ def printComparisonTable(rows):
 
 COMMANDS = {"demo": runDemo, "threshold": runThreshold, "level-trace": runLevelTrace,
             "grow-from-seeds": runGrowFromSeeds, "islands": runIslands, "import-labelmap": runImportLabelmap,
-            "export-labelmap": runExportLabelmap, "compare": runCompare}
+            "export-labelmap": runExportLabelmap, "compare": runCompare, "segment": runSegment}
 
 
 def main(argv=None):
