@@ -170,6 +170,28 @@ def test_volume_change_resends_the_image(ilogic, spheres):
     assert ilogic.interactivePoint(spheres.ras(CENTER_A)).imageSent
 
 
+def test_three_d_box_where_the_server_takes_it(ilogic, server, spheres):
+    corners = [spheres.ras(np.subtract(CENTER_A, 9)), spheres.ras(np.add(CENTER_A, 9))]
+    if server.generation == "legacy":
+        before = sceneSnapshot(ilogic, spheres.segmentation)
+        with pytest.raises(Errors.InteractiveError, match="does not support 3D box"):
+            ilogic.interactiveBox(corners)
+        assert sceneSnapshot(ilogic, spheres.segmentation) == before
+        return
+    ilogic.interactiveBox(corners)
+    assertSegments(spheres, spheres.target, True, False)
+
+
+def test_a_chosen_protocol_that_the_server_does_not_speak(ilogic, server, spheres):
+    other = "legacy" if server.generation == "current" else "current"
+    ilogic.setInteractiveServer(server.url, protocol=other)
+    ilogic.startInteractiveSegmentation(spheres.volume, spheres.segmentation, spheres.target)
+    with pytest.raises(Errors.WrongProtocolError, match=f"not a {other} nnInteractive server"):
+        ilogic.interactivePoint(spheres.ras(CENTER_A))
+    ok, message, _ = ilogic.testInteractiveConnection()
+    assert not ok and "not a" in message
+
+
 def test_read_timeout_is_reported_and_the_scene_unchanged(ilogic, server, spheres):
     ilogic.interactivePoint(spheres.ras(CENTER_A))
     before = sceneSnapshot(ilogic, spheres.segmentation)
