@@ -32,9 +32,9 @@ import time
 
 import numpy as np
 
-BUILDER_VERSION = 4
+BUILDER_VERSION = 6
 PHANTOM_SPACING = (1.0, 1.0, 1.0)
-PHANTOM_SHAPE = (32, 32, 32)
+PHANTOM_SHAPE = (40, 40, 40)
 PHANTOM = {"id": 990, "name": "Dataset990_AISegPhantom", "channels": {"0": "CT"},
            "labels": {"background": 0, "bright_sphere": 1, "dark_sphere": 2}}
 TWO_CHANNEL = {"id": 991, "name": "Dataset991_AISegTwoChannel", "channels": {"0": "T1", "1": "T2"},
@@ -63,9 +63,9 @@ def _ellipsoid(shape, center, radii):
 
 
 def _randomEllipsoid(rng, shape, forbidden):
-    """An ellipsoid of radius 5..8 voxels that overlaps no voxel of forbidden (tries a few placements)."""
-    for _ in range(100):
-        radii = rng.uniform(5.0, 8.0, 3)
+    """An ellipsoid of radius 6..9 voxels that overlaps no voxel of forbidden (tries a few placements)."""
+    for _ in range(200):
+        radii = rng.uniform(6.0, 9.0, 3)
         center = [rng.uniform(r + 1, n - r - 2) for r, n in zip(radii, shape)]
         mask = _ellipsoid(shape, center, radii)
         if not (mask & forbidden).any():
@@ -138,7 +138,7 @@ def planAndPreprocess(dataset, preprocessedRoot):
         plans = json.load(file)
     configuration = plans["configurations"]["3d_fullres"]
     plans["configurations"] = {"3d_fullres": configuration}
-    configuration["patch_size"] = list(PHANTOM_SHAPE)
+    configuration["patch_size"] = [32, 32, 32]
     configuration["batch_size"] = 2
     configuration["architecture"]["arch_kwargs"].update(TINY_ARCHITECTURE)
     with open(plansPath, "w", encoding="utf-8") as file:
@@ -220,7 +220,7 @@ def buildAll(output, epochs=12, iterationsPerEpoch=25):
     timings = {}
     for dataset, folds, seed in ((PHANTOM, (0, "all"), 100), (TWO_CHANNEL, ("all",), 200)):
         start = time.time()
-        writeRawDataset(os.environ["nnUNet_raw"], dataset, numberOfCases=5, firstSeed=seed)
+        writeRawDataset(os.environ["nnUNet_raw"], dataset, numberOfCases=8, firstSeed=seed)
         os.environ["nnUNet_n_proc_DA"] = "1"
         planAndPreprocess(dataset, os.environ["nnUNet_preprocessed"])
         os.environ["nnUNet_n_proc_DA"] = "0"  # augment in this process (the planner needs it >= 1)

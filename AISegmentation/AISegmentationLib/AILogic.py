@@ -37,7 +37,8 @@ import vtk
 
 from . import Segments, VolumeIO
 from .Backends import ResultImport, getBackend
-from .Backends import TotalSegmentatorBackend as TotalSegmentatorFiles
+from .Backends.TotalSegmentatorBackend import homeDir as totalSegmentatorHomeDir
+from .Backends.TotalSegmentatorBackend import importWeights as importTotalSegmentatorWeights
 from .Backends.Environments import READY, WORKER_SCRIPT, EnvironmentManager, childEnvironment, currentPython
 from .Backends.JobRunner import BackgroundJob, ProcessStep
 from .Backends.MemoryEstimate import estimateMemory
@@ -156,7 +157,7 @@ class AISegmentationAIMixin:
     @property
     def totalSegmentatorHome(self):
         """TotalSegmentator's home (config.json, weights) that AISegmentation owns; assignable."""
-        return getattr(self, "_totalSegmentatorHome", None) or TotalSegmentatorFiles.homeDir()
+        return getattr(self, "_totalSegmentatorHome", None) or totalSegmentatorHomeDir()
 
     @totalSegmentatorHome.setter
     def totalSegmentatorHome(self, folder):
@@ -169,7 +170,7 @@ class AISegmentationAIMixin:
 
     def importTotalSegmentatorWeights(self, source):
         """Install weights from a downloaded zip or folder (offline use); returns the imported dataset names."""
-        return TotalSegmentatorFiles.importWeights(source, self.totalSegmentatorHome)
+        return importTotalSegmentatorWeights(source, self.totalSegmentatorHome)
 
     def startTotalSegmentator(self, volumeNode, task="total", segmentationNode=None, fast=False, fastest=False,
                               roiSubset=None, device="auto", licenseNumber=None, allowDownload=True,

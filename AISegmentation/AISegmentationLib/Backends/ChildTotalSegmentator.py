@@ -53,7 +53,8 @@ def probe():
     from ChildNnUNet import availableDevices
     from totalsegmentator import registry
 
-    tasks = [{"name": task, "modality": registry.task_modality(task), "licenseRequired": registry.requires_license(task),
+    tasks = [{"name": task, "modality": registry.task_modality(task),
+              "licenseRequired": registry.requires_license(task),
               "classes": {str(value): name for value, name in registry.get_task_classes(task).items()},
               "modes": _modes(task)} for task in registry.TASKS]
     return {"versions": _versions(), "devices": availableDevices(), "tasks": tasks}
@@ -76,8 +77,8 @@ def _requireLicense(task, licenseNumber):
         set_license_number(licenseNumber, skip_validation=True)
     status, message = has_valid_license_offline()
     if status != "yes":
-        raise UserError(f"TotalSegmentator task '{task}' requires a license ({message.strip()}). A license is free for "
-                        f"non-commercial use ({LICENSE_URL}); give it as licenseNumber (--license on the command "
+        raise UserError(f"TotalSegmentator task '{task}' requires a license ({message.strip()}). A license is free "
+                        f"for non-commercial use ({LICENSE_URL}); give it as licenseNumber (--license on the command "
                         f"line).")
 
 

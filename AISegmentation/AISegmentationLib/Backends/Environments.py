@@ -22,6 +22,7 @@ from .JobRunner import BackgroundJob, ProcessStep
 
 ENVIRONMENTS_VARIABLE = "AISEGMENTATION_ENVIRONMENTS_DIR"
 BASE_PYTHON_VARIABLE = "AISEGMENTATION_BASE_PYTHON"
+THREADS_VARIABLE = "AISEGMENTATION_BACKEND_THREADS"  # compute threads of a backend process (default: all cores)
 STATE_FILE = "aisegmentation-environment.json"
 PROBE_FILE = "aisegmentation-probe.json"
 BACKENDS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -80,6 +81,8 @@ def childEnvironment(isolated, extra=None):
             env.pop(name, None)
         env["PYTHONNOUSERSITE"] = "1"
     env.update({"PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"})
+    if os.environ.get(THREADS_VARIABLE):
+        env.update({name: os.environ[THREADS_VARIABLE] for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
     env.update(extra or {})
     return env
 

@@ -73,6 +73,8 @@ def importWeights(source, home=None):
                              f"*/fold_*/checkpoint_final.pth)")
         for folder in folders:
             destination = os.path.join(target, os.path.basename(folder))
+            if os.path.realpath(folder) == os.path.realpath(destination):
+                continue  # already in place
             shutil.rmtree(destination, ignore_errors=True)
             if extracted:
                 os.replace(folder, destination)
@@ -109,6 +111,7 @@ class TotalSegmentatorBackend(Backend):
         mode = "fast" if fast else "fastest" if fastest else "default"
         modeInfo = (entry or {}).get("modes", {}).get(mode) or (entry or {}).get("modes", {}).get("default") or {}
         spacing = modeInfo["resample"] if "resample" in modeInfo else MODE_SPACING[mode]  # None: native spacing
+        spacing = list(spacing) if isinstance(spacing, (list, tuple)) else [spacing] * 3
         parameters = {"task": task, "fast": bool(fast), "fastest": bool(fastest), "roiSubset": roiSubset,
                       "device": device, "allowDownload": bool(allowDownload),
                       "usageStatistics": bool(usageStatistics)}
@@ -119,8 +122,8 @@ class TotalSegmentatorBackend(Backend):
             description=f"TotalSegmentator task '{task}'{' fast' if fast else ''}{' fastest' if fastest else ''}",
             parameters=parameters,
             environment={"TOTALSEG_HOME_DIR": home, "TOTALSEG_WEIGHTS_PATH": weightsDir(home)},
-            memoryModel={"networkSpacing": [spacing] * 3, "numClasses": -(-classes // models) + 1,
-                         "patchSize": [128, 128, 128], "exportSpacing": [spacing] * 3})
+            memoryModel={"networkSpacing": spacing, "numClasses": -(-classes // models) + 1,
+                         "patchSize": [128, 128, 128], "exportSpacing": spacing})
 
     @staticmethod
     def _taskEntry(task, tasks):

@@ -35,6 +35,9 @@ def aiLogicClass():
 
 
 def _useCacheFolders():
+    # One compute thread per backend process: tiny networks gain nothing from more, and on a 2-core machine
+    # that is busy with other work, threads waiting for each other slow a run down several times.
+    os.environ.setdefault("AISEGMENTATION_BACKEND_THREADS", "1")
     os.environ.setdefault("AISEGMENTATION_ENVIRONMENTS_DIR", os.path.join(CACHE, "environments"))
     os.environ.setdefault(build_tiny_models.DIRECTORY_VARIABLE, os.path.join(CACHE, "tiny_models"))
 
@@ -62,16 +65,21 @@ def totalSegmentatorEnvironment():
     return ensureEnvironment("totalsegmentator")
 
 
-@pytest.fixture(scope="session")
-def tinyModels(nnunetEnvironment):
+def buildTinyModels(python):
     """The manifest of the tiny models (paths), built once with nnU-Net's own planner and trainer."""
+    _useCacheFolders()
     output = os.environ[build_tiny_models.DIRECTORY_VARIABLE]
-    result = subprocess.run([nnunetEnvironment["python"], os.path.join(SCRIPTS, "build_tiny_models.py"),
-                             "--output", output], capture_output=True, text=True, check=False)
+    result = subprocess.run([python, os.path.join(SCRIPTS, "build_tiny_models.py"), "--output", output],
+                            capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"Building the tiny models failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     with open(os.path.join(output, "manifest.json"), encoding="utf-8") as file:
         return json.load(file)
+
+
+@pytest.fixture(scope="session")
+def tinyModels(nnunetEnvironment):
+    return buildTinyModels(nnunetEnvironment["python"])
 
 
 @pytest.fixture

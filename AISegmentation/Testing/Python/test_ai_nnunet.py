@@ -30,8 +30,8 @@ def test_phantom_in_isolated_environment_dice_names_geometry_provenance(aiLogic,
     (volume,), truth = phantomVolume(aiLogic, seed=901, spacing=(1.0, 1.0, 1.0), origin=(12.5, -40.0, 7.25),
                                      directions=OBLIQUE_DIRECTIONS)
     progress = []
-    segmentation = aiLogic.runNnUNet(volume, tinyModels["phantomModel"], folds=0, device="cpu",
-                                     environment="isolated", progressCallback=lambda p, m: progress.append((p, m)))
+    segmentation = aiLogic.runNnUNet(volume, tinyModels["phantomModel"], device="cpu", environment="isolated",
+                                     progressCallback=lambda p, m: progress.append((p, m)))
     _requirePhantomResult(aiLogic, segmentation, volume, truth)
     for segmentId in segmentation.GetSegmentation().GetSegmentIDs():
         np.testing.assert_allclose(labelmapToWorld(segmentation, segmentId), volumeToWorld(volume), atol=1e-6)
@@ -52,16 +52,16 @@ def test_fold_all_no_tta_step_size_and_ensemble_of_two_models(aiLogic, tinyModel
     _requirePhantomResult(aiLogic, single, volume, truth)
     assert '"folds": [["all"]]' in single.GetAttribute("AISegmentation.parameters")
     ensemble = aiLogic.runNnUNet(volume, [tinyModels["phantomModel"], tinyModels["secondPhantomModel"]], folds=[0],
-                                 device="cpu")
+                                 tta=False, device="cpu")
     _requirePhantomResult(aiLogic, ensemble, volume, truth)
     assert "Dataset992_AISegPhantomB" in ensemble.GetAttribute("AISegmentation.model")
 
 
 def test_two_channel_model_takes_volumes_in_dataset_json_channel_order(aiLogic, tinyModels):
     (t1, t2), truth = phantomVolume(aiLogic, seed=903, twoChannel=True)
-    byName = aiLogic.runNnUNet({"T2": t2, "T1": t1}, tinyModels["twoChannelModel"], device="cpu")
+    byName = aiLogic.runNnUNet({"T2": t2, "T1": t1}, tinyModels["twoChannelModel"], tta=False, device="cpu")
     assert dice(segmentArrays(aiLogic, byName, t1)["lesion"], truth == 1) >= 0.9
-    swapped = aiLogic.runNnUNet([t2, t1], tinyModels["twoChannelModel"], device="cpu")
+    swapped = aiLogic.runNnUNet([t2, t1], tinyModels["twoChannelModel"], tta=False, device="cpu")
     lesion = segmentArrays(aiLogic, swapped, t1).get("lesion", np.zeros_like(truth))
     assert dice(lesion, truth == 1) < 0.5  # the decoy in T1 is taken for the lesion: channel order matters
     with pytest.raises(ValueError, match=r"takes 2 input volume\(s\) \(T1, T2\), got 1"):
@@ -80,7 +80,8 @@ def test_undo_restores_previous_segmentation_and_same_name_segment_is_replaced(a
     stale = aiLogic.addSegment(segmentation, "dark_sphere")
     aiLogic.writeLabelmapArray(segmentation, stale, volume, corner[::-1, ::-1, ::-1])
     before = sceneSnapshot(aiLogic, segmentation)
-    result = aiLogic.runNnUNet(volume, tinyModels["phantomModel"], segmentation, folds=0, device="cpu")
+    result = aiLogic.runNnUNet(volume, tinyModels["phantomModel"], segmentation, folds="all", tta=False,
+                               device="cpu")
     assert result is segmentation
     arrays = segmentArrays(aiLogic, segmentation, volume)
     assert set(arrays) == {"manual", "bright_sphere", "dark_sphere"}
@@ -167,11 +168,11 @@ def test_child_exiting_non_zero_gives_clear_error_and_logic_keeps_working(aiLogi
     (broken / "fold_0" / "checkpoint_final.pth").write_bytes(b"not a checkpoint")
     nodes = aiLogic.scene.GetNumberOfNodes()
     with pytest.raises(RuntimeError, match="nnU-Net failed: .*(pickle|load|zip|checkpoint)"):
-        aiLogic.runNnUNet(volume, str(broken), folds=0, device="cpu")
+        aiLogic.runNnUNet(volume, str(broken), folds=0, tta=False, device="cpu")
     assert aiLogic.scene.GetNumberOfNodes() == nodes
     with pytest.raises(ValueError, match="Device 'cuda' is not available"):
         aiLogic.runNnUNet(volume, tinyModels["phantomModel"], folds=0, device="cuda")
-    segmentation = aiLogic.runNnUNet(volume, tinyModels["phantomModel"], folds=0, device="cpu")
+    segmentation = aiLogic.runNnUNet(volume, tinyModels["phantomModel"], folds="all", tta=False, device="cpu")
     _requirePhantomResult(aiLogic, segmentation, volume, truth)
 
 
@@ -224,7 +225,8 @@ def test_current_environment_runs_or_says_how_to_install(aiLogic, tinyModels):
         with pytest.raises(ValueError, match=r"not installed in the current Python .*createBackendEnvironment"):
             aiLogic.startNnUNet(volume, tinyModels["phantomModel"], environment="current")
     else:
-        segmentation = aiLogic.runNnUNet(volume, tinyModels["phantomModel"], folds=0, environment="current")
+        segmentation = aiLogic.runNnUNet(volume, tinyModels["phantomModel"], folds="all", tta=False,
+                                         environment="current")
         _requirePhantomResult(aiLogic, segmentation, volume, truth)
 
 
@@ -263,7 +265,7 @@ def test_memory_estimate_for_phantom_is_small_and_huge_volume_warns(aiLogic, tin
 
     (volume,), _ = phantomVolume(aiLogic, seed=911)
     estimate = aiLogic.estimateNnUNetMemory(volume, tinyModels["phantomModel"], device="cpu")
-    assert estimate.networkShape == (32, 32, 32) and estimate.peakBytes < 2 * GIB
+    assert estimate.networkShape == (40, 40, 40) and estimate.peakBytes < 2 * GIB
 
     small = estimateMemory((32, 32, 32), (1, 1, 1), (1, 1, 1), 3, (32, 32, 32), availableBytes=16 * GIB)
     assert small.fits and small.messages == []

@@ -83,8 +83,8 @@ def test_missing_weights_offline_is_a_clear_error_without_hanging(tsLogic, examp
     tsLogic.totalSegmentatorHome = str(tmp_path / "empty-home")
     monkeypatch.setenv("AISEGMENTATION_OFFLINE", "1")
     start = time.time()
-    with pytest.raises(ValueError, match=r"weights for task 'total' are missing \(Dataset297_TotalSegmentator_total_3mm"
-                                         r".*no network connection.*import it"):
+    with pytest.raises(ValueError, match=r"weights for task 'total' are missing \(Dataset297_TotalSegmentator_total"
+                                         r"_3mm.*no network connection.*import it"):
         tsLogic.runTotalSegmentator(exampleCt, fast=True, device="cpu")
     assert time.time() - start < 60
     monkeypatch.delenv("AISEGMENTATION_OFFLINE")
@@ -110,8 +110,13 @@ def test_offline_weights_import_from_zip_then_fastest_runs(tsLogic, exampleCt, t
         zipFile.writestr("/etc/owned", "x")
     with pytest.raises(ValueError, match="leaves the destination folder"):
         tsLogic.importTotalSegmentatorWeights(str(evil))
+    (tmp_path / "not-weights").mkdir()
     with pytest.raises(ValueError, match="holds no TotalSegmentator weights"):
-        tsLogic.importTotalSegmentatorWeights(str(tmp_path))
+        tsLogic.importTotalSegmentatorWeights(str(tmp_path / "not-weights"))
+    assert tsLogic.importTotalSegmentatorWeights(str(tmp_path / "fresh-home")) == [
+        "Dataset298_TotalSegmentator_total_6mm_1559subj"]  # importing what is in place already changes nothing
+    installed = tmp_path / "fresh-home" / "nnunet" / "results" / "Dataset298_TotalSegmentator_total_6mm_1559subj"
+    assert installed.is_dir()
     shutil.rmtree(tmp_path / "fresh-home")
 
 

@@ -1,0 +1,72 @@
+"""``aisegmentation segment nnunet|totalsegmentator`` on files: real inference with the tiny models.
+
+Runs the CLI's own main() once ``segment`` is wired into Scripts/AISegmentationCLI.py, otherwise the same parser and
+error handling through Scripts/AISegmentationCLISegment.py (addSegmentParser / runSegment)."""
+
+import argparse
+import os
+import sys
+
+from TinyModels import (SCRIPTS, aiLogic, dice, nnunetEnvironment, phantomVolume, segmentArrays,  # noqa: F401
+                        tinyModels, totalSegmentatorEnvironment, totalSegmentatorHome)
+
+sys.path.insert(0, SCRIPTS)
+
+import AISegmentationCLI  # noqa: E402
+import AISegmentationCLISegment  # noqa: E402
+
+
+def _cli(argv, logic):
+    """Exit code of the CLI for argv, as Scripts/aisegmentation would return it."""
+    if "segment" in AISegmentationCLI.COMMANDS:
+        return AISegmentationCLI.main(argv)
+    parser = argparse.ArgumentParser(prog="aisegmentation")
+    AISegmentationCLISegment.addSegmentParser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        AISegmentationCLISegment.runSegment(logic, args)
+    except (ValueError, RuntimeError) as error:
+        print(f"aisegmentation {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def test_segment_nnunet_writes_seg_nrrd_with_dataset_json_names(aiLogic, tinyModels, tmp_path, capsys):
+    (volume,), truth = phantomVolume(aiLogic, seed=921, spacing=(0.9, 1.0, 1.1), origin=(3.0, -2.0, 5.0))
+    inputPath = aiLogic.saveVolume(volume, str(tmp_path / "phantom.nii.gz"))
+    output = tmp_path / "phantom.seg.nrrd"
+    code = _cli(["segment", "nnunet", inputPath, "--model", tinyModels["phantomModel"], "--folds", "all", "--no-tta",
+                 "--device", "cpu", "--output", str(output), "--labelmap-output", str(tmp_path / "labels.nii.gz")],
+                aiLogic)
+    assert code == 0, capsys.readouterr().err
+    assert "nnU-Net on cpu" in capsys.readouterr().out
+    loaded = aiLogic.loadVolume(inputPath)
+    arrays = segmentArrays(aiLogic, aiLogic.loadSegmentation(str(output)), loaded)
+    assert set(arrays) == {"bright_sphere", "dark_sphere"}
+    assert dice(arrays["bright_sphere"], truth == 1) >= 0.9 and dice(arrays["dark_sphere"], truth == 2) >= 0.9
+    assert os.path.isfile(tmp_path / "labels.nii.gz")
+
+
+def test_segment_errors_exit_2_with_a_message(aiLogic, tinyModels, tmp_path, capsys):
+    (volume,), _ = phantomVolume(aiLogic, seed=922)
+    inputPath = aiLogic.saveVolume(volume, str(tmp_path / "phantom.nii.gz"))
+    code = _cli(["segment", "nnunet", inputPath, "--model", str(tmp_path), "--output", str(tmp_path / "x.seg.nrrd")],
+                aiLogic)
+    assert code == 2 and "lacks dataset.json and plans.json" in capsys.readouterr().err
+    assert not (tmp_path / "x.seg.nrrd").exists()
+
+
+def test_segment_totalsegmentator_on_example_ct(aiLogic, totalSegmentatorEnvironment, totalSegmentatorHome,
+                                                sampleFile, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("AISEGMENTATION_TOTALSEG_HOME_DIR", totalSegmentatorHome)
+    output = tmp_path / "ct.seg.nrrd"
+    code = _cli(["segment", "totalsegmentator", sampleFile("example_ct_sm.nii.gz"), "--fast", "--roi-subset",
+                 "spleen", "--device", "cpu", "--no-download", "--output", str(output)], aiLogic)
+    assert code == 0, capsys.readouterr().err
+    segmentation = aiLogic.loadSegmentation(str(output))
+    names = [segmentation.GetSegmentation().GetNthSegment(i).GetName()
+             for i in range(segmentation.GetSegmentation().GetNumberOfSegments())]
+    assert names == ["spleen"]
+    code = _cli(["segment", "totalsegmentator", sampleFile("example_ct_sm.nii.gz"), "--task", "nope",
+                 "--output", str(tmp_path / "y.seg.nrrd")], aiLogic)
+    assert code == 2 and "Unknown TotalSegmentator task 'nope'" in capsys.readouterr().err
