@@ -104,7 +104,11 @@ def scribbleMask(volumeNode, mask, what="Scribble prompt"):
     box = boundingBox(mask)
     if box is None:
         raise ValueError(f"{what} is empty: paint the scribble first")
-    return (mask != 0).astype(np.uint8), box
+    if mask.dtype == bool:
+        mask = mask.view(np.uint8)
+    if mask.dtype != np.uint8 or mask[tuple(slice(lo, hi) for lo, hi in box)].max() > 1:
+        mask = (mask != 0).astype(np.uint8)
+    return mask, box
 
 
 def _describe(lower, upper):

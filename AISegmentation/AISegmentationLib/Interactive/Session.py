@@ -203,11 +203,17 @@ class InteractiveSession:
         """Forget all prompts on the server. clearSegment empties the target segment too (one undo state);
         otherwise the segment's content is the starting point of the next prompt."""
         self.requireTarget()
-        if self.client is not None and self.client.hasImage:
+        serverReset = self.client is not None and self.client.hasImage
+        if serverReset:
             self._guarded(self.client.resetInteractions)
+        self._segmentSignature = None  # the next prompt starts from what the segment holds now
         if clearSegment:
-            ResultWriter.clearSegment(self._segmentEditor(), self.segmentationNode, self.segmentId, self.volumeNode)
-        self._segmentSignature = None  # the next prompt starts from what the segment holds now (masking may keep some)
+            editor = self._segmentEditor()
+            ResultWriter.clearSegment(editor, self.segmentationNode, self.segmentId, self.volumeNode)
+            masking = editor.masking()
+            if serverReset and masking["maskMode"] == "everywhere" and masking["intensityRange"] is None:
+                # Nothing protected the segment: it is empty, as the server's segmentation now is.
+                self._segmentSignature = segmentSignature(self.segmentationNode, self.segmentId)
 
     def undo(self):
         """Undo the last change of the target segment, and the last prompt on the server when that was it."""
