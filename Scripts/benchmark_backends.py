@@ -38,6 +38,7 @@ def _median(function, repeats):
 
 
 def _run(command, env=None):
+    env = dict(env or os.environ, OMP_NUM_THREADS=os.environ["AISEGMENTATION_BACKEND_THREADS"])  # as our children
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
@@ -117,7 +118,10 @@ def main(argv=None):
     parser.add_argument("--install-environment", action="store_true", help="time a fresh environment install")
     parser.add_argument("--backends", nargs="+", default=["nnunet", "totalsegmentator"])
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="compute threads per backend process, "
+                        "the same for ours and the direct runs (default: all cores)")
     args = parser.parse_args(argv)
+    os.environ["AISEGMENTATION_BACKEND_THREADS"] = str(args.threads)
     logging.basicConfig(level=logging.WARNING)
     import TinyModels
 

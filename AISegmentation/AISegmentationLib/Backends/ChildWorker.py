@@ -9,7 +9,10 @@ also sends an "error" message on the protocol channel (see ChildProtocol).
 
 import importlib
 import os
+import signal
 import sys
+import threading
+import time
 import traceback
 
 BACKEND_MODULES = {"nnunet": "ChildNnUNet", "totalsegmentator": "ChildTotalSegmentator"}
@@ -41,10 +44,24 @@ def run(argv, channel):
     return 0
 
 
+def _endWithParent():
+    """End this process group when the process that started it dies (a backend must not outlive Slicer)."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    if os.name != "nt" and os.getpgrp() == os.getpid():  # only as the leader of our own process group
+        threading.Thread(target=watch, name="parent watch", daemon=True).start()
+
+
 def main(argv):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from ChildProtocol import Channel, UserError
 
+    _endWithParent()
     channel = Channel()
     try:
         return run(argv, channel)

@@ -80,6 +80,8 @@ def test_cancel_ends_the_whole_process_tree_quickly_and_runs_cleanup():
     job.cancel()
     with pytest.raises(JobCancelledError):
         job.wait()
+    while (_alive(child) or _alive(grandchild)) and time.time() - start < 5:
+        time.sleep(0.05)  # the signals are sent; the kernel tears the processes down
     assert time.time() - start < 5 and cleaned == [True]
     assert not _alive(child) and not _alive(grandchild)
 
@@ -152,3 +154,18 @@ def test_importing_the_ai_logic_installs_nothing(tmp_path):
     env = dict(os.environ, AISEGMENTATION_ENVIRONMENTS_DIR=str(tmp_path / "environments"))
     subprocess.run([sys.executable, "-c", "import AISegmentationLib.AILogic"], cwd=moduleDir, env=env, check=True)
     assert not (tmp_path / "environments").exists()
+
+
+def test_backend_process_ends_when_the_process_that_started_it_dies():
+    import subprocess
+
+    child = (f"import sys, time; sys.path.insert(0, {BACKENDS_DIR!r}); import ChildWorker; "
+             f"ChildWorker._endWithParent(); time.sleep(600)")
+    parent = (f"import subprocess, sys, time; process = subprocess.Popen([sys.executable, '-c', {child!r}], "
+              f"start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print(process.pid); "
+              f"time.sleep(1.5)")  # the parent dies while the child runs
+    pid = int(subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, check=True).stdout)
+    deadline = time.time() + 5
+    while _alive(pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
