@@ -63,7 +63,7 @@ def benchmarkNnUNet(logic, models, repeats, work):
     import build_tiny_models
     from SyntheticImages import makeVolume
 
-    channels, _ = build_tiny_models.phantomCase(4242, shape=(96, 160, 160))
+    channels, _ = build_tiny_models.phantomCase(4242, shape=(48, 64, 64))
     volume = makeVolume(logic, channels[0], name="phantom")
     inputDir = os.path.join(work, "nnunet-in")
     os.makedirs(inputDir)
