@@ -21,7 +21,7 @@ def _imports(path):
 
 def test_library_imports_no_qt_or_application_module():
     offenders = []
-    for name in sorted(os.listdir(LIB_DIR)):
+    for name in sorted(os.path.relpath(os.path.join(r, f), LIB_DIR) for r, _, fs in os.walk(LIB_DIR) for f in fs):
         if name.endswith(".py"):
             path = os.path.join(LIB_DIR, name)
             offenders += [f"{name}: {module}" for module in _imports(path) if module in FORBIDDEN]
@@ -32,10 +32,11 @@ def test_library_imports_no_qt_or_application_module():
 
 def test_cmake_lists_every_python_file_and_resource():
     cmake = open(os.path.join(MODULE_DIR, "CMakeLists.txt"), encoding="utf-8").read()
-    for folder in ("AISegmentationLib",):
-        for name in os.listdir(os.path.join(MODULE_DIR, folder)):
+    for root, _, files in os.walk(LIB_DIR):
+        for name in files:
             if name.endswith(".py"):
-                assert f"{folder}/{name}" in cmake, f"{folder}/{name} missing from CMakeLists.txt"
+                relative = os.path.relpath(os.path.join(root, name), MODULE_DIR).replace(os.sep, "/")
+                assert relative in cmake, f"{relative} missing from CMakeLists.txt"
     for root, _, files in os.walk(os.path.join(MODULE_DIR, "Resources")):
         for name in files:
             relative = os.path.relpath(os.path.join(root, name), MODULE_DIR).replace(os.sep, "/")
