@@ -8,7 +8,7 @@ import numpy as np
 import slicer
 
 from .Segments import distinctColor
-from .VolumeIO import _nodeIds, loadVolume, quietVtkErrors, removeNodesAddedSince, saveVolume
+from .VolumeIO import _nodeIds, loadVolume, quietVtkErrors, removeNodesAddedSince, saveVolume, writeNode
 
 
 def readLabelNames(source):
@@ -125,13 +125,7 @@ def saveSegmentation(segmentationNode, path):
     path = os.fspath(path)
     if not path.lower().endswith((".seg.nrrd", ".nrrd")):
         raise ValueError(f"Segmentation files are written as .seg.nrrd, got '{path}'")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    storage = slicer.vtkMRMLSegmentationStorageNode()
-    storage.SetFileName(path)
-    storage.SetUseCompression(True)
-    if not storage.WriteData(segmentationNode):
-        raise ValueError(f"Could not write segmentation '{segmentationNode.GetName()}' to '{path}'")
-    return path
+    return writeNode(slicer.vtkMRMLSegmentationStorageNode(), segmentationNode, path, "segmentation")
 
 
 def segmentationLabelArray(segmentationNode, referenceVolumeNode, segmentIds=None):

@@ -78,16 +78,20 @@ def loadVolume(runtime, path, name=None, labelmap=False):
     return node
 
 
-def saveVolume(volumeNode, path):
-    """Write a volume node (NRRD, NIfTI, MHA by file extension)."""
+def writeNode(storageNode, node, path, what):
+    """Write a node with a (compressing) storage node, creating the folder; ValueError when writing fails."""
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
-    storage.SetFileName(path)
-    storage.SetUseCompression(True)
-    if not storage.WriteData(volumeNode):
-        raise ValueError(f"Could not write volume '{volumeNode.GetName()}' to '{path}'")
+    storageNode.SetFileName(path)
+    storageNode.SetUseCompression(True)
+    if not storageNode.WriteData(node):
+        raise ValueError(f"Could not write {what} '{node.GetName()}' to '{path}'")
     return path
+
+
+def saveVolume(volumeNode, path):
+    """Write a volume node (NRRD, NIfTI, MHA by file extension)."""
+    return writeNode(slicer.vtkMRMLVolumeArchetypeStorageNode(), volumeNode, path, "volume")
 
 
 def _baseName(path):
