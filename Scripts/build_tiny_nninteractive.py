@@ -19,6 +19,7 @@ An existing, complete model folder is reused (pass --force to rebuild).
 """
 
 import argparse
+import fcntl
 import json
 import logging
 import math
@@ -415,11 +416,14 @@ def main(argv=None):
                              "magnitude on a machine busy with other work, e.g. a server environment installing)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    folder = args.output or defaultModelDir()
-    if isCompleteModel(folder) and not args.force:
-        logging.info("Model already built: %s", folder)
-    else:
-        buildModel(folder, args.iterations, args.batch_size, args.seed, args.max_minutes, args.threads)
+    folder = os.path.abspath(args.output or defaultModelDir())
+    os.makedirs(os.path.dirname(folder), exist_ok=True)
+    with open(folder + ".lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another run sharing the folder builds it only once
+        if isCompleteModel(folder) and not args.force:
+            logging.info("Model already built: %s", folder)
+        else:
+            buildModel(folder, args.iterations, args.batch_size, args.seed, args.max_minutes, args.threads)
     print(folder)
     return 0
 

@@ -18,6 +18,8 @@ This file uses only the standard library until it runs inside a server environme
 """
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -61,10 +63,29 @@ def isEnvReady(generation):
         return False
 
 
+@contextlib.contextmanager
+def fileLock(path):
+    """An exclusive lock on path (created), so that test runs sharing a work tree build each cache only once."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def ensureEnv(generation, log=None):
     """Create or update the virtual environment of one server generation; returns its python. Idempotent."""
     if isEnvReady(generation):
         return envPython(generation)
+    with fileLock(os.path.join(envsDir(), f".{generation}.lock")):
+        if isEnvReady(generation):
+            return envPython(generation)
+        return _createEnv(generation, log)
+
+
+def _createEnv(generation, log):
     folder = os.path.join(envsDir(), generation)
     started = time.time()
     logging.info("Creating the %s nnInteractive server environment in %s", generation, folder)

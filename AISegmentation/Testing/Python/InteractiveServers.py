@@ -41,7 +41,7 @@ class EnvironmentBuild:
     def __init__(self, generation):
         os.makedirs(LOG_DIR, exist_ok=True)
         self.generation = generation
-        self.logPath = os.path.join(LOG_DIR, f"env-{generation}.log")
+        self.logPath = os.path.join(LOG_DIR, f"env-{generation}-{os.getpid()}.log")
         self.started = time.time()
         self._log = open(self.logPath, "w", encoding="utf-8")
         self._process = subprocess.Popen([sys.executable, LAUNCHER, "ensure-env", "--generation", generation],
@@ -73,7 +73,7 @@ def environment(generation):
 def tinyModel():
     """Folder of the tiny nnInteractive model, built once with the current server's environment."""
     python = environment("current")
-    logPath = os.path.join(LOG_DIR, "tiny-model.log")
+    logPath = os.path.join(LOG_DIR, f"tiny-model-{os.getpid()}.log")
     with open(logPath, "w", encoding="utf-8") as log:
         completed = subprocess.run([python, BUILDER], stdout=subprocess.PIPE, stderr=log, text=True)
     if completed.returncode != 0:
