@@ -38,7 +38,6 @@ class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin)
         """The segment editor: its parameter node (a singleton) holds the masking settings."""
         if self._segmentEditor.scene is not self.scene:
             self._segmentEditor = SegmentEditor(self.scene)
-        self._previewNodeId = None
         return self._segmentEditor
 
     # I/O -------------------------------------------------------------------------------------------------------

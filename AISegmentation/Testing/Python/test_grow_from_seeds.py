@@ -124,6 +124,7 @@ def test_visible_segments_seed_a_preview_node_that_is_removed_again(logic):
     previewA = preview.GetSegmentation().GetNthSegmentID(0)
     assert np.array_equal(slicer.util.arrayFromSegmentBinaryLabelmap(preview, previewA, volume),
                           session.previewArray(a))
+    logic.threshold(volume, segmentation, b, 150, 1000)  # another edit in between must not lose the preview node
     logic.removeGrowFromSeedsPreview()
     assert logic.scene.GetNodeByID(preview.GetID()) is None
     assert logic.scene.GetNumberOfNodes() <= nodesBefore
