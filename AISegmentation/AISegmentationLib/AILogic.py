@@ -44,7 +44,7 @@ from .Backends.JobRunner import BackgroundJob, ProcessStep
 from .Backends.MemoryEstimate import estimateMemory
 from .Backends.NnUNetModels import DEFAULT_CHECKPOINT, importModelZip, validateModelFolder
 from .Geometry import orientedImageFromArray, sameGeometry
-from .SegmentEditing import MODIFICATION_MODES, requireVolume
+from .SegmentEditing import requireVolume
 
 ATTRIBUTE_PREFIX = "AISegmentation."
 LABEL_VALUE_TAG = "AISegmentation.labelValue"
@@ -333,11 +333,7 @@ class AISegmentationAIMixin:
                     segmentId = Segments.addSegment(segmentationNode, entry["name"], color)
                     labelmaps[segmentId] = _croppedLabelmap(mask, aligned)
                 _tagSegment(segmentation.GetSegment(segmentId), value, entry, source)
-            for segmentId, labelmap in labelmaps.items():
-                editor.editorNode.SetSelectedSegmentID(segmentId)
-                editor.editorLogic.ModifySegmentByLabelmap(segmentationNode, segmentId, labelmap,
-                                                           MODIFICATION_MODES["set"], False, False)
-            segmentationNode.Modified()
+            editor.modifySegments(segmentationNode, volumeNode, labelmaps, "set", saveUndoState=False)
         except BaseException:
             editor.editorLogic.Undo()  # back to the state saved above: added segments go, edits are reverted
             raise

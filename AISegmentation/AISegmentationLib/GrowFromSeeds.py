@@ -49,7 +49,6 @@ class GrowFromSeedsSession:
         self._sourceExtent = None
         self.preview = None  # labelmap: value n+1 where seed segment n grew, on the cropped geometry
         self.lastComputationSeconds = None
-        self._requireNonEmptySeeds()
         self.update()
 
     # ----------------------------------------------------------------------------------------------------------

@@ -179,13 +179,17 @@ class SegmentEditor:
 
     # Writing ---------------------------------------------------------------------------------------------------
 
-    def modifySegments(self, segmentationNode, sourceVolumeNode, labelmaps, mode="set"):
-        """Write {segmentId: oriented binary labelmap} with one undo state for the whole change."""
+    def modifySegments(self, segmentationNode, sourceVolumeNode, labelmaps, mode="set", saveUndoState=True):
+        """Write {segmentId: oriented binary labelmap} with one undo state for the whole change.
+
+        saveUndoState=False when the caller saved the undo state itself, before an earlier part of the same change
+        (e.g. adding the segments), so that one Undo reverts all of it."""
         modification = _choice(mode, MODIFICATION_MODES, "modification mode")
         for segmentId in labelmaps:
             requireSegment(segmentationNode, segmentId)
         self.bind(segmentationNode, sourceVolumeNode)
-        self.editorLogic.SaveStateForUndo()
+        if saveUndoState:
+            self.editorLogic.SaveStateForUndo()
         for segmentId, labelmap in labelmaps.items():
             self.editorNode.SetSelectedSegmentID(segmentId)
             self.editorLogic.ModifySegmentByLabelmap(segmentationNode, segmentId, labelmap, modification, False, False)
