@@ -6,8 +6,10 @@ and the logic facade. Everything that computes lives in AISegmentationLib and ru
 
 import logging
 import os
+from typing import Annotated
 
 import slicer
+import vtk
 from slicer import (
     vtkMRMLMarkupsClosedCurveNode,
     vtkMRMLMarkupsFiducialNode,
@@ -18,7 +20,7 @@ from slicer import (
 )
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -27,6 +29,10 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from AISegmentationLib import LevelTracing, SegmentComparison, Threshold
+from AISegmentationLib.AILogic import ENVIRONMENT_CHOICES
+from AISegmentationLib.Backends import BACKENDS
+from AISegmentationLib.Backends.NnUNetBackend import DEVICES as AI_DEVICES
 from AISegmentationLib.Logic import AISegmentationLogic as AISegmentationCoreLogic
 
 
@@ -46,35 +52,40 @@ class AISegmentation(ScriptedLoadableModule):
         self.parent.acknowledgementText = _("Built on 3D Slicer's segmentation infrastructure.")
 
 
+# Choices and ranges come from the Lib, so the panel offers exactly what the Logic accepts. Slicer's GUI connectors
+# (slicer/parameterNodeWrapper/guiConnectors.py) fill a combo box bound to a str only from a Choice annotation, refuse
+# a ctkSliderWidget bound to an unbounded float, and give spin boxes without bounds a range of +-2^31 or +-inf
+# (overriding the .ui): every bound field carries its choices or range (checked by test_slicer_binding.py).
+AUTO_THRESHOLD_METHODS = list(Threshold.AUTO_THRESHOLD_METHODS)
+LEVEL_TRACING_PLANES = [*LevelTracing.PLANES, "3D"]
+COMPARISON_DEVICES = [device for device in SegmentComparison.DEVICES if device != "torch-cpu"]
+
+
 @parameterNodeWrapper
 class AISegmentationParameterNode:
-    """Panel state, saved with the scene."""
+    """Panel state, saved with the scene. Masking (mask mode, overwrite, intensity range) is the embedded segment
+    editor's own Masking section, stored in the segment editor node that the Logic writes with."""
 
     sourceVolume: vtkMRMLScalarVolumeNode
     segmentation: vtkMRMLSegmentationNode
     thresholdMinimum: float = 200.0
     thresholdMaximum: float = 3071.0
-    autoThresholdMethod: str = "Otsu"
-    autoThresholdMode: str = "SET_LOWER_MAX"
+    autoThresholdMethod: Annotated[str, Choice(AUTO_THRESHOLD_METHODS)] = "Otsu"
+    autoThresholdMode: Annotated[str, Choice(list(Threshold.AUTO_THRESHOLD_MODES))] = "SET_LOWER_MAX"
     levelTracingSeed: vtkMRMLMarkupsFiducialNode
-    levelTracingPlane: str = "IJ"
-    seedLocalityFactor: float = 0.0
-    minimumIslandSize: int = 1000
-    maskMode: str = "everywhere"
-    overwriteMode: str = "allSegments"
-    intensityMaskEnabled: bool = False
-    intensityMaskMinimum: float = -1000.0
-    intensityMaskMaximum: float = 3000.0
+    levelTracingPlane: Annotated[str, Choice(LEVEL_TRACING_PLANES)] = "IJ"
+    seedLocalityFactor: Annotated[float, WithinRange(0.0, 10.0)] = 0.0
+    minimumIslandSize: Annotated[int, WithinRange(1, 100000000)] = 1000
     comparisonReference: vtkMRMLSegmentationNode
     comparisonCompared: vtkMRMLSegmentationNode
     compareAllSegments: bool = False
-    comparisonDevice: str = "auto"
-    hausdorff95Mode: str = "max"
-    surfaceDiceTolerance: float = 2.0
+    comparisonDevice: Annotated[str, Choice(COMPARISON_DEVICES)] = "auto"
+    hausdorff95Mode: Annotated[str, Choice(list(SegmentComparison.HAUSDORFF95_MODES))] = "max"
+    surfaceDiceTolerance: Annotated[float, WithinRange(0.0, 100.0)] = 2.0
     comparisonTable: vtkMRMLTableNode
-    aiBackend: str = "totalsegmentator"
-    aiEnvironment: str = "auto"
-    aiDevice: str = "auto"
+    aiBackend: Annotated[str, Choice(list(BACKENDS))] = "totalsegmentator"
+    aiEnvironment: Annotated[str, Choice(list(ENVIRONMENT_CHOICES))] = "auto"
+    aiDevice: Annotated[str, Choice(list(AI_DEVICES))] = "auto"
     totalSegmentatorTask: str = "total"
     aiFast: bool = True
     aiFastest: bool = False
@@ -83,12 +94,19 @@ class AISegmentationParameterNode:
     nnUNetFolds: str = ""
     nnUNetCheckpoint: str = "checkpoint_final.pth"
     aiTta: bool = True
-    aiStepSize: float = 0.5
+    aiStepSize: Annotated[float, WithinRange(0.1, 1.0)] = 0.5
     interactiveServerUrl: str = "http://127.0.0.1:1527"
     interactivePoints: vtkMRMLMarkupsFiducialNode
     interactiveRoi: vtkMRMLMarkupsROINode
     interactiveCurve: vtkMRMLMarkupsClosedCurveNode
     interactiveNegative: bool = False
+
+
+# nnInteractive prompt shortcuts, active only while the module is entered (installed in enter(), removed in exit(), as
+# Slicer's Segment Editor does). Shift+letter: the plain letters belong to slice views (b, f, g, t, v, r), Markups
+# (s), the embedded segment editor (0-9, q, w, z, y, i) and other extensions' panels (test_slicer_binding.py).
+INTERACTIVE_SHORTCUTS = {"point": "Shift+P", "box": "Shift+B", "lasso": "Shift+L", "scribble": "Shift+S"}
+NEGATIVE_PROMPT_SHORTCUT = "Shift+N"
 
 
 class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -98,12 +116,16 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self.segmentEditorWidget = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._shownSourceVolumeId = None
         self._growSession = None
         self._comparisonRows = None
         self._aiJob = None
         self._aiJobFinished = None
+        self._aiTimer = None
+        self._shortcuts = []
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -112,24 +134,11 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = AISegmentationLogic()
-
-        from AISegmentationLib import Threshold
-        from AISegmentationLib.SegmentEditing import MASK_MODES, OVERWRITE_MODES
-
-        self.ui.autoThresholdMethodComboBox.addItems(list(Threshold.AUTO_THRESHOLD_METHODS))
-        self.ui.autoThresholdModeComboBox.addItems(list(Threshold.AUTO_THRESHOLD_MODES))
-        self.ui.levelTracingPlaneComboBox.addItems(["IJ", "IK", "JK", "3D"])
-        from AISegmentationLib import SegmentComparison
-
-        self.ui.comparisonDeviceComboBox.addItems(["auto", "cpu", "cuda"])
-        self.ui.hausdorff95ModeComboBox.addItems(list(SegmentComparison.HAUSDORFF95_MODES))
-        self.ui.maskModeComboBox.addItems(list(MASK_MODES))
-        self.ui.overwriteModeComboBox.addItems(list(OVERWRITE_MODES))
+        self._setupSegmentEditor()
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
-        self.ui.segmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self._onSegmentationSelected)
         self.ui.thresholdRangeWidget.connect("valuesChanged(double,double)", self._onThresholdRangeChanged)
         self.ui.thresholdApplyButton.connect("clicked(bool)", self.onThresholdApply)
         self.ui.autoThresholdButton.connect("clicked(bool)", self.onAutoThreshold)
@@ -151,27 +160,54 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.exportComparisonCsvButton.connect("clicked(bool)", self.onExportComparisonCsv)
         self.initializeParameterNode()
 
+    def _setupSegmentEditor(self):
+        """Slicer's own segment editor (paint, erase, scissors, level tracing by hovering...) in the panel, on the
+        segment editor node that the Logic writes with: one Masking section, seeds painted in place."""
+        import qSlicerSegmentationsModuleWidgetsPythonQt
+
+        self.segmentEditorWidget = qSlicerSegmentationsModuleWidgetsPythonQt.qMRMLSegmentEditorWidget()
+        self.segmentEditorWidget.setMaximumNumberOfUndoStates(10)
+        self.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditor.editorNode)
+        self.segmentEditorWidget.setMRMLScene(slicer.mrmlScene)
+        self.segmentEditorWidget.setSegmentationNodeSelectorVisible(False)  # the Inputs section selects them
+        self.segmentEditorWidget.setSourceVolumeNodeSelectorVisible(False)
+        self.segmentEditorWidget.setSwitchToSegmentationsButtonVisible(False)
+        self.ui.segmentEditorPlaceholder.layout().addWidget(self.segmentEditorWidget)
+
     def cleanup(self):
         self.removeObservers()
-        self._aiTimer.stop()
+        self._removeShortcuts()
+        if self._aiTimer is not None:
+            self._aiTimer.stop()
         if self._aiJob is not None and not self._aiJob.done:
             self._aiJob.cancel()
 
     def enter(self):
         self.initializeParameterNode()
+        self.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditor.editorNode)
+        self.segmentEditorWidget.installKeyboardShortcuts()
+        self._installShortcuts()
 
     def exit(self):
+        self.segmentEditorWidget.setActiveEffect(None)
+        self.segmentEditorWidget.uninstallKeyboardShortcuts()
+        self.segmentEditorWidget.removeViewObservations()
+        self._removeShortcuts()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
 
     def onSceneStartClose(self, caller, event):
         self.onGrowCancel()
         self.setParameterNode(None)
+        self.segmentEditorWidget.setSegmentationNode(None)
+        self.segmentEditorWidget.removeViewObservations()
 
     def onSceneEndClose(self, caller, event):
         if self.parent.isEntered:
             self.initializeParameterNode()
+            self.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditor.editorNode)
 
     def initializeParameterNode(self):
         self.setParameterNode(self.logic.getParameterNode())
@@ -183,35 +219,47 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def setParameterNode(self, inputParameterNode):
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
         self._parameterNode = inputParameterNode
+        self._shownSourceVolumeId = None
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self._showThresholdRange()
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+            self._onParameterNodeModified()
 
-    def _onSegmentationSelected(self, node):
-        self.ui.segmentSelectorWidget.setCurrentNode(node)
+    def _onParameterNodeModified(self, caller=None, event=None):
+        """Keep the embedded segment editor and the threshold range in step with the selected inputs."""
+        p = self._parameterNode
+        if p is None:
+            return
+        if _nodeId(p.segmentation) != _nodeId(self.segmentEditorWidget.segmentationNode()):
+            self.segmentEditorWidget.setSegmentationNode(p.segmentation)
+            self.ui.interactiveScribbleSegmentSelector.setCurrentNode(p.segmentation)
+        if _nodeId(p.sourceVolume) != _nodeId(self.segmentEditorWidget.sourceVolumeNode()):
+            self.segmentEditorWidget.setSourceVolumeNode(p.sourceVolume)
+        if _nodeId(p.sourceVolume) != self._shownSourceVolumeId:
+            self._shownSourceVolumeId = _nodeId(p.sourceVolume)
+            self._showThresholdRange()
 
     def _onThresholdRangeChanged(self, minimum, maximum):
         if self._parameterNode:
             self._parameterNode.thresholdMinimum, self._parameterNode.thresholdMaximum = minimum, maximum
 
     def _showThresholdRange(self):
-        volume = self._parameterNode.sourceVolume
-        if volume is not None and volume.GetImageData() is not None:
-            self.ui.thresholdRangeWidget.setRange(*volume.GetImageData().GetScalarRange())
-        self.ui.thresholdRangeWidget.setValues(self._parameterNode.thresholdMinimum,
-                                               self._parameterNode.thresholdMaximum)
+        """Slider range = the source volume's intensity range (as the Threshold effect), then the saved values."""
+        p = self._parameterNode
+        scalarRange = self.logic.intensityRange(p.sourceVolume) if p.sourceVolume is not None else None
+        if scalarRange is None:
+            return  # keep the .ui's wide range: nothing is clamped before a volume is chosen
+        self.ui.thresholdRangeWidget.setRange(*scalarRange)
+        self.ui.thresholdRangeWidget.setValues(p.thresholdMinimum, p.thresholdMaximum)
 
     # Helpers --------------------------------------------------------------------------------------------------
 
     def _inputs(self):
-        """(source volume, segmentation, selected segment ID) with the panel's masking applied to the Logic."""
+        """(source volume, segmentation, selected segment ID); masking is the embedded segment editor's."""
         p = self._parameterNode
-        intensityRange = (p.intensityMaskMinimum, p.intensityMaskMaximum) if p.intensityMaskEnabled else None
-        maskSegmentId = self.ui.segmentSelectorWidget.currentSegmentID() if p.maskMode == "insideSingleSegment" \
-            else None
-        self.logic.setMasking(p.maskMode, maskSegmentId, p.overwriteMode, intensityRange)
-        return p.sourceVolume, p.segmentation, self.ui.segmentSelectorWidget.currentSegmentID()
+        return p.sourceVolume, p.segmentation, self.segmentEditorWidget.currentSegmentID()
 
     # Classic tools ----------------------------------------------------------------------------------------------
 
@@ -259,7 +307,6 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay(_("Applying grow from seeds failed."), waitCursor=True):
             if self._growSession is None:
                 raise ValueError(_("Initialize grow from seeds first."))
-            self._inputs()
             self._growSession.apply()
             self.onGrowCancel()
 
@@ -283,15 +330,11 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay(_("Undo failed."), waitCursor=True):
             self.logic.undo(self._parameterNode.segmentation)
 
-
     # AI ---------------------------------------------------------------------------------------------------------
 
     def _setupAi(self):
         import qt
 
-        self.ui.aiBackendComboBox.addItems(self.logic.aiBackendNames())
-        self.ui.aiEnvironmentComboBox.addItems(["auto", "isolated", "current"])
-        self.ui.aiDeviceComboBox.addItems(["auto", "cpu", "cuda", "mps"])
         self._aiTimer = qt.QTimer()
         self._aiTimer.setInterval(200)
         self._aiTimer.connect("timeout()", self._pollAiJob)
@@ -299,7 +342,6 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.aiInstallButton.connect("clicked(bool)", self.onAiInstall)
         self.ui.aiRunButton.connect("clicked(bool)", self.onAiRun)
         self.ui.aiCancelButton.connect("clicked(bool)", self.onAiCancel)
-        self._showEnvironmentStatus()
 
     def _showEnvironmentStatus(self, *args):
         backend = self.ui.aiBackendComboBox.currentText
@@ -343,11 +385,12 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if estimate.messages and not slicer.util.confirmOkCancelDisplay(
                     estimate.summary() + "\n\n" + "\n".join(estimate.messages) + "\n\n" + _("Run anyway?")):
                 return
-            start = self.logic.startNnUNet if p.aiBackend == "nnunet" else self.logic.startTotalSegmentator
             if p.aiBackend == "nnunet":
-                job = start(volume, options.pop("modelFolders"), segmentation, environment=p.aiEnvironment, **options)
+                job = self.logic.startNnUNet(volume, options.pop("modelFolders"), segmentation,
+                                             environment=p.aiEnvironment, **options)
             else:
-                job = start(volume, segmentationNode=segmentation, environment=p.aiEnvironment, **options)
+                job = self.logic.startTotalSegmentator(volume, segmentationNode=segmentation,
+                                                       environment=p.aiEnvironment, **options)
             self._startAiJob(job, self._onAiResult)
 
     def _startAiJob(self, job, onFinished):
@@ -355,6 +398,7 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.aiLogTextEdit.clear()
         self.ui.aiProgressBar.setValue(0)
         self.ui.aiRunButton.enabled = False
+        self.ui.aiInstallButton.enabled = False
         self._aiTimer.start()
 
     def _pollAiJob(self):
@@ -371,10 +415,13 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._aiTimer.stop()
         self._aiJob = None
         self.ui.aiRunButton.enabled = True
-        with slicer.util.tryWithErrorDisplay(_("AI job failed."), waitCursor=True):
-            result = job.wait()  # writes the result (or raises the job's error) here, on the GUI thread
-            self._aiJobFinished(result)
-        self._showEnvironmentStatus()
+        self.ui.aiInstallButton.enabled = True
+        try:
+            with slicer.util.tryWithErrorDisplay(_("AI job failed."), waitCursor=True):
+                result = job.wait()  # writes the result (or raises the job's error) here, on the GUI thread
+                self._aiJobFinished(result)
+        finally:  # tryWithErrorDisplay re-raises: the status must be refreshed after a failure too
+            self._showEnvironmentStatus()
 
     def _onAiResult(self, segmentationNode):
         if segmentationNode is not None:
@@ -387,37 +434,43 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # Interactive ------------------------------------------------------------------------------------------------
 
     def _setupInteractive(self):
-        import qt
-
         self.ui.interactiveTestButton.connect("clicked(bool)", self.onInteractiveTest)
-        prompts = [(self.ui.interactivePointButton, "point", "P"), (self.ui.interactiveBoxButton, "box", "B"),
-                   (self.ui.interactiveLassoButton, "lasso", "L"),
-                   (self.ui.interactiveScribbleButton, "scribble", "S")]
-        self._interactiveShortcuts = []
-        for button, kind, key in prompts:
+        buttons = {"point": self.ui.interactivePointButton, "box": self.ui.interactiveBoxButton,
+                   "lasso": self.ui.interactiveLassoButton, "scribble": self.ui.interactiveScribbleButton}
+        for kind, button in buttons.items():
             button.connect("clicked(bool)", lambda checked=False, kind=kind: self.onInteractivePrompt(kind))
-            shortcut = qt.QShortcut(qt.QKeySequence(key), slicer.util.mainWindow())
-            shortcut.connect("activated()", lambda kind=kind: self.onInteractivePrompt(kind))
-            self._interactiveShortcuts.append(shortcut)
-        negative = qt.QShortcut(qt.QKeySequence("N"), slicer.util.mainWindow())
-        negative.connect("activated()", self.ui.interactiveNegativeCheckBox.toggle)
-        self._interactiveShortcuts.append(negative)
+            button.toolTip = _("{tip} (shortcut while this module is shown: {key})").format(
+                tip=button.toolTip, key=INTERACTIVE_SHORTCUTS[kind])
         self.ui.interactiveUndoButton.connect("clicked(bool)", self.onInteractiveUndo)
         self.ui.interactiveResetButton.connect("clicked(bool)", self.onInteractiveReset)
-        self.ui.segmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)",
-                                             self.ui.interactiveScribbleSegmentSelector.setCurrentNode)
         self.logic.interactiveConsentCallback = lambda origin: slicer.util.confirmYesNoDisplay(
             _("Send the image to the nnInteractive server at {origin}? It is not on this computer.").format(
                 origin=origin))
 
+    def _installShortcuts(self):
+        """Prompt shortcuts on the main window while the module is entered (see INTERACTIVE_SHORTCUTS)."""
+        import qt
+
+        self._removeShortcuts()
+        for kind, key in INTERACTIVE_SHORTCUTS.items():
+            shortcut = qt.QShortcut(qt.QKeySequence(key), slicer.util.mainWindow())
+            shortcut.connect("activated()", lambda kind=kind: self.onInteractivePrompt(kind))
+            self._shortcuts.append(shortcut)
+        negative = qt.QShortcut(qt.QKeySequence(NEGATIVE_PROMPT_SHORTCUT), slicer.util.mainWindow())
+        negative.connect("activated()", self.ui.interactiveNegativeCheckBox.toggle)
+        self._shortcuts.append(negative)
+
+    def _removeShortcuts(self):
+        for shortcut in self._shortcuts:
+            shortcut.disconnect("activated()")
+            shortcut.setParent(None)
+            shortcut.deleteLater()
+        self._shortcuts = []
+
     def _interactiveServer(self):
         """Apply the panel's server URL and key (the key lives only in the widget, never in the scene)."""
-        url, apiKey = self._parameterNode.interactiveServerUrl, self.ui.interactiveApiKeyLineEdit.text or None
-        from AISegmentationLib.Interactive.Connection import normalizeUrl
-
-        session = getattr(self.logic, "_interactiveSession", None)
-        if session is None or session.settings.url != normalizeUrl(url) or session.settings.apiKey != apiKey:
-            self.logic.setInteractiveServer(url, apiKey)
+        self.logic.useInteractiveServer(self._parameterNode.interactiveServerUrl,
+                                        self.ui.interactiveApiKeyLineEdit.text or None)
 
     def onInteractiveTest(self):
         with slicer.util.tryWithErrorDisplay(_("Connection test failed."), waitCursor=True):
@@ -461,20 +514,24 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # Compare ----------------------------------------------------------------------------------------------------
 
     def onCompare(self):
-        with slicer.util.tryWithErrorDisplay(_("Comparison failed."), waitCursor=True):
-            p = self._parameterNode
-            pairs = None
-            if not p.compareAllSegments:
-                referenceId = self.ui.comparisonReferenceSegmentSelector.currentSegmentID()
-                comparedId = self.ui.comparisonComparedSegmentSelector.currentSegmentID()
-                if not referenceId or not comparedId:
-                    raise ValueError(_("Select a reference and a compared segment, or compare all segments."))
-                pairs = [(referenceId, comparedId)]
-            self._comparisonRows, p.comparisonTable = self.logic.compareSegmentations(
-                p.comparisonReference, p.comparisonCompared, pairs, tableNode=p.comparisonTable,
-                progressCallback=self._showComparisonProgress, device=p.comparisonDevice,
-                hausdorff95Mode=p.hausdorff95Mode, surfaceDiceTolerance=p.surfaceDiceTolerance)
-            self.ui.comparisonTableView.setMRMLTableNode(p.comparisonTable)
+        self.ui.compareButton.enabled = False  # progress repaints the GUI: no second click while it runs
+        try:
+            with slicer.util.tryWithErrorDisplay(_("Comparison failed."), waitCursor=True):
+                p = self._parameterNode
+                pairs = None
+                if not p.compareAllSegments:
+                    referenceId = self.ui.comparisonReferenceSegmentSelector.currentSegmentID()
+                    comparedId = self.ui.comparisonComparedSegmentSelector.currentSegmentID()
+                    if not referenceId or not comparedId:
+                        raise ValueError(_("Select a reference and a compared segment, or compare all segments."))
+                    pairs = [(referenceId, comparedId)]
+                self._comparisonRows, p.comparisonTable = self.logic.compareSegmentations(
+                    p.comparisonReference, p.comparisonCompared, pairs, tableNode=p.comparisonTable,
+                    progressCallback=self._showComparisonProgress, device=p.comparisonDevice,
+                    hausdorff95Mode=p.hausdorff95Mode, surfaceDiceTolerance=p.surfaceDiceTolerance)
+                self.ui.comparisonTableView.setMRMLTableNode(p.comparisonTable)
+        finally:
+            self.ui.compareButton.enabled = True
 
     def _showComparisonProgress(self, fraction, message):
         self.ui.comparisonProgressBar.setValue(int(round(100 * fraction)))
@@ -489,13 +546,18 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 raise ValueError(_("Compute a comparison first."))
             path = qt.QFileDialog.getSaveFileName(None, _("Export comparison"), "comparison.csv", "CSV (*.csv)")
             if path:
-                from AISegmentationLib import SegmentComparisonMRML
+                self.logic.saveComparisonCsv(self._comparisonRows, path)
 
-                SegmentComparisonMRML.rowsToCsv(self._comparisonRows, path)
+
+def _nodeId(node):
+    return node.GetID() if node is not None else None
 
 
 class AISegmentationLogic(ScriptedLoadableModuleLogic, AISegmentationCoreLogic):
     """The module logic: Slicer's scripted-module logic plus AISegmentationLib's Logic on the application scene.
+
+    ScriptedLoadableModuleLogic.__init__ calls super().__init__(), which initializes AISegmentationCoreLogic (next in
+    the method resolution order) once, on the application's scene.
 
     From the Python console: ``logic = slicer.util.getModuleLogic("AISegmentation")`` (or
     ``AISegmentation.AISegmentationLogic()``), then e.g. ``logic.threshold(volume, segmentation, segmentId, 200,
@@ -504,38 +566,70 @@ class AISegmentationLogic(ScriptedLoadableModuleLogic, AISegmentationCoreLogic):
 
     def __init__(self):
         ScriptedLoadableModuleLogic.__init__(self)
-        AISegmentationCoreLogic.__init__(self)
 
     def getParameterNode(self):
         return AISegmentationParameterNode(super().getParameterNode())
 
 
 class AISegmentationTest(ScriptedLoadableModuleTest):
-    """Runs the same test bodies as the headless suite (AISegmentation/Testing/Python) inside desktop Slicer."""
+    """Quick self-test tier, run inside desktop Slicer: drives the panel through its widgets on the sample CT, as
+    Slicer's own module self-tests do. It needs no backend environment, no server, no pytest and nothing outside the
+    installed module. The full tier is the headless pytest suite (Scripts/run_tests in a source checkout)."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
         self.setUp()
-        self.test_AISegmentationSuite()
+        self.test_PanelClassicToolsAndComparison()
 
-    def test_AISegmentationSuite(self):
-        testDir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "Testing", "Python")
-        if not _hasPytest():
-            slicer.util.pip_install("pytest")
-        import pytest
+    def test_PanelClassicToolsAndComparison(self):
+        import numpy as np
 
-        self.delayDisplay("Running the AISegmentation test suite on the application scene")
-        exitCode = pytest.main(["-q", "-p", "no:cacheprovider", testDir])
-        logging.info("AISegmentation test suite finished with exit code %s", exitCode)
-        self.assertEqual(int(exitCode), 0)
+        from AISegmentationLib import Demo, SampleData
+
+        self.delayDisplay("Loading the sample CT")
+        slicer.util.selectModule("AISegmentation")
+        widget = slicer.util.getModuleWidget("AISegmentation")
+        logic = widget.logic
+        ct = logic.loadVolume(SampleData.fetchSampleFile("example_ct.nii.gz"), "example_ct")
+        segmentation = logic.createSegmentation(ct, "Self-test")
+        parameters = logic.getParameterNode()
+        parameters.sourceVolume = ct
+        parameters.segmentation = segmentation
+        self.assertEqual(widget.segmentEditorWidget.sourceVolumeNode().GetID(), ct.GetID())
+
+        self.delayDisplay("Threshold through the panel")
+        bone = logic.addSegment(segmentation, "bone")
+        widget.segmentEditorWidget.setCurrentSegmentID(bone)
+        low, high = Demo.BONE_RANGE_HU
+        widget.ui.thresholdRangeWidget.setValues(low, high)
+        self.assertEqual((parameters.thresholdMinimum, parameters.thresholdMaximum), (low, high))
+        widget.ui.thresholdApplyButton.click()
+        voxels = slicer.util.arrayFromVolume(ct)
+        expected = int(np.count_nonzero((voxels >= low) & (voxels <= high)))
+        self.assertEqual(int(logic.segmentArray(segmentation, bone, ct).sum()), expected)
+
+        self.delayDisplay("Grow from seeds through the panel")
+        segmentation.GetSegmentation().RemoveSegment(bone)
+        liver = logic.addSegment(segmentation, "liver")
+        other = logic.addSegment(segmentation, "other")
+        for segmentId, seedsPath in ((liver, Demo.LIVER_SEEDS), (other, Demo.OTHER_SEEDS)):
+            logic.paintSeeds(ct, segmentation, segmentId, logic.loadMarkupsPoints(seedsPath), Demo.SEED_RADIUS_MM)
+        parameters.seedLocalityFactor = 0.0
+        widget.ui.growInitializeButton.click()
+        widget.ui.growApplyButton.click()
+        liverVoxels = int(logic.segmentArray(segmentation, liver, ct).sum())
+        self.assertGreater(liverVoxels, 20000)  # the demo's liver (Dice 0.9 against TotalSegmentator's) is ~50,000
+
+        self.delayDisplay("Compare through the panel")
+        parameters.comparisonReference = segmentation
+        parameters.comparisonCompared = segmentation
+        parameters.compareAllSegments = True
+        widget.ui.compareButton.click()
+        table = parameters.comparisonTable
+        self.assertIsNotNone(table)
+        self.assertEqual(table.GetNumberOfRows(), 2)
+        diceColumn = next(c for c in range(table.GetNumberOfColumns()) if table.GetColumnName(c) == "Dice")
+        self.assertAlmostEqual(float(table.GetCellText(0, diceColumn)), 1.0)
         self.delayDisplay("Test passed")
-
-
-def _hasPytest():
-    try:
-        import pytest  # noqa: F401
-    except ImportError:
-        return False
-    return True

@@ -20,7 +20,7 @@ import numpy as np
 import slicer
 
 from .Interactive import Prompts
-from .Interactive.Connection import ServerSettings
+from .Interactive.Connection import ServerSettings, normalizeUrl
 from .Interactive.Consent import ConsentStore
 from .Interactive.Protocol import testConnection
 from .Interactive.Session import InteractiveSession
@@ -51,6 +51,14 @@ class AISegmentationInteractiveMixin:
                 session.segmentId = previous.segmentId
         self._interactiveSession = session
         return settings
+
+    def useInteractiveServer(self, url, apiKey=None):
+        """setInteractiveServer(url, apiKey) unless that server, with that key, is already in use (its session and
+        prompts are kept then); returns the server settings."""
+        session = getattr(self, "_interactiveSession", None)
+        if session is not None and session.settings.url == normalizeUrl(url) and session.settings.apiKey == apiKey:
+            return session.settings
+        return self.setInteractiveServer(url, apiKey)
 
     @property
     def interactiveSession(self):

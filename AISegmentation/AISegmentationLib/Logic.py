@@ -28,6 +28,7 @@ class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin)
         self.runtime = runtime or getRuntime()
         self._segmentEditor = SegmentEditor(self.scene)
         self._previewNodeId = None
+        self._comparisonRunning = False
 
     @property
     def scene(self):
@@ -147,6 +148,13 @@ class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin)
         sourceImage = self.segmentEditor.bind(segmentationNode, volumeNode)
         labelmap = Threshold.thresholdLabelmap(sourceImage, minimum, maximum)
         self.segmentEditor.modifySegment(segmentationNode, segmentId, volumeNode, labelmap, "set")
+
+    @staticmethod
+    def intensityRange(volumeNode):
+        """(minimum, maximum) intensity of a volume (the threshold slider's range), or None without image data."""
+        if volumeNode is None or volumeNode.GetImageData() is None:
+            return None
+        return tuple(float(value) for value in volumeNode.GetImageData().GetScalarRange())
 
     def autoThresholdRange(self, volumeNode, method="Otsu", mode="SET_LOWER_MAX", currentRange=None):
         """(minimum, maximum) from an automatic method (Threshold.AUTO_THRESHOLD_METHODS) and mode."""
@@ -272,12 +280,23 @@ class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin)
         for node, what in ((referenceNode, "reference"), (comparedNode, "compared")):
             if node is None:
                 raise ValueError(f"No {what} segmentation selected")
-        rows = SegmentComparisonMRML.compareSegmentations(referenceNode, comparedNode, pairs, progressCallback,
-                                                          **options)
+        if self._comparisonRunning:  # e.g. a second click while the GUI repaints from progressCallback
+            raise ValueError("A comparison is already running: wait for it to finish")
+        self._comparisonRunning = True
+        try:
+            rows = SegmentComparisonMRML.compareSegmentations(referenceNode, comparedNode, pairs, progressCallback,
+                                                              **options)
+        finally:
+            self._comparisonRunning = False
         tableNode = SegmentComparisonMRML.rowsToTableNode(self.scene, rows, tableNode)
         if csvPath:
-            SegmentComparisonMRML.rowsToCsv(rows, csvPath)
+            self.saveComparisonCsv(rows, csvPath)
         return rows, tableNode
+
+    @staticmethod
+    def saveComparisonCsv(rows, path):
+        """Write the rows of compareSegmentations to a CSV file (the table's columns); returns the path."""
+        return SegmentComparisonMRML.rowsToCsv(rows, path)
 
 
 def _spheresMask(shape, spacingKji, centersIjk, radiusMm):

@@ -108,3 +108,25 @@ def test_empty_and_missing_segments(logic):
         logic.compareSegmentations(referenceNode, other)
     with pytest.raises(ValueError, match="No compared segmentation"):
         logic.compareSegmentations(referenceNode, None)
+
+
+def test_a_comparison_started_while_one_runs_is_refused_and_the_first_completes(logic):
+    """The panel repaints from the progress callback (processEvents), where a second click on Compare would start a
+    second comparison inside the first: the Logic refuses it with a clear message."""
+    shape = (20, 20, 20)
+    volume = makeVolume(logic, np.zeros(shape, np.int16))
+    masks = {"a": ball(shape, (10, 10, 10), (5, 5, 5)), "b": ball(shape, (9, 10, 10), (4, 5, 6))}
+    reference = _segmentation(logic, volume, masks, "reference")
+    compared = _segmentation(logic, volume, masks, "compared")
+    refusals = []
+
+    def progress(fraction, message):
+        with pytest.raises(ValueError, match="already running") as refusal:
+            logic.compareSegmentations(reference, compared)
+        refusals.append(str(refusal.value))
+
+    rows, table = logic.compareSegmentations(reference, compared, progressCallback=progress)
+    assert len(rows) == 2 and table.GetNumberOfRows() == 2
+    assert len(refusals) == 3  # before each pair and at the end
+    rows, _table = logic.compareSegmentations(reference, compared)  # and it can run again afterwards
+    assert [row["result"].dice for row in rows] == [1.0, 1.0]

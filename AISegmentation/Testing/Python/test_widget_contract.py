@@ -1,0 +1,113 @@
+"""The contract between the Qt widget (and the in-Slicer self-test) and the Logic: every Logic method they call
+exists and accepts the arguments passed, and they touch no private part of the Logic."""
+
+import ast
+import inspect
+
+import ModuleSource
+from AISegmentationLib.Logic import AISegmentationLogic
+
+# What the module logic adds on top of AISegmentationLib's Logic (ScriptedLoadableModuleLogic, Slicer 5.10:
+# Base/Python/slicer/ScriptedLoadableModule.py:296-330; AISegmentationLogic.getParameterNode in AISegmentation.py).
+SLICER_LOGIC_METHODS = {"getParameterNode", "getAllParameterNodes", "createParameterNode"}
+_MISSING = object()
+
+
+def _placeholderCall(call):
+    """Positional and keyword placeholders of a call, or None where */** expansions hide its shape."""
+    if any(isinstance(a, ast.Starred) for a in call.args):
+        return None
+    return [object()] * len(call.args), {k.arg: object() for k in call.keywords if k.arg is not None}
+
+
+def contractProblems(classNode, receiver):
+    problems = []
+    for name, call in ModuleSource.methodCalls(classNode, receiver):
+        if name in SLICER_LOGIC_METHODS:
+            continue
+        member = inspect.getattr_static(AISegmentationLogic, name, _MISSING)
+        if member is _MISSING:
+            problems.append(f"{receiver}.{name}: no such Logic method")
+            continue
+        function = getattr(AISegmentationLogic, name)
+        if not callable(function):
+            problems.append(f"{receiver}.{name}: not callable")
+            continue
+        shape = _placeholderCall(call)
+        hasKeywordExpansion = any(k.arg is None for k in call.keywords)
+        signature = inspect.signature(function)
+        if not isinstance(member, (staticmethod, classmethod)) and "self" in signature.parameters:
+            signature = signature.replace(parameters=list(signature.parameters.values())[1:])
+        if shape is None:
+            unknown = [k.arg for k in call.keywords if k.arg is not None and k.arg not in signature.parameters]
+            if unknown and not any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
+                problems.append(f"{receiver}.{name}: unknown keywords {unknown}")
+            continue
+        args, kwargs = shape
+        try:
+            (signature.bind_partial if hasKeywordExpansion else signature.bind)(*args, **kwargs)
+        except TypeError as error:
+            problems.append(f"{receiver}.{name}({ast.unparse(call)[len(receiver) + len(name) + 2:-1]}): {error}")
+    for name in ModuleSource.attributeUses(classNode, receiver):
+        if name.startswith("_"):
+            problems.append(f"{receiver}.{name}: private part of the Logic")
+        elif inspect.getattr_static(AISegmentationLogic, name, _MISSING) is _MISSING and \
+                name not in SLICER_LOGIC_METHODS:
+            problems.append(f"{receiver}.{name}: the Logic has no such attribute")
+    for node in ast.walk(classNode):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "getattr" and \
+                ast.unparse(node.args[0]) == receiver:
+            problems.append(f"getattr({receiver}, ...): read the Logic through its public API")
+    return problems
+
+
+def test_every_logic_call_of_the_widget_exists_and_accepts_its_arguments():
+    widget = ModuleSource.moduleClass("AISegmentationWidget")
+    calls = ModuleSource.methodCalls(widget, "self.logic")
+    assert len(calls) > 20
+    assert contractProblems(widget, "self.logic") == []
+
+
+def test_the_self_test_uses_the_panel_and_the_logic_as_they_are():
+    test = ModuleSource.moduleClass("AISegmentationTest")
+    assert contractProblems(test, "logic") == []
+    widget = ModuleSource.moduleClass("AISegmentationWidget")
+    widgetMembers = {n.name for n in widget.body if isinstance(n, ast.FunctionDef)} | {
+        node.attr for node in ast.walk(widget) if isinstance(node, ast.Attribute) and
+        isinstance(node.ctx, ast.Store) and ast.unparse(node.value) == "self"}
+    used = ModuleSource.attributeUses(test, "widget")
+    assert used and used <= widgetMembers, sorted(used - widgetMembers)
+    uiNames = ModuleSource.attributeUses(test, "widget.ui")
+    assert uiNames and uiNames <= ModuleSource.uiWidgetNames(), sorted(uiNames - ModuleSource.uiWidgetNames())
+    fields = ModuleSource.parameterNodeFields()
+    parameters = ModuleSource.attributeUses(test, "parameters")
+    assert parameters and parameters <= set(fields), sorted(parameters - set(fields))
+
+
+def test_the_checker_catches_a_missing_method_a_wrong_argument_and_a_private_read():
+    source = (
+        "class W:\n"
+        "    def f(self):\n"
+        "        self.logic.threshold(1, 2, 3, 4, 5)\n"
+        "        self.logic.threshold(1, 2, 3, 4)\n"
+        "        self.logic.noSuchMethod()\n"
+        "        self.logic.undo(1, bogus=2)\n"
+        "        getattr(self.logic, '_interactiveSession', None)\n"
+        "        self.logic._segmentEditor\n")
+    problems = contractProblems(ast.parse(source).body[0], "self.logic")
+    assert len(problems) == 6, problems  # noSuchMethod: neither a method nor an attribute
+    assert any("noSuchMethod" in p for p in problems)
+    assert any("threshold(1, 2, 3, 4)" in p for p in problems)
+    assert any("bogus" in p for p in problems)
+    assert any("private" in p for p in problems)
+    assert any(p.startswith("getattr") for p in problems)
+
+
+def test_the_widget_reads_nothing_private_and_names_the_interactive_server_through_the_logic(logic):
+    """useInteractiveServer keeps the session (and its prompts) when the same server and key are set again."""
+    first = logic.useInteractiveServer("http://127.0.0.1:1527")
+    session = logic.interactiveSession
+    assert logic.useInteractiveServer("http://127.0.0.1:1527/") == first
+    assert logic.interactiveSession is session
+    logic.useInteractiveServer("http://127.0.0.1:1527", apiKey="secret")
+    assert logic.interactiveSession is not session
