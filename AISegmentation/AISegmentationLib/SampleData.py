@@ -2,12 +2,17 @@
 
 Files are looked up first in the folder named by ``AISEGMENTATION_DATA_DIR`` (an offline cache, e.g. a copy of
 the examples; only files whose checksum matches are used), then in a writable download cache
-(``AISEGMENTATION_CACHE_DIR``, default: the user cache folder), and downloaded with pooch otherwise.
+(``AISEGMENTATION_CACHE_DIR``, default: the user cache folder), and downloaded with pooch otherwise. Inside desktop
+Slicer before its runtime requirements are installed (no pooch yet; the self-test), a plain checksum-verified download
+stands in, so that the sample data never needs an install.
 """
 
+import hashlib
 import logging
 import os
 import shutil
+import tempfile
+import urllib.request
 
 SOURCE_COMMIT = "0e65a448d557382b1e925276212b3bec7f5aff83"
 BASE_URL = f"https://raw.githubusercontent.com/wasserth/TotalSegmentator/{SOURCE_COMMIT}/tests/reference_files/"
@@ -29,9 +34,46 @@ def registry():
 
 
 def _cacheDir():
-    import pooch
+    if os.environ.get(CACHE_DIR_VARIABLE):
+        return os.environ[CACHE_DIR_VARIABLE]
+    try:
+        import pooch
+    except ImportError:
+        return os.path.join(os.path.expanduser("~"), ".cache", "AISegmentation")
+    return str(pooch.os_cache("AISegmentation"))
 
-    return os.environ.get(CACHE_DIR_VARIABLE) or str(pooch.os_cache("AISegmentation"))
+
+def fileSha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _retrieve(url, sha256, fileName):
+    """pooch.retrieve when pooch is installed, else a download into the cache that keeps only a matching file."""
+    try:
+        import pooch
+    except ImportError:
+        pooch = None
+    if pooch is not None:
+        return pooch.retrieve(url, known_hash=f"sha256:{sha256}", fname=fileName, path=_cacheDir(), progressbar=False)
+    target = os.path.join(_cacheDir(), fileName)
+    if os.path.isfile(target) and fileSha256(target) == sha256:
+        return target
+    os.makedirs(_cacheDir(), exist_ok=True)
+    handle, partial = tempfile.mkstemp(dir=_cacheDir(), suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as file, urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310
+            shutil.copyfileobj(response, file)
+        if fileSha256(partial) != sha256:
+            raise ValueError(f"SHA256 of the downloaded {fileName} does not match the registry")
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return target
 
 
 def _fromOfflineCache(relativePath, sha256):
@@ -41,9 +83,7 @@ def _fromOfflineCache(relativePath, sha256):
     candidate = os.path.join(dataDir, relativePath)
     if not os.path.isfile(candidate):
         return None
-    import pooch
-
-    if pooch.file_hash(candidate) != sha256:
+    if fileSha256(candidate) != sha256:
         logging.warning("Ignoring %s: its SHA256 does not match the registry", candidate)
         return None
     return candidate
@@ -58,11 +98,8 @@ def fetchSampleFile(relativePath):
     cached = _fromOfflineCache(relativePath, sha256)
     if cached:
         return cached
-    import pooch
-
     try:
-        return pooch.retrieve(BASE_URL + relativePath, known_hash=f"sha256:{sha256}",
-                              fname=relativePath.replace("/", "_"), path=_cacheDir(), progressbar=False)
+        return _retrieve(BASE_URL + relativePath, sha256, relativePath.replace("/", "_"))
     except Exception as error:
         raise RuntimeError(
             f"Could not download sample file '{relativePath}' ({error}). Without network, set "

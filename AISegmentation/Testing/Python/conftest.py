@@ -10,6 +10,12 @@ sys.path.insert(0, MODULE_DIR)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: builds or uses a backend environment, a tiny model or a real nnInteractive server (minutes "
+        "from empty caches); the quick tier is -m 'not slow'")
+
+
 @pytest.fixture
 def logic():
     """The Logic on a fresh scene: a new headless scene, or inside desktop Slicer the cleared application scene."""

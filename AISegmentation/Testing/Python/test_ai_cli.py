@@ -7,6 +7,8 @@ import argparse
 import os
 import sys
 
+import pytest
+
 from TinyModels import (SCRIPTS, aiLogic, dice, nnunetEnvironment, phantomVolume, segmentArrays,  # noqa: F401
                         tinyModels, totalSegmentatorEnvironment, totalSegmentatorHome)
 
@@ -14,6 +16,8 @@ sys.path.insert(0, SCRIPTS)
 
 import AISegmentationCLI  # noqa: E402
 import AISegmentationCLISegment  # noqa: E402
+
+pytestmark = pytest.mark.slow
 
 
 def _cli(argv, logic):

@@ -15,6 +15,8 @@ from TinyModels import (aiLogic, dice, labelmapToWorld, nnunetEnvironment, phant
 
 from AISegmentationLib.Backends.JobRunner import JobCancelledError
 
+pytestmark = pytest.mark.slow
+
 PHANTOM_LABELS = {"bright_sphere": 1, "dark_sphere": 2}
 
 

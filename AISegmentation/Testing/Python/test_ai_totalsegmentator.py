@@ -15,6 +15,8 @@ import pytest
 from TinyModels import (aiLogic, labelmapToWorld, nnunetEnvironment, segmentArrays, tinyModels,  # noqa: F401
                         totalSegmentatorEnvironment, totalSegmentatorHome, volumeToWorld)
 
+pytestmark = pytest.mark.slow
+
 TINY_CLASSES = {"spleen", "kidney_right"}
 
 

@@ -17,6 +17,8 @@ from SyntheticImages import sceneSnapshot
 from AISegmentationLib.Interactive import Errors
 from AISegmentationLib.Interactive.Consent import ConsentStore
 
+pytestmark = pytest.mark.slow
+
 L = interactiveLogicClass()
 
 
