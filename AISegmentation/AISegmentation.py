@@ -467,8 +467,24 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             shortcut.deleteLater()
         self._shortcuts = []
 
+    def _ensureRuntimePackages(self):
+        """Install the nnInteractive client packages into Slicer's Python on first use, once the user agrees."""
+        if not self.logic.missingRuntimePackages():
+            return
+        if slicer.app.testingEnabled():
+            raise ValueError(_("AISegmentation's runtime packages are missing; tests never install them."))
+
+        def confirm(missing):
+            return slicer.util.confirmOkCancelDisplay(_(
+                "nnInteractive needs these packages in Slicer's Python: {packages} (about 12 MB with what they "
+                "need). Install them now? Nothing Slicer ships is upgraded or replaced.").format(
+                packages=", ".join(missing)))
+
+        self.logic.installRuntimePackages(confirm)
+
     def _interactiveServer(self):
         """Apply the panel's server URL and key (the key lives only in the widget, never in the scene)."""
+        self._ensureRuntimePackages()
         self.logic.useInteractiveServer(self._parameterNode.interactiveServerUrl,
                                         self.ui.interactiveApiKeyLineEdit.text or None)
 

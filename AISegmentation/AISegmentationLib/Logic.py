@@ -12,7 +12,8 @@ import numpy as np
 import slicer
 import vtk
 
-from . import GrowFromSeeds, Islands, LevelTracing, SegmentComparisonMRML, SegmentationIO, Segments, Threshold, VolumeIO
+from . import (GrowFromSeeds, Islands, LevelTracing, RuntimeInstall, SegmentComparisonMRML, SegmentationIO, Segments,
+               Threshold, VolumeIO)
 from .AILogic import AISegmentationAIMixin
 from .Geometry import orientedImageFromArray, requireInsideVolume
 from .InteractiveLogic import AISegmentationInteractiveMixin
@@ -40,6 +41,20 @@ class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin)
         if self._segmentEditor.scene is not self.scene:
             self._segmentEditor = SegmentEditor(self.scene)
         return self._segmentEditor
+
+    # Runtime packages (inside desktop Slicer) ----------------------------------------------------------------------
+
+    @staticmethod
+    def missingRuntimePackages():
+        """Requirements of Resources/requirements.txt not installed in this Python (ValueError: a package is there
+        at a version below our bound, e.g. one that Slicer ships; it is never replaced)."""
+        return RuntimeInstall.missingRuntimeRequirements()
+
+    @staticmethod
+    def installRuntimePackages(confirm=None):
+        """Install the missing runtime packages (pip_ensure on Slicer >= 5.12, pip_install on 5.10, pip elsewhere),
+        after confirm(missing) agrees; nothing installed is upgraded or downgraded. Returns what was installed."""
+        return RuntimeInstall.installRuntimeRequirements(confirm=confirm)
 
     # I/O -------------------------------------------------------------------------------------------------------
 
