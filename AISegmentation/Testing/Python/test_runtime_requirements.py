@@ -62,6 +62,7 @@ def _requirementsFile(folder, name, lines):
     return path
 
 
+@pytest.mark.slow
 def test_installs_only_what_is_missing_and_keeps_slicers_versions(tmp_path):
     python = _slicerLikePython(str(tmp_path))
     before = _installed(python)
@@ -78,6 +79,7 @@ def test_installs_only_what_is_missing_and_keeps_slicers_versions(tmp_path):
     assert _installed(python) == after
 
 
+@pytest.mark.slow
 def test_never_replaces_an_installed_package(tmp_path):
     python = _slicerLikePython(str(tmp_path))
     before = _installed(python)
@@ -109,6 +111,7 @@ def test_runtime_requirements_file_has_lower_bounds_that_slicer_5_10_meets():
     assert "requests" in {requirement.name for requirement in requirements}
 
 
+@pytest.mark.slow
 def test_runtime_requirements_resolve_against_slicer_5_10_without_replacing_anything(tmp_path):
     """pip, for Slicer 5.10's Python 3.12 on Linux, with everything Slicer ships pinned: the file must resolve."""
     shipped = [f"{name}=={version}" for name, version in RuntimeRequirements.SLICER_5_10_PACKAGES.items()
