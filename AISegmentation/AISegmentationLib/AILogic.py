@@ -270,7 +270,7 @@ class AISegmentationAIMixin:
         variables = {"nnUNet_raw": workDir, "nnUNet_preprocessed": workDir, "nnUNet_results": workDir,
                      **prepared.environment}
         step = ProcessStep([python, WORKER_SCRIPT, requestPath], f"Running {backend.title}", env=childEnvironment(
-            isolated, variables), cwd=workDir, protocol=True)
+            isolated, variables, python=python), cwd=workDir, protocol=True)
         context = {"backend": backend, "prepared": prepared, "request": request, "reference": reference,
                    "segmentationNode": segmentationNode, "environment": environmentLabel}
         job = BackgroundJob(backend.title, [step], finalize=lambda finished: self._importResult(finished, context),

@@ -1,5 +1,7 @@
 """Entry point of the backend child process: ``python ChildWorker.py REQUEST.json`` or ``ChildWorker.py probe NAME``.
 
+``probe environment`` is the backend-neutral probe: the interpreter's prefixes and its installed distributions.
+
 Runs in the backend's Python environment and imports only the standard library, the backend's own packages and
 their numeric dependencies (numpy, SimpleITK, nibabel, torch) — never slicer. The request file names the backend,
 the input NIfTI files (in channel order), the output label map and label-name JSON, and the options.
@@ -9,10 +11,7 @@ also sends an "error" message on the protocol channel (see ChildProtocol).
 
 import importlib
 import os
-import signal
 import sys
-import threading
-import time
 import traceback
 
 BACKEND_MODULES = {"nnunet": "ChildNnUNet", "totalsegmentator": "ChildTotalSegmentator"}
@@ -29,9 +28,20 @@ def _backendModule(name):
     return importlib.import_module(BACKEND_MODULES[name])
 
 
+def _environmentProbe():
+    """What any environment holds: prefixes, search path and the versions of its distributions."""
+    from importlib import metadata
+
+    versions = {distribution.metadata["Name"]: distribution.version for distribution in metadata.distributions()}
+    return {"versions": versions, "prefix": sys.prefix, "basePrefix": sys.base_prefix, "path": sys.path}
+
+
 def run(argv, channel):
     from ChildProtocol import UserError, readJson
 
+    if len(argv) == 3 and argv[1] == "probe" and argv[2] == "environment":
+        channel.result(**_environmentProbe())
+        return 0
     if len(argv) == 3 and argv[1] == "probe":
         module = _backendModule(argv[2])
         channel.result(**module.probe())
@@ -45,16 +55,14 @@ def run(argv, channel):
 
 
 def _endWithParent():
-    """End this process group when the process that started it dies (a backend must not outlive Slicer)."""
-    parent = os.getppid()
+    """End this process tree when the process that started the job is gone (a backend must not outlive Slicer).
 
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os.killpg(os.getpgrp(), signal.SIGKILL)
+    Watches $AISEGMENTATION_PARENT_PID (set by JobRunner: also right when a launcher such as PythonSlicer stands
+    between the two), else the parent process; see ProcessTree."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import ProcessTree
 
-    if os.name != "nt" and os.getpgrp() == os.getpid():  # only as the leader of our own process group
-        threading.Thread(target=watch, name="parent watch", daemon=True).start()
+    return ProcessTree.endWithStarter()
 
 
 def main(argv):

@@ -6,9 +6,17 @@ another backend. ``<root>`` is ``$AISEGMENTATION_ENVIRONMENTS_DIR`` or ``<user d
 environments``. Nothing is installed at import time: only :meth:`EnvironmentManager.startJob` installs, and the
 GUI calls it only after the user agrees.
 
+Creation works when the only Python is desktop Slicer's (the ``PythonSlicer`` launcher running ``python-real``,
+whose compiled-in prefix does not exist) and only the package index is reachable: the base Python makes a venv
+without pip (MakeEnvironment: no ensurepip) that starts on its own, uv installs the packages (Installer: uv comes
+from the package index through the base's own pip; the base's pip configuration applies), with the PyTorch build
+for this machine (TorchSelection). What the environment's interpreter needs at run time (library path, on Windows
+with Slicer's layout PYTHONHOME) is recorded in the environment and given to every child (:func:`childEnvironment`).
+
 States: ``missing`` (not created), ``installing`` (an installation is running), ``ready`` (installed from the current
 requirements and its probe imported the backend), ``broken`` (failed or interrupted installation, changed
-requirements, or its Python is gone; repair by creating it again).
+requirements, or its Python is gone; repair by creating it again). An environment that an earlier AISegmentation
+created with pip (its state file names no installer) stays ready while its requirements are unchanged.
 """
 
 import hashlib
@@ -18,7 +26,10 @@ import shutil
 import sys
 import time
 
+from . import Installer, TorchSelection
 from .JobRunner import BackgroundJob, ProcessStep
+from .MakeEnvironment import RUNTIME_FILE, environmentPython
+from .ProcessTree import processAlive
 
 ENVIRONMENTS_VARIABLE = "AISEGMENTATION_ENVIRONMENTS_DIR"
 BASE_PYTHON_VARIABLE = "AISEGMENTATION_BASE_PYTHON"
@@ -27,8 +38,10 @@ STATE_FILE = "aisegmentation-environment.json"
 PROBE_FILE = "aisegmentation-probe.json"
 BACKENDS_DIR = os.path.dirname(os.path.abspath(__file__))
 WORKER_SCRIPT = os.path.join(BACKENDS_DIR, "ChildWorker.py")
+MAKE_SCRIPT = os.path.join(BACKENDS_DIR, "MakeEnvironment.py")
 REQUIREMENTS_DIR = os.path.join(os.path.dirname(os.path.dirname(BACKENDS_DIR)), "Resources", "Backends")
 MISSING, INSTALLING, READY, BROKEN = "missing", "installing", "ready", "broken"
+INSTALLERS = ("auto", "uv", "pip")
 # Variables that would make an isolated environment's Python see another installation's packages.
 LEAKING_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONEXECUTABLE")
 
@@ -48,42 +61,102 @@ def environmentsRoot():
     return os.environ.get(ENVIRONMENTS_VARIABLE) or os.path.join(userDataDir(), "environments")
 
 
-def environmentNames():
+def environmentNames(requirementsDir=None):
     """Names of the environments AISegmentation knows how to create (one requirements file each)."""
     suffix = "-requirements.txt"
-    return sorted(name[: -len(suffix)] for name in os.listdir(REQUIREMENTS_DIR) if name.endswith(suffix))
+    return sorted(name[: -len(suffix)] for name in os.listdir(requirementsDir or REQUIREMENTS_DIR)
+                  if name.endswith(suffix))
 
 
-def requirementsFile(name):
-    path = os.path.join(REQUIREMENTS_DIR, f"{name}-requirements.txt")
+def requirementsFile(name, requirementsDir=None):
+    path = os.path.join(requirementsDir or REQUIREMENTS_DIR, f"{name}-requirements.txt")
     if not os.path.isfile(path):
-        raise ValueError(f"Unknown backend environment '{name}'; known: {', '.join(environmentNames())}")
+        raise ValueError(f"Unknown backend environment '{name}'; known: "
+                         f"{', '.join(environmentNames(requirementsDir))}")
     return path
+
+
+def _insideDesktopSlicer():
+    return hasattr(sys.modules.get("slicer"), "app")
+
+
+def slicerLauncher(python):
+    """Desktop Slicer's launcher beside a python-real interpreter (it cannot start alone), or python itself."""
+    folder, name = os.path.split(os.fspath(python))
+    if name.lower().startswith("python-real"):
+        for launcher in ("PythonSlicer", "PythonSlicer.exe"):
+            if os.path.isfile(os.path.join(folder, launcher)):
+                return os.path.join(folder, launcher)
+    return os.fspath(python)
 
 
 def currentPython():
     """The Python of this process as a command (inside desktop Slicer: its PythonSlicer launcher)."""
-    if hasattr(sys.modules.get("slicer"), "app"):
-        return shutil.which("PythonSlicer") or sys.executable
+    if _insideDesktopSlicer():
+        return shutil.which("PythonSlicer") or slicerLauncher(sys.executable)
     return sys.executable
 
 
 def basePython():
-    """Python used to create environments: $AISEGMENTATION_BASE_PYTHON or the current one."""
-    return os.environ.get(BASE_PYTHON_VARIABLE) or currentPython()
+    """Python used to create environments: $AISEGMENTATION_BASE_PYTHON (python-real: its launcher) or the current."""
+    override = os.environ.get(BASE_PYTHON_VARIABLE)
+    return slicerLauncher(override) if override else currentPython()
 
 
-def childEnvironment(isolated, extra=None):
-    """Environment variables for a backend child process (isolated: without variables that leak packages in)."""
-    env = dict(os.environ)
+def startupEnvironment():
+    """The environment for child processes: inside desktop Slicer the one Slicer was started with (without the
+    launcher's library, Qt plugin and Python paths, as slicer.util.launchConsoleProcess does), else this one."""
+    if _insideDesktopSlicer():
+        import slicer.util
+
+        return dict(slicer.util.startupEnvironment())
+    return dict(os.environ)
+
+
+def runtimeVariables(python):
+    """What the interpreter of an AISegmentation environment needs to start (recorded by MakeEnvironment)."""
+    folder = os.path.dirname(os.path.dirname(os.path.abspath(os.fspath(python))))
+    try:
+        with open(os.path.join(folder, RUNTIME_FILE), encoding="utf-8") as file:
+            runtime = json.load(file)
+    except (OSError, ValueError):
+        return {}
+    variables = {}
+    if runtime.get("libraryPath"):
+        name = "DYLD_LIBRARY_PATH" if sys.platform == "darwin" else "LD_LIBRARY_PATH"
+        variables[name] = os.pathsep.join(runtime["libraryPath"])
+    if runtime.get("pythonHome"):
+        variables["PYTHONHOME"] = runtime["pythonHome"]
+    return variables
+
+
+def childEnvironment(isolated, extra=None, python=None):
+    """Environment variables for a backend child process.
+
+    isolated: without variables that leak packages in, plus what the environment's interpreter `python` needs to
+    start (see runtimeVariables); otherwise the startup environment (a PythonSlicer child sets its own paths).
+    """
+    env = startupEnvironment()
     if isolated:
         for name in LEAKING_VARIABLES:
             env.pop(name, None)
         env["PYTHONNOUSERSITE"] = "1"
+        for name, value in (runtimeVariables(python) if python else {}).items():
+            env[name] = value if name == "PYTHONHOME" or not env.get(name) else value + os.pathsep + env[name]
     env.update({"PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"})
     if os.environ.get(THREADS_VARIABLE):
         env.update({name: os.environ[THREADS_VARIABLE] for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
     env.update(extra or {})
+    return env
+
+
+def baseEnvironment():
+    """The environment for the base Python's own commands (making a venv, pip): never inside a virtualenv."""
+    env = startupEnvironment()
+    for name in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONSTARTUP"):
+        env.pop(name, None)
+    env.update({"PYTHONNOUSERSITE": "1", "PIP_REQUIRE_VIRTUALENV": "0", "PYTHONUNBUFFERED": "1",
+                "PYTHONIOENCODING": "utf-8"})
     return env
 
 
@@ -99,52 +172,37 @@ def _sha256(path):
     return digest.hexdigest()
 
 
-def _processAlive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
-class _PipProgress:
-    """A rough fraction of a pip install from its log lines (pip does not announce its total)."""
-
-    def __init__(self):
-        self.collected = 0
-
-    def __call__(self, line):
-        if line.startswith("Collecting ") or line.startswith("Processing "):
-            self.collected += 1
-            return min(0.6, 0.01 * self.collected)
-        if line.startswith("Installing collected packages"):
-            return 0.7
-        if line.startswith("Successfully installed") or line.startswith("Requirement already satisfied"):
-            return 0.95 if line.startswith("Successfully") else None
-        return None
+_PipProgress = Installer.PipProgress
 
 
 class EnvironmentManager:
-    """Create, inspect and remove the isolated backend environments under one root folder."""
+    """Create, inspect and remove the isolated backend environments under one root folder.
 
-    def __init__(self, root=None):
+    requirementsDir: where ``<name>-requirements.txt`` files are (default: the backends' own). installer: "auto"
+    (uv, or pip where the environment's interpreter cannot start on its own; see Installer), "uv" or "pip".
+    """
+
+    def __init__(self, root=None, requirementsDir=None, installer="auto"):
+        if installer not in INSTALLERS:
+            raise ValueError(f"Unknown installer '{installer}'; choose {', '.join(INSTALLERS)}")
         self._root = root
+        self.requirementsDir = requirementsDir
+        self.installer = installer
 
     @property
     def root(self):
         return self._root or environmentsRoot()
 
+    def requirements(self, name):
+        return requirementsFile(name, self.requirementsDir)
+
     def folder(self, name):
-        requirementsFile(name)
+        self.requirements(name)
         return os.path.join(self.root, name)
 
     def python(self, name):
-        folder = self.folder(name)
-        if os.name == "nt":
-            return os.path.join(folder, "Scripts", "python.exe")
-        return os.path.join(folder, "bin", "python")
+        """The environment's interpreter (found by layout: bin/python, Scripts\\python.exe or python-real.exe)."""
+        return environmentPython(self.folder(name))
 
     def _readJson(self, name, fileName):
         path = os.path.join(self.folder(name), fileName)
@@ -160,19 +218,20 @@ class EnvironmentManager:
             json.dump(state, file, indent=1)
 
     def details(self, name):
-        """{"name", "state", "message", "folder", "python", "versions", "seconds", "requirements"}."""
+        """{"name", "state", "message", "folder", "python", "versions", "seconds", "requirements", "installer",
+        "torch"}."""
         state = self._readJson(name, STATE_FILE) or {}
         probe = self._readJson(name, PROBE_FILE) or {}
         info = {"name": name, "folder": self.folder(name), "python": self.python(name),
-                "requirements": requirementsFile(name), "versions": probe.get("versions", {}),
-                "seconds": state.get("seconds")}
+                "requirements": self.requirements(name), "versions": probe.get("versions", {}),
+                "seconds": state.get("seconds"), "installer": state.get("installer"), "torch": state.get("torch")}
         info["state"], info["message"] = self._state(name, state)
         return info
 
     def _state(self, name, state):
         saved = state.get("state")
         if saved == INSTALLING:
-            if _processAlive(state.get("pid", -1)):
+            if processAlive(state.get("pid", -1)):
                 return INSTALLING, "Installation in progress"
             return BROKEN, "An installation was interrupted; repair (create again) the environment"
         if not os.path.isfile(self.python(name)):
@@ -180,7 +239,7 @@ class EnvironmentManager:
                 return MISSING, f"Not created yet: createBackendEnvironment('{name}') installs it"
             return BROKEN, f"Its Python ({self.python(name)}) is missing; repair (create again) the environment"
         if saved == READY:
-            if state.get("requirementsSha256") != _sha256(requirementsFile(name)):
+            if state.get("requirementsSha256") != _sha256(self.requirements(name)):
                 return BROKEN, "Its requirements changed (AISegmentation was updated); repair the environment"
             return READY, "Ready"
         if saved == BROKEN:
@@ -208,36 +267,67 @@ class EnvironmentManager:
             raise ValueError(f"Environment '{name}' is being installed; cancel that first")
         shutil.rmtree(self.folder(name), ignore_errors=True)
 
+    def _installCommand(self, name, requirements, base, torch, used):
+        """The package installation command, chosen once the environment exists (see Installer)."""
+        python = self.python(name)
+        runtime = self._readJson(name, RUNTIME_FILE) or {}
+        useUv = self.installer == "uv" or (self.installer == "auto" and runtime.get("isolatedStart", True))
+        if useUv:
+            uv = Installer.uvExecutable(self.root)
+            if uv is None:
+                raise RuntimeError(f"uv is missing from {Installer.uvFolder(self.root)}")
+            used.update(installer=f"uv {Installer.UV_VERSION}", step=Installer.UvProgress())
+            return Installer.uvCommand(uv, python, requirements, torch)
+        if not runtime.get("pipRunner"):
+            raise RuntimeError(f"The base Python ({base}) has no pip to install packages with")
+        used.update(installer="pip", step=Installer.PipProgress())
+        return Installer.pipCommand(python, runtime["pipRunner"], requirements, torch)
+
     def startJob(self, name, backendName=None, force=False):
         """A started job that creates (force: from scratch) or repairs environment `name`."""
-        requirements = requirementsFile(name)
+        requirements = self.requirements(name)
         if self.status(name) == INSTALLING:
             raise ValueError(f"Environment '{name}' is already being installed")
         folder = self.folder(name)
         if force:
             shutil.rmtree(folder, ignore_errors=True)
-        python = self.python(name)
-        env = childEnvironment(isolated=True)
+        base = basePython()
+        torch = TorchSelection.torchForThisMachine()
+        used = {"installer": None, "step": None}
         steps = []
-        if not os.path.isfile(python):
-            steps.append(ProcessStep([basePython(), "-m", "venv", folder], f"Creating environment '{name}'", 0, 5,
-                                     env=env))
-        steps.append(ProcessStep([python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-                                  "--progress-bar", "off", "-r", requirements],
-                                 f"Installing packages into '{name}'", 5, 95, env=env, lineProgress=_PipProgress(),
+        if not os.path.isfile(self.python(name)) or not os.path.isfile(os.path.join(folder, RUNTIME_FILE)):
+            steps.append(ProcessStep([base, MAKE_SCRIPT, folder], f"Creating environment '{name}'", 0, 4,
+                                     env=baseEnvironment()))
+        if self.installer != "pip" and Installer.uvExecutable(self.root) is None:
+            steps.append(ProcessStep(Installer.uvInstallCommand(base, self.root), "Getting the installer (uv)", 4, 8,
+                                     env=baseEnvironment(), failureHint="Check the connection to the package index."))
+
+        def installEnvironment():
+            env = childEnvironment(True, python=self.python(name))
+            if used["installer"] != "pip":
+                env.update(Installer.uvVariables(base, baseEnvironment(), env))
+            return env
+
+        def installCommand():
+            return self._installCommand(name, requirements, base, torch, used)
+
+        steps.append(ProcessStep(installCommand, f"Installing packages into '{name}' ({torch['reason']})", 8, 95,
+                                 env=installEnvironment, lineProgress=lambda line: used["step"] and used["step"](line),
                                  failureHint="Check the network connection to the package index."))
-        steps.append(ProcessStep([python, WORKER_SCRIPT, "probe", backendName or name], f"Checking '{name}'", 95, 100,
-                                 env=env, protocol=True))
+        steps.append(ProcessStep(lambda: [self.python(name), WORKER_SCRIPT, "probe", backendName or name],
+                                 f"Checking '{name}'", 95, 100, protocol=True,
+                                 env=lambda: childEnvironment(True, python=self.python(name))))
         os.makedirs(folder, exist_ok=True)
         self._writeState(name, state=INSTALLING, pid=os.getpid(), started=time.time())
 
         def onFinished(job):
+            common = {"seconds": round(job.seconds, 1), "installer": used["installer"], "torch": torch["reason"]}
             if job.state == "succeeded":
                 with open(os.path.join(folder, PROBE_FILE), "w", encoding="utf-8") as file:
                     json.dump({key: value for key, value in (job.childResult or {}).items() if key != "type"}, file)
-                self._writeState(name, state=READY, requirementsSha256=_sha256(requirements),
-                                 seconds=round(job.seconds, 1), finished=time.time())
+                self._writeState(name, state=READY, requirementsSha256=_sha256(requirements), finished=time.time(),
+                                 **common)
             else:
-                self._writeState(name, state=BROKEN, message=str(job.error), seconds=round(job.seconds, 1))
+                self._writeState(name, state=BROKEN, message=str(job.error), **common)
 
         return BackgroundJob(f"Environment '{name}'", steps, onFinished=onFinished).start()

@@ -1,8 +1,9 @@
 """Background jobs made of child processes: progress, log, cancel, clear errors; no Qt, no slicer.
 
 A :class:`BackgroundJob` runs its :class:`ProcessStep` commands one after the other in a driver thread. Each child
-starts in a new session (its own process group), so Cancel ends the whole tree: SIGTERM to the group, then SIGKILL
-after a grace period. Standard output carries JSON lines (see ChildProtocol) when ``protocol`` is set, standard error
+is the root of its own process tree (ProcessTree: a new session on POSIX; a hidden window, a new process group and a
+kill-on-close Job object on Windows), so Cancel ends the whole tree: SIGTERM to the group, then SIGKILL after a grace
+period; and the tree ends with this process (see ProcessTree: death signal, parent watch in the worker, atexit). Standard output carries JSON lines (see ChildProtocol) when ``protocol`` is set, standard error
 is the log. A crash, a kill (including the out-of-memory killer) or a non-zero exit becomes a clear error for the
 caller, whose process keeps running.
 
@@ -20,7 +21,9 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
+
+from . import ProcessTree
 
 LOG = logging.getLogger("AISegmentation.Backends")
 TQDM_LINE = re.compile(r"^\s*\d{1,3}%\|")
@@ -33,13 +36,16 @@ class JobCancelledError(RuntimeError):
 
 @dataclass
 class ProcessStep:
-    """One child process of a job; its progress fills [start, end] percent of the job."""
+    """One child process of a job; its progress fills [start, end] percent of the job.
 
-    command: list
+    command and env may be callables that return them when the step starts (for what an earlier step decides).
+    """
+
+    command: Union[list, Callable[[], list]]
     message: str
     start: float = 0.0
     end: float = 100.0
-    env: Optional[dict] = None
+    env: Union[dict, Callable[[], dict], None] = None
     cwd: Optional[str] = None
     protocol: bool = False
     lineProgress: Optional[Callable[[str], Optional[float]]] = None  # log line -> fraction of this step, or None
@@ -195,10 +201,12 @@ class BackgroundJob:
 
     def _runStep(self, step):
         outcome = _StepOutcome()
-        self._addLog(f"$ {' '.join(str(part) for part in step.command)}")
-        process = subprocess.Popen([str(part) for part in step.command], stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=step.env, cwd=step.cwd,
-                                   **_newProcessGroup())
+        command = [str(part) for part in (step.command() if callable(step.command) else step.command)]
+        env = dict(step.env() if callable(step.env) else (step.env if step.env is not None else os.environ))
+        env[ProcessTree.PARENT_PID_VARIABLE] = str(os.getpid())  # the worker ends its tree when we are gone
+        self._addLog(f"$ {' '.join(command)}")
+        process = ProcessTree.startTree(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, env=env, cwd=step.cwd)
         self._process = process
         readers = [threading.Thread(target=self._readStdout, args=(process.stdout, step, outcome), daemon=True),
                    threading.Thread(target=self._readLog, args=(process.stderr, step), daemon=True)]
@@ -209,7 +217,8 @@ class BackgroundJob:
                 self._terminate(process)
                 break
         process.wait()
-        _killGroup(process, getattr(signal, "SIGKILL", None))  # leftovers (spawned workers) of a finished child
+        ProcessTree.killTree(process, getattr(signal, "SIGKILL", None))  # leftovers (spawned workers) of the child
+        ProcessTree.forget(process)
         for reader in readers:
             reader.join(timeout=2.0)
         outcome.returnCode = process.returncode
@@ -297,11 +306,11 @@ class BackgroundJob:
             self._cancelRequested.set()
 
     def _terminate(self, process):
-        _killGroup(process, getattr(signal, "SIGTERM", None))
+        ProcessTree.killTree(process, getattr(signal, "SIGTERM", None))
         try:
             process.wait(timeout=self._gracePeriod)
         except subprocess.TimeoutExpired:
-            _killGroup(process, getattr(signal, "SIGKILL", None))
+            ProcessTree.killTree(process, getattr(signal, "SIGKILL", None))
 
     def wait(self, timeout=None, progressCallback=None, cancelEvent=None):
         """Block until the job ends; then finalize in this thread and return its result, or raise its error.
@@ -352,20 +361,3 @@ class BackgroundJob:
         except Exception as error:  # noqa: BLE001 - cleanup must never mask the job's own outcome
             LOG.warning("%s: %s", self.title, error)
 
-
-def _newProcessGroup():
-    if os.name == "nt":
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-    return {"start_new_session": True}
-
-
-def _killGroup(process, signalNumber):
-    """Send a signal to the child's whole process group (the child and everything it started)."""
-    if os.name == "nt":
-        if process.poll() is None:  # never signal a PID that the system may have reused
-            subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True, check=False)
-        return
-    try:
-        os.killpg(process.pid, signalNumber)
-    except (ProcessLookupError, PermissionError):
-        pass
