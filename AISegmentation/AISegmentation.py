@@ -462,8 +462,7 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _removeShortcuts(self):
         for shortcut in self._shortcuts:
-            shortcut.disconnect("activated()")
-            shortcut.setParent(None)
+            shortcut.setParent(None)  # a deleted shortcut takes its connection with it
             shortcut.deleteLater()
         self._shortcuts = []
 
