@@ -172,9 +172,6 @@ def _sha256(path):
     return digest.hexdigest()
 
 
-_PipProgress = Installer.PipProgress
-
-
 class EnvironmentManager:
     """Create, inspect and remove the isolated backend environments under one root folder.
 

@@ -1,10 +1,11 @@
 """Background jobs made of child processes: progress, log, cancel, clear errors; no Qt, no slicer.
 
 A :class:`BackgroundJob` runs its :class:`ProcessStep` commands one after the other in a driver thread. Each child
-is the root of its own process tree (ProcessTree: a new session on POSIX; a hidden window, a new process group and a
-kill-on-close Job object on Windows), so Cancel ends the whole tree: SIGTERM to the group, then SIGKILL after a grace
-period; and the tree ends with this process (see ProcessTree: death signal, parent watch in the worker, atexit). Standard output carries JSON lines (see ChildProtocol) when ``protocol`` is set, standard error
-is the log. A crash, a kill (including the out-of-memory killer) or a non-zero exit becomes a clear error for the
+is the root of its own process tree (ProcessTree: a new session on POSIX; a hidden window, a new process group
+and a kill-on-close Job object on Windows), so Cancel ends the whole tree: SIGTERM to the group, then SIGKILL after
+a grace period; and the tree ends with this process (ProcessTree: death signal, parent watch in the worker,
+atexit). Standard output carries JSON lines (see ChildProtocol) when ``protocol`` is set, standard error is the
+log. A crash, a kill (including the out-of-memory killer) or a non-zero exit becomes a clear error for the
 caller, whose process keeps running.
 
 The GUI polls ``progress``, ``message``, ``takeLogLines()`` and ``done`` from a timer and calls ``wait()`` once done;
@@ -38,7 +39,9 @@ class JobCancelledError(RuntimeError):
 class ProcessStep:
     """One child process of a job; its progress fills [start, end] percent of the job.
 
-    command and env may be callables that return them when the step starts (for what an earlier step decides).
+    command and env may be callables that return them when the step starts (for what an earlier step decides);
+    command is evaluated first. env None: this process's environment. Every child also gets
+    $AISEGMENTATION_PARENT_PID (this process), which a backend worker watches (ProcessTree.endWithStarter).
     """
 
     command: Union[list, Callable[[], list]]

@@ -139,4 +139,5 @@ def test_children_get_no_console_window_on_windows_and_a_session_elsewhere():
     linux = ProcessTree.childPopenOptions("linux")
     assert linux["start_new_session"] is True and callable(linux["preexec_fn"])
     assert ProcessTree.childPopenOptions("darwin") == {"start_new_session": True}
-    assert ProcessTree.hiddenWindow("win32") == {"creationflags": 0x08000000} and ProcessTree.hiddenWindow("linux") == {}
+    assert ProcessTree.hiddenWindow("win32") == {"creationflags": 0x08000000}
+    assert ProcessTree.hiddenWindow("linux") == {}
