@@ -69,7 +69,10 @@ class AISegmentationInteractiveMixin:
 
     def testInteractiveConnection(self):
         """(ok, message, ServerInfo or None): reachability, protocol, version and capabilities; never raises."""
-        return testConnection(self.interactiveSession.settings)
+        session = getattr(self, "_interactiveSession", None)
+        if session is None:
+            return False, "No nnInteractive server set: call setInteractiveServer(url) first", None
+        return testConnection(session.settings)
 
     def closeInteractiveSession(self):
         """Release the server session (the current server's lease); the segment stays as it is."""

@@ -70,6 +70,9 @@ def fromRequestsError(error, settings, what, sent=True):
         return _connectTimeout(settings)
     if isinstance(error, requests.exceptions.ReadTimeout):
         return _readTimeout(settings, what)
+    if isinstance(error, requests.exceptions.ContentDecodingError):
+        return ServerReplyError(f"The nnInteractive server at {settings.origin} sent a reply to '{what}' whose "
+                                f"compression is corrupt ({_reason(error)}). Nothing was changed.")
     if isinstance(error, requests.exceptions.ConnectionError):
         if _isRefused(error) or not sent:
             return ServerUnreachableError(_connectionMessage(settings, what, _reason(error)))

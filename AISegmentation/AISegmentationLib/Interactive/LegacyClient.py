@@ -10,7 +10,9 @@ no reset endpoint. Arrays travel in KJI order, as the volume's numpy view has th
 
 import gzip
 import io
+import json
 import logging
+import zlib
 
 import numpy as np
 
@@ -20,6 +22,8 @@ from .Protocol import LEGACY_CAPABILITIES
 from .Region import ChangedRegion, boundingBox, emptyRegion
 
 GZIP_MAGIC = b"\x1f\x8b"
+MAX_STATUS_REPLY = 1 << 20  # JSON status replies and error texts are small
+READ_CHUNK = 1 << 20
 
 
 class ImageMissingError(ServerReplyError):
@@ -50,26 +54,45 @@ class LegacyClient:
 
     # HTTP ------------------------------------------------------------------------------------------------------
 
-    def _post(self, path, what, upload=False, **kwargs):
+    def _post(self, path, what, upload=False, maxBytes=MAX_STATUS_REPLY, **kwargs):
+        """POST and read the reply's body (at most maxBytes, decoded); returns (response, body)."""
         import requests
 
         timeout = (self.settings.connectTimeout, self.settings.uploadTimeout if upload else self.settings.readTimeout)
         try:
-            response = self._http.post(self.settings.url + path, timeout=timeout, allow_redirects=False, **kwargs)
+            response = self._http.post(self.settings.url + path, timeout=timeout, allow_redirects=False, stream=True,
+                                       **kwargs)
+            with response:
+                ok = response.status_code == 200
+                body = self._readBody(response, what, maxBytes if ok else MAX_STATUS_REPLY, truncate=not ok)
         except requests.exceptions.RequestException as error:
             raise fromRequestsError(error, self.settings, what) from None
-        if response.status_code != 200:
-            raise statusError(self.settings, what, response.status_code, response.text)
+        if not ok:
+            raise statusError(self.settings, what, response.status_code, body.decode("utf-8", "replace"))
         if response.headers.get("content-type", "").startswith("application/json"):
-            self._checkStatusReply(response, what)
-        return response
+            self._checkStatusReply(body, what)
+        return response, body
 
-    def _checkStatusReply(self, response, what):
+    def _readBody(self, response, what, maxBytes, truncate=False):
+        """The decoded body, read in chunks: a reply larger than maxBytes is refused (or cut, for error texts)."""
+        chunks, size = [], 0
+        for chunk in response.iter_content(READ_CHUNK):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > maxBytes:
+                if truncate:
+                    break
+                raise ServerReplyError(
+                    f"The legacy nnInteractive server at {self.settings.origin} sent a reply to '{what}' of more than "
+                    f"{maxBytes} bytes, more than a segmentation of this image can be. Nothing was changed.")
+        return b"".join(chunks)[:maxBytes]
+
+    def _checkStatusReply(self, body, what):
         try:
-            data = response.json()
+            data = json.loads(body)
         except ValueError:
             raise ServerReplyError(f"The legacy nnInteractive server at {self.settings.origin} sent an unreadable "
-                                   f"reply to '{what}': {response.text[:200]!r}") from None
+                                   f"reply to '{what}': {body[:200]!r}") from None
         if isinstance(data, dict) and data.get("status") == "error":
             message = str(data.get("message", "unknown error"))
             if "no image" in message.lower():
@@ -111,16 +134,16 @@ class LegacyClient:
     # Prompts ---------------------------------------------------------------------------------------------------
 
     def addPoint(self, kji, positive):
-        response = self._post("/add_point_interaction", "point prompt",
-                              json={"voxel_coord": [int(v) for v in kji], "positive_click": bool(positive)})
-        return self._changedRegion(response, "point prompt")
+        reply = self._post("/add_point_interaction", "point prompt", maxBytes=self._maxReply,
+                           json={"voxel_coord": [int(v) for v in kji], "positive_click": bool(positive)})
+        return self._changedRegion(reply, "point prompt")
 
     def addBox(self, box, positive):
         """box: ((k0, k1), (j0, j1), (i0, i1)) half-open; the server takes two corners (lower, upper)."""
-        response = self._post("/add_bbox_interaction", "box prompt", json={
+        reply = self._post("/add_bbox_interaction", "box prompt", maxBytes=self._maxReply, json={
             "outer_point_one": [int(lo) for lo, _ in box], "outer_point_two": [int(hi) for _, hi in box],
             "positive_click": bool(positive)})
-        return self._changedRegion(response, "box prompt")
+        return self._changedRegion(reply, "box prompt")
 
     def addScribble(self, mask, positive, box=None):
         return self._maskPrompt("/add_scribble_interaction", "scribble prompt", mask, positive)
@@ -129,25 +152,28 @@ class LegacyClient:
         return self._maskPrompt("/add_lasso_interaction", "lasso prompt", mask, positive)
 
     def _maskPrompt(self, path, what, mask, positive):
-        response = self._post(path, what, upload=True,
-                              files={"file": ("mask.npy.gz", _npy(np.asarray(mask, np.uint8), compress=True),
-                                              "application/octet-stream")},
-                              data={"positive_click": "true" if positive else "false"})
-        return self._changedRegion(response, what)
+        reply = self._post(path, what, upload=True, maxBytes=self._maxReply,
+                           files={"file": ("mask.npy.gz", _npy(np.asarray(mask, np.uint8), compress=True),
+                                           "application/octet-stream")},
+                           data={"positive_click": "true" if positive else "false"})
+        return self._changedRegion(reply, what)
 
-    def _changedRegion(self, response, what):
+    @property
+    def _maxReply(self):
+        """The most bytes a prompt reply may have: the packed segmentation, or its gzip with its small overhead."""
+        expected = self._packed.size if self._packed is not None else 0
+        return expected + expected // 100 + 1024
+
+    def _changedRegion(self, reply, what):
         """The region where the whole-volume reply differs from the previous segmentation."""
         expected = self._packed.size
-        data = response.content
+        data = reply[1]
         if len(data) != expected and data[:2] == GZIP_MAGIC:
-            try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError):
-                pass
+            data = self._gunzip(data, expected, what)
         if len(data) != expected:
             raise ServerReplyError(
                 f"The legacy nnInteractive server at {self.settings.origin} sent a reply to '{what}' that is not a "
-                f"segmentation of the image ({len(response.content)} bytes, expected {expected} bytes of packed bits)")
+                f"segmentation of the image ({len(reply[1])} bytes, expected {expected} bytes of packed bits)")
         packed = np.frombuffer(data, np.uint8)
         previous, self._packed = self._packed, packed
         changedBytes = np.flatnonzero(packed != previous)
@@ -155,6 +181,19 @@ class LegacyClient:
             logging.info("The %s changed nothing", what)
             return emptyRegion()
         return self._regionOfChangedBytes(packed, previous, changedBytes)
+
+    def _gunzip(self, data, expected, what):
+        """Decompress a gzip'ed reply, never to more than expected + 1 bytes; ServerReplyError when corrupt."""
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            result = decompressor.decompress(data, expected + 1)
+        except zlib.error as error:
+            raise ServerReplyError(f"The legacy nnInteractive server at {self.settings.origin} sent a corrupt gzip "
+                                   f"reply to '{what}' ({error}). Nothing was changed.") from None
+        if len(result) <= expected and not decompressor.eof:
+            raise ServerReplyError(f"The legacy nnInteractive server at {self.settings.origin} sent a truncated gzip "
+                                   f"reply to '{what}' ({len(data)} bytes). Nothing was changed.")
+        return result
 
     def _regionOfChangedBytes(self, packed, previous, changedBytes):
         """Unpack only the slab of slices that holds changed bytes; the box is where the bits differ."""

@@ -36,16 +36,45 @@ class ServerInfo:
         return f"ServerInfo({self.protocol!r}, version={self.version!r})"
 
 
-def currentCapabilities(raw):
-    """Our capability names from the current server's /capabilities reply (or the official client's attributes)."""
+def currentCapabilities(raw, origin="the server"):
+    """Our capability names from the current server's /capabilities reply (or the official client's attributes).
+
+    Every field is type-checked: ServerReplyError names the first one that is not what the protocol says.
+    """
+    def refuse(field, expected):
+        value = raw.get(field) if isinstance(raw, dict) else raw
+        return ServerReplyError(f"The nnInteractive server at {origin} sent capabilities that are not what the "
+                                f"protocol says: '{field}' should be {expected}, got {_short(value)}")
+
+    if not isinstance(raw, dict):
+        raise refuse("capabilities", "a JSON object")
+    interactions = raw.get("supported_interactions")
+    if not isinstance(interactions, dict) or not all(
+            isinstance(k, str) and isinstance(v, bool) for k, v in interactions.items()):
+        raise refuse("supported_interactions", "an object of interaction names and true/false")
+    flags = {}
+    for field, default in (("supports_initial_label", True), ("supports_undo", False)):
+        flags[field] = raw.get(field, default) if raw.get(field) is not None else default
+        if not isinstance(flags[field], bool):
+            raise refuse(field, "true or false")
+    patchSize = raw.get("patch_size")
+    if patchSize is not None and not (isinstance(patchSize, (list, tuple)) and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in patchSize)):
+        logging.warning("nnInteractive server at %s: ignoring its patch_size %s", origin, _short(patchSize))
+        patchSize = None
     return {
-        "supportedInteractions": {k: bool(v) for k, v in dict(raw.get("supported_interactions") or {}).items()},
-        "initialSegmentation": bool(raw.get("supports_initial_label", True)),
-        "serverUndo": bool(raw.get("supports_undo", False)),
+        "supportedInteractions": dict(interactions),
+        "initialSegmentation": flags["supports_initial_label"],
+        "serverUndo": flags["supports_undo"],
         "authentication": None,
-        "patchSize": raw.get("patch_size"),
-        "license": raw.get("license"),
+        "patchSize": list(patchSize) if patchSize is not None else None,
+        "license": _text(raw.get("license"), None, 300),
     }
+
+
+def _short(value):
+    text = repr(value)
+    return text[:80] + ("..." if len(text) > 80 else "")
 
 
 def _get(settings, path, what):
@@ -98,30 +127,42 @@ def _probeCurrent(settings):
     if not isinstance(raw, dict) or "supported_interactions" not in raw:
         raise ServerReplyError(f"The nnInteractive server at {settings.origin} sent capabilities that are not "
                                f"what the protocol says: {response.text[:200]!r}")
-    capabilities = currentCapabilities(raw)
+    capabilities = currentCapabilities(raw, settings.origin)
     capabilities["authentication"] = settings.hasApiKey
-    version = f"inference session {raw.get('inference_session_version', 'unknown')}"
+    version = f"inference session {_text(raw.get('inference_session_version'))}"
     logging.info("nnInteractive server at %s: current protocol, %s", settings.origin, version)
     return ServerInfo("current", version, capabilities, raw)
+
+
+def _text(value, default="unknown", limit=80):
+    """A version or title from a reply: strings and numbers only, single line, short."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return default
+    text = " ".join(str(value).split())[:limit]
+    return text or default
 
 
 def _probeLegacy(settings):
     response = _get(settings, "/openapi.json", "API description")
     spec = _json(response) if response.status_code == 200 else None
-    paths = set((spec or {}).get("paths", {})) if isinstance(spec, dict) else set()
-    if not all(path in paths for path in LEGACY_PATHS):
+    paths = spec.get("paths") if isinstance(spec, dict) else None
+    if not isinstance(paths, dict) or not all(path in paths for path in LEGACY_PATHS):
         raise WrongProtocolError(f"The server at {settings.origin} is not a legacy nnInteractive server "
                                  f"(no /upload_image endpoint in /openapi.json).")
-    info = spec.get("info") or {}
-    version = f"{info.get('title', 'FastAPI')} {info.get('version', 'unknown')}"
+    info = spec.get("info") if isinstance(spec.get("info"), dict) else {}
+    version = f"{_text(info.get('title'), 'FastAPI')} {_text(info.get('version'))}"
     logging.info("nnInteractive server at %s: legacy protocol (%s)", settings.origin, version)
     return ServerInfo("legacy", version, dict(LEGACY_CAPABILITIES), {"paths": sorted(paths)})
 
 
 def testConnection(settings):
-    """(ok, message, ServerInfo or None) for a "Test connection" button: never raises for server problems."""
+    """(ok, message, ServerInfo or None) for a "Test connection" button: never raises."""
     try:
         info = probeServer(settings)
+        return True, f"Connected to {settings.origin}: {info.summary()}", info
     except InteractiveError as error:
         return False, str(error), None
-    return True, f"Connected to {settings.origin}: {info.summary()}", info
+    except Exception as error:  # a reply no check foresaw: report it, never raise from a test button
+        logging.debug("Connection test of %s failed", settings.origin, exc_info=True)
+        return False, (f"The nnInteractive server at {settings.origin} sent a reply that is not what the protocol "
+                       f"says ({type(error).__name__}: {_short(str(error))})"), None

@@ -36,6 +36,10 @@ def writeRegion(segmentEditor, segmentationNode, segmentId, volumeNode, region):
     if region.isEmpty:
         return False
     aligned = segmentEditor.bind(segmentationNode, volumeNode)
+    dimensions = aligned.GetDimensions()
+    if not all(0 <= lo <= hi <= size for (lo, hi), size in zip(region.box, dimensions[::-1])):
+        raise ValueError(f"Refusing to write the changed box {region.box}: it lies outside the volume's grid "
+                         f"(KJI size {tuple(dimensions[::-1])})")
     mask = np.asarray(region.mask, np.uint8)
     logic = segmentEditor.editorLogic
     logic.SaveStateForUndo()

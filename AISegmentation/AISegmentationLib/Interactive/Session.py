@@ -23,6 +23,7 @@ from .CurrentClient import CurrentClient
 from .Errors import InteractiveError, LeaseLostError, ServerReplyError, ServerTimeoutError, ServerUnreachableError
 from .LegacyClient import ImageMissingError, LegacyClient
 from .Protocol import probeServer
+from .Region import checkedRegion
 
 
 class PromptResult:
@@ -185,7 +186,9 @@ class InteractiveSession:
         started = time.perf_counter()
         imageSent = self.ensureImage()
         self.ensureSegmentSynced()
-        region = self._guarded(lambda: send(self.client))
+        shape = tuple(self.volumeNode.GetImageData().GetDimensions())[::-1]
+        what = f"{kind} prompt"
+        region = self._guarded(lambda: checkedRegion(send(self.client), shape, self.settings.origin, what))
         written = ResultWriter.writeRegion(self._segmentEditor(), self.segmentationNode, self.segmentId,
                                            self.volumeNode, region)
         self._segmentSignature = segmentSignature(self.segmentationNode, self.segmentId)

@@ -11,12 +11,13 @@ import time
 import numpy as np
 import pytest
 
-from InteractiveLoopback import FakeLegacyServer
+from InteractiveLoopback import CURRENT_CAPABILITIES, LEGACY_PATHS, FakeCurrentServer, FakeLegacyServer
 from InteractiveScenes import CENTER_A, TwoSpheres, interactiveLogicClass
 from InteractiveServers import freePort
 from SyntheticImages import sceneSnapshot
 from AISegmentationLib.Interactive import Errors
 from AISegmentationLib.Interactive.Consent import ConsentStore
+from AISegmentationLib.Interactive.Region import ChangedRegion
 
 L = interactiveLogicClass()
 
@@ -198,3 +199,109 @@ def test_consent_callback_agreement_is_remembered_per_server():
     requireConsent(remote, store)  # remembered
     with pytest.raises(Errors.ConsentRequiredError):
         requireConsent(ServerSettings("http://10.1.2.3:8000"), store)
+
+
+# Malformed replies: each is a ServerReplyError with a clear message, nothing is written, the next prompt works -------
+
+
+@pytest.mark.parametrize("behaviour, phrases", [
+    ("corruptGzip", ["corrupt gzip reply to 'point prompt'"]),
+    ("truncatedGzip", ["truncated gzip reply to 'point prompt'"]),
+    ("gzipBomb", ["more than a segmentation of this image can be"]),
+])
+def test_malformed_legacy_prompt_replies(ilogic, scene, fake, behaviour, phrases):
+    start(ilogic, scene, fake.url)
+    fake.behaviour, fake.once = behaviour, True
+    expectFailure(ilogic, scene, Errors.ServerReplyError, "Nothing was changed", *phrases)
+    result = ilogic.interactivePoint(scene.ras(CENTER_A))
+    assert result.written and result.voxels == 125
+
+
+@pytest.mark.parametrize("openapi", [
+    {"paths": {path: {} for path in LEGACY_PATHS}, "info": "FakeLegacy 0.0"},
+    {"paths": 5, "info": {"title": "FakeLegacy"}},
+    {"paths": {path: {} for path in LEGACY_PATHS}, "info": {"title": ["FakeLegacy"], "version": {"major": 0}}},
+])
+def test_openapi_with_wrong_value_types(ilogic, openapi):
+    fake = FakeLegacyServer(openapi=openapi)
+    try:
+        ilogic.setInteractiveServer(fake.url, protocol="legacy")
+        ok, message, info = ilogic.testInteractiveConnection()
+    finally:
+        fake.close()
+    if isinstance(openapi["paths"], dict):  # a usable server: only its texts are replaced
+        assert ok and info.version in ("FastAPI unknown", "FakeLegacy unknown"), message
+    else:
+        assert not ok and info is None and "not a legacy nnInteractive server" in message
+
+
+@pytest.fixture
+def current():
+    pytest.importorskip("nnInteractive.inference.remote", reason="needs the nninteractive-client package")
+    server = FakeCurrentServer()
+    yield server
+    server.close()
+
+
+def test_point_prompt_through_the_loopback_current_server(ilogic, scene, current):
+    start(ilogic, scene, current.url, protocol="current")
+    result = ilogic.interactivePoint(scene.ras(CENTER_A))
+    assert result.written and result.voxels == 125 and scene.array(scene.target)[CENTER_A]
+    ok, message, info = ilogic.testInteractiveConnection()
+    assert ok and info.protocol == "current" and info.version == "inference session fake 2.6", message
+
+
+@pytest.mark.parametrize("field, value", [
+    ("supported_interactions", ["points", "lasso"]),
+    ("supported_interactions", {"points": "yes"}),
+    ("supports_undo", "no"),
+    ("supports_initial_label", 1),
+    ("supported_interactions", 5),
+])
+def test_capabilities_with_wrong_value_types(ilogic, scene, current, field, value):
+    current.capabilities = dict(CURRENT_CAPABILITIES, **{field: value})
+    ilogic.setInteractiveServer(current.url)
+    ok, message, info = ilogic.testInteractiveConnection()
+    assert not ok and info is None and f"'{field}' should be" in message, message
+    start(ilogic, scene, current.url)
+    expectFailure(ilogic, scene, Errors.ServerReplyError, "capabilities that are not what the protocol says", field)
+
+
+@pytest.mark.parametrize("behaviour, phrases", [
+    ("boxWraps", ["changed box", "lies outside the volume"]),
+    ("boxPastEnd", ["changed box", "lies outside the volume"]),
+    ("broadcast", ["does not fit its box of shape (5, 5, 5)", "declares shape (1, 1, 1)"]),
+    ("truncated", ["does not fit its box", "truncated"]),
+    ("badMeta", ["X-Meta header is not a JSON object"]),
+])
+def test_malformed_current_prompt_replies(ilogic, scene, current, behaviour, phrases):
+    start(ilogic, scene, current.url, protocol="current")
+    current.behaviour, current.once = behaviour, True
+    expectFailure(ilogic, scene, Errors.ServerReplyError, *phrases)
+    assert scene.array(scene.target).shape == scene.maskA.shape
+    result = ilogic.interactivePoint(scene.ras(CENTER_A))
+    assert result.written and result.voxels == 125
+    assert scene.array(scene.target).shape == scene.maskA.shape and scene.array(scene.target).sum() == 125
+
+
+@pytest.mark.parametrize("box, mask", [
+    (((-2, 3), (0, 5), (0, 5)), np.ones((5, 5, 5), np.uint8)),
+    (((38, 43), (0, 5), (0, 5)), np.ones((5, 5, 5), np.uint8)),
+    (((0, 5), (0, 5), (0, 5)), np.full((5, 5, 5), 255, np.uint8)),
+    (((0, 5), (0, 5), (0, 5)), np.ones((5, 5, 5), np.float32)),
+])
+def test_a_region_outside_the_volume_is_never_written(ilogic, scene, fake, box, mask):
+    """Whatever a client hands back, a box partly outside the volume or a mask not 0/1 is refused, not clipped."""
+    start(ilogic, scene, fake.url)
+    session = ilogic.interactiveSession
+    before = sceneSnapshot(ilogic, scene.segmentation)
+    with pytest.raises(Errors.ServerReplyError, match="outside the volume|values other than 0 and 1|integer array"):
+        session.prompt("point", lambda client: ChangedRegion(box, mask))
+    assert sceneSnapshot(ilogic, scene.segmentation) == before
+    assert scene.array(scene.target).shape == scene.maskA.shape
+
+
+def test_test_connection_never_raises(logic):
+    interactive = L(logic.runtime)
+    ok, message, info = interactive.testInteractiveConnection()
+    assert not ok and info is None and "No nnInteractive server set" in message
