@@ -14,6 +14,7 @@ import vtk
 
 from .Geometry import arrayFromImage, binaryImage
 from .SegmentEditing import MASK_MODES, requireSegment
+from .Validation import requireNumber
 
 MINIMUM_MARGIN_VOXELS = 3
 
@@ -32,15 +33,14 @@ class GrowFromSeedsSession:
                              "one for the structure and one for its surroundings")
         if len(set(seedSegmentIds)) != len(seedSegmentIds):
             raise ValueError("Each seed segment may be listed only once")
-        if seedLocalityFactor < 0:
-            raise ValueError(f"Seed locality factor must be >= 0, got {seedLocalityFactor}")
+        seedLocalityFactor = requireNumber("seedLocalityFactor", seedLocalityFactor, minimum=0)
         for segmentId in seedSegmentIds:
             requireSegment(segmentationNode, segmentId)
         self.segmentEditor = segmentEditor
         self.segmentationNode = segmentationNode
         self.sourceVolumeNode = sourceVolumeNode
         self.seedSegmentIds = list(seedSegmentIds)
-        self.seedLocalityFactor = float(seedLocalityFactor)
+        self._seedLocalityFactor = seedLocalityFactor
         self._seedIdArray = vtk.vtkStringArray()
         for segmentId in self.seedSegmentIds:
             self._seedIdArray.InsertNextValue(segmentId)
@@ -50,6 +50,16 @@ class GrowFromSeedsSession:
         self.preview = None  # labelmap: value n+1 where seed segment n grew, on the cropped geometry
         self.lastComputationSeconds = None
         self.update()
+
+    @property
+    def seedLocalityFactor(self):
+        """How strongly growth is kept near the seeds (GrowCut's distance penalty): a finite number >= 0; takes
+        effect at the next update()."""
+        return self._seedLocalityFactor
+
+    @seedLocalityFactor.setter
+    def seedLocalityFactor(self, value):
+        self._seedLocalityFactor = requireNumber("seedLocalityFactor", value, minimum=0)
 
     # ----------------------------------------------------------------------------------------------------------
 

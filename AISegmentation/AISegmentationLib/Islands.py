@@ -5,6 +5,15 @@ import slicer
 import vtk
 
 from .Geometry import binaryImage
+from .Validation import requireInteger
+
+# Allowed minimum island sizes (voxels): vtkITKIslandMath takes a C int.
+SIZE_RANGE = (1, 2 ** 31 - 1)
+
+
+def requireMinimumSize(minimumSize):
+    """int minimumSize when it is a whole number in SIZE_RANGE; otherwise ValueError naming the option."""
+    return requireInteger("minimumSize (smallest island kept, at least 1 voxel)", minimumSize, *SIZE_RANGE)
 
 
 def _islandLabels(binaryLabelmap, minimumSize, fullyConnected):
@@ -31,9 +40,8 @@ def keepLargestIsland(binaryLabelmap, fullyConnected=False):
 
 
 def removeSmallIslands(binaryLabelmap, minimumSize, fullyConnected=False):
-    """Binary labelmap without the islands that have fewer than minimumSize voxels."""
-    if minimumSize < 1:
-        raise ValueError(f"Minimum island size must be at least 1 voxel, got {minimumSize}")
+    """Binary labelmap without the islands that have fewer than minimumSize voxels (a whole number >= 1)."""
+    minimumSize = requireMinimumSize(minimumSize)
     labels, _ = _islandLabels(binaryLabelmap, minimumSize, fullyConnected)
     result = binaryImage(labels, 1, float(2 ** 31 - 1))
     result.CopyDirections(binaryLabelmap)

@@ -51,6 +51,8 @@ import os
 
 import numpy as np
 
+from .Validation import requireNumber
+
 HAUSDORFF95_MODES = ("max", "pooled", "slicerrt")
 AVERAGE_SURFACE_DISTANCE_MODES = ("pooled", "meanOfMeans")
 DEVICES = ("auto", "cpu", "cuda", "torch-cpu")
@@ -136,12 +138,7 @@ def compareLabelmaps(referenceLabels, comparedLabels, spacing, labelPairs, progr
     labelPairs = [(referenceLabel, comparedLabel) for referenceLabel, comparedLabel in labelPairs]
     _checkShapes(referenceLabels, comparedLabels)
     spacing = _validateSpacing(spacing, len(referenceLabels.shape))
-    unknown = set(options) - {"device", "hausdorff95Mode", "averageSurfaceDistanceMode", "surfaceDiceTolerance"}
-    if unknown:
-        raise ValueError(f"Unknown comparison options: {sorted(unknown)}")
-    _validateOptions(options.get("hausdorff95Mode", "max"), options.get("averageSurfaceDistanceMode", "pooled"),
-                     options.get("surfaceDiceTolerance", 2.0))
-    _resolveDevice(options.get("device", "auto"))
+    validateComparisonOptions(options)
     isTorch = _isTorchTensor(referenceLabels) or _isTorchTensor(comparedLabels)
     if not isTorch:
         referenceLabels, comparedLabels = np.asarray(referenceLabels), np.asarray(comparedLabels)
@@ -164,18 +161,25 @@ def compareLabelmaps(referenceLabels, comparedLabels, spacing, labelPairs, progr
 # Validation
 # ---------------------------------------------------------------------------------------------------------------
 
+def validateComparisonOptions(options):
+    """ValueError for an unknown option or a bad value among the keyword options of :func:`compareMasks`
+    (device, hausdorff95Mode, averageSurfaceDistanceMode, surfaceDiceTolerance); RuntimeError when the device
+    needs torch/CUDA that is missing."""
+    unknown = set(options) - {"device", "hausdorff95Mode", "averageSurfaceDistanceMode", "surfaceDiceTolerance"}
+    if unknown:
+        raise ValueError(f"Unknown comparison options: {sorted(unknown)}")
+    _validateOptions(options.get("hausdorff95Mode", "max"), options.get("averageSurfaceDistanceMode", "pooled"),
+                     options.get("surfaceDiceTolerance", 2.0))
+    _resolveDevice(options.get("device", "auto"))
+
+
 def _validateOptions(hausdorff95Mode, averageSurfaceDistanceMode, surfaceDiceTolerance):
     if hausdorff95Mode not in HAUSDORFF95_MODES:
         raise ValueError(f"hausdorff95Mode must be one of {HAUSDORFF95_MODES}, got {hausdorff95Mode!r}")
     if averageSurfaceDistanceMode not in AVERAGE_SURFACE_DISTANCE_MODES:
         raise ValueError(f"averageSurfaceDistanceMode must be one of {AVERAGE_SURFACE_DISTANCE_MODES}, "
                          f"got {averageSurfaceDistanceMode!r}")
-    try:
-        tolerance = float(surfaceDiceTolerance)
-    except (TypeError, ValueError):
-        raise ValueError(f"surfaceDiceTolerance must be a number of mm, got {surfaceDiceTolerance!r}") from None
-    if not math.isfinite(tolerance) or tolerance < 0:
-        raise ValueError(f"surfaceDiceTolerance must be finite and >= 0 mm, got {surfaceDiceTolerance!r}")
+    tolerance = requireNumber("surfaceDiceTolerance", surfaceDiceTolerance, minimum=0, unit="mm")
     return _Options(hausdorff95Mode, averageSurfaceDistanceMode, tolerance)
 
 
