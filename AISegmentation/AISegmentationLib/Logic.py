@@ -12,13 +12,14 @@ import numpy as np
 import slicer
 import vtk
 
-from . import (GrowFromSeeds, Islands, LevelTracing, RuntimeInstall, SegmentComparisonMRML, SegmentationIO, Segments,
-               Threshold, VolumeIO)
+from . import (GrowFromSeeds, Islands, LevelTracing, RuntimeInstall, SegmentComparison, SegmentComparisonMRML,
+               SegmentationIO, Segments, Threshold, VolumeIO)
 from .AILogic import AISegmentationAIMixin
 from .Geometry import orientedImageFromArray, requireInsideVolume
 from .InteractiveLogic import AISegmentationInteractiveMixin
 from .Runtime import getRuntime
 from .SegmentEditing import SegmentEditor, requireSegment, requireVolume
+from .Validation import countNonFinite, requireNumber, requirePoints, requireRange
 
 
 class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin):
@@ -130,7 +131,10 @@ class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin)
 
     def setMasking(self, maskMode="everywhere", maskSegmentId=None, overwriteMode="allSegments",
                    intensityRange=None):
-        """Editable area for every following write; see SegmentEditor.setMasking."""
+        """Editable area for every following write; see SegmentEditor.setMasking. intensityRange: finite
+        (minimum, maximum) or None."""
+        if intensityRange is not None:
+            intensityRange = requireRange("intensityRange (editable intensity range)", intensityRange)
         self.segmentEditor.setMasking(maskMode, maskSegmentId, overwriteMode, intensityRange)
 
     def masking(self):
@@ -152,13 +156,20 @@ class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin)
         mask = np.asarray(mask)
         if mask.shape != tuple(sourceImage.GetDimensions()[::-1]):
             raise ValueError(f"Mask shape {mask.shape} differs from the volume's {sourceImage.GetDimensions()[::-1]}")
+        nonFinite = countNonFinite(mask)
+        if nonFinite:
+            raise ValueError(f"mask must hold finite values (0 outside, nonzero inside): {nonFinite} are NaN or "
+                             "infinite")
         labelmap = orientedImageFromArray((mask != 0).astype(np.uint8), sourceImage)
         self.segmentEditor.modifySegment(segmentationNode, segmentId, volumeNode, labelmap, mode)
 
     # Threshold -------------------------------------------------------------------------------------------------
 
     def threshold(self, volumeNode, segmentationNode, segmentId, minimum, maximum):
-        """Set the segment to the voxels with minimum <= intensity <= maximum (within the editable area)."""
+        """Set the segment to the voxels with minimum <= intensity <= maximum (within the editable area).
+
+        minimum and maximum must be finite; NaN and infinite voxels are never selected."""
+        minimum, maximum = requireRange("Threshold range (minimum, maximum)", (minimum, maximum))
         requireSegment(segmentationNode, segmentId)
         sourceImage = self.segmentEditor.bind(segmentationNode, volumeNode)
         labelmap = Threshold.thresholdLabelmap(sourceImage, minimum, maximum)
@@ -166,19 +177,23 @@ class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin)
 
     @staticmethod
     def intensityRange(volumeNode):
-        """(minimum, maximum) intensity of a volume (the threshold slider's range), or None without image data."""
+        """(minimum, maximum) of the finite intensities of a volume (the threshold slider's range), or None without
+        image data (or without any finite voxel)."""
         if volumeNode is None or volumeNode.GetImageData() is None:
             return None
-        return tuple(float(value) for value in volumeNode.GetImageData().GetScalarRange())
+        return Threshold.finiteScalarRange(volumeNode.GetImageData())
 
     def autoThresholdRange(self, volumeNode, method="Otsu", mode="SET_LOWER_MAX", currentRange=None):
-        """(minimum, maximum) from an automatic method (Threshold.AUTO_THRESHOLD_METHODS) and mode."""
+        """(minimum, maximum) from an automatic method (Threshold.AUTO_THRESHOLD_METHODS) and mode, computed on the
+        finite voxels only (NaN and infinite voxels are ignored); currentRange: finite (minimum, maximum) or None."""
+        if currentRange is not None:
+            currentRange = requireRange("currentRange (threshold range to update)", currentRange)
         requireVolume(volumeNode)
         return Threshold.autoThresholdRange(volumeNode.GetImageData(), method, mode, currentRange)
 
     def autoThreshold(self, volumeNode, segmentationNode, segmentId, method="Otsu", mode="SET_LOWER_MAX",
                       currentRange=None):
-        """Threshold with the range an automatic method gives; returns that range."""
+        """Threshold with the range an automatic method gives (on the finite voxels); returns that range."""
         requireSegment(segmentationNode, segmentId)
         thresholdRange = self.autoThresholdRange(volumeNode, method, mode, currentRange)
         self.threshold(volumeNode, segmentationNode, segmentId, *thresholdRange)
@@ -188,10 +203,15 @@ class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin)
 
     def levelTrace(self, volumeNode, segmentationNode, segmentId, seedRas, plane="IJ", mode="add"):
         """Level tracing at a seed on an edge (RAS): plane "IJ", "IK", "JK" (2D, on the slice through the seed)
-        or "3D". The traced region is added to the segment (mode "set" replaces it)."""
+        or "3D". The traced region is added to the segment (mode "set" replaces it). A volume with NaN or
+        infinite voxels is refused."""
+        seedRas = requirePoints("seedRas (level tracing seed, RAS)", seedRas)
+        if len(seedRas) != 1:
+            raise ValueError(f"seedRas (level tracing seed, RAS) must be one point, got {len(seedRas)}")
         requireSegment(segmentationNode, segmentId)
         if plane not in LevelTracing.PLANES + ("3D",):
             raise ValueError(f"Unknown level tracing plane '{plane}'; choose IJ, IK, JK or 3D")
+        _requireFiniteVoxels(volumeNode, "Level tracing")
         sourceImage = self.segmentEditor.bind(segmentationNode, volumeNode)
         seedIjk = requireInsideVolume(volumeNode, seedRas, "Level tracing seed")[0]
         if plane == "3D":
@@ -204,11 +224,9 @@ class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin)
 
     def paintSeeds(self, volumeNode, segmentationNode, segmentId, rasPoints, radiusMm=5.0):
         """Add spheres of radiusMm around RAS points to a (seed) segment. Points outside the volume are refused."""
+        radiusMm = requireNumber("radiusMm (seed radius)", radiusMm, minimum=0, minimumInclusive=False, unit="mm")
+        rasPoints = requirePoints("rasPoints (seed points, RAS)", rasPoints)
         requireSegment(segmentationNode, segmentId)
-        if radiusMm <= 0:
-            raise ValueError(f"Seed radius must be positive, got {radiusMm} mm")
-        if len(np.atleast_2d(rasPoints)) == 0 or np.size(rasPoints) == 0:
-            raise ValueError("No seed points given")
         sourceImage = self.segmentEditor.bind(segmentationNode, volumeNode)
         ijkPoints = requireInsideVolume(volumeNode, rasPoints, "Seed point")
         mask = _spheresMask(sourceImage.GetDimensions()[::-1], volumeNode.GetSpacing()[::-1], ijkPoints, radiusMm)
@@ -216,8 +234,11 @@ class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin)
         self.segmentEditor.modifySegment(segmentationNode, segmentId, volumeNode, labelmap, "add")
 
     def growFromSeeds(self, volumeNode, segmentationNode, seedSegmentIds, seedLocalityFactor=0.0):
-        """Start a grow-from-seeds preview; call .update() after changing seeds, then .apply() or .cancel()."""
+        """Start a grow-from-seeds preview; call .update() after changing seeds, then .apply() or .cancel().
+        seedLocalityFactor: finite, >= 0. A volume with NaN or infinite voxels is refused."""
+        requireNumber("seedLocalityFactor", seedLocalityFactor, minimum=0)
         requireVolume(volumeNode)
+        _requireFiniteVoxels(volumeNode, "Grow from seeds")
         return GrowFromSeeds.GrowFromSeedsSession(self.segmentEditor, segmentationNode, volumeNode,
                                                   seedSegmentIds, seedLocalityFactor)
 
@@ -269,7 +290,8 @@ class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin)
         self.segmentEditor.modifySegment(segmentationNode, segmentId, volumeNode, labelmap, "set")
 
     def removeSmallIslands(self, volumeNode, segmentationNode, segmentId, minimumSize):
-        """Remove the islands of fewer than minimumSize voxels from a segment."""
+        """Remove the islands of fewer than minimumSize voxels (a whole number >= 1) from a segment."""
+        minimumSize = Islands.requireMinimumSize(minimumSize)
         labelmap = Islands.removeSmallIslands(self._segmentImage(volumeNode, segmentationNode, segmentId),
                                               minimumSize)
         self.segmentEditor.modifySegment(segmentationNode, segmentId, volumeNode, labelmap, "set")
@@ -281,6 +303,9 @@ class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin)
                         hausdorff95Mode="max", averageSurfaceDistanceMode="pooled", surfaceDiceTolerance=2.0):
         """Dice, Jaccard, volumes, Hausdorff (max, 95 %), average surface distance and surface Dice of one segment
         pair (see SegmentComparison for the definitions), on the reference segment's geometry."""
+        SegmentComparison.validateComparisonOptions(dict(
+            device=device, hausdorff95Mode=hausdorff95Mode, averageSurfaceDistanceMode=averageSurfaceDistanceMode,
+            surfaceDiceTolerance=surfaceDiceTolerance))
         return SegmentComparisonMRML.compareSegments(
             referenceNode, referenceSegmentId, comparedNode, comparedSegmentId, device=device,
             hausdorff95Mode=hausdorff95Mode, averageSurfaceDistanceMode=averageSurfaceDistanceMode,
@@ -291,7 +316,9 @@ class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin)
         """Compare all segment pairs (matched by name unless pairs = [(referenceId, comparedId)] is given).
 
         Results go into a table node (created when not given) and optionally a CSV file. Returns (rows, tableNode).
+        options: those of compareSegments, validated before anything is computed.
         """
+        SegmentComparison.validateComparisonOptions(options)
         for node, what in ((referenceNode, "reference"), (comparedNode, "compared")):
             if node is None:
                 raise ValueError(f"No {what} segmentation selected")
@@ -314,10 +341,20 @@ class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin)
         return SegmentComparisonMRML.rowsToCsv(rows, path)
 
 
+def _requireFiniteVoxels(volumeNode, what):
+    """ValueError when a float volume has NaN or infinite voxels (the tool's filter compares intensities)."""
+    requireVolume(volumeNode)
+    nonFinite = countNonFinite(slicer.util.arrayFromVolume(volumeNode))
+    if nonFinite:
+        raise ValueError(f"{what} cannot use volume '{volumeNode.GetName()}': {nonFinite} of its voxels are NaN or "
+                         "infinite. Replace them with finite values first (threshold ignores them).")
+
+
 def _spheresMask(shape, spacingKji, centersIjk, radiusMm):
     """uint8 KJI mask of balls of radiusMm (physical, per-axis spacing) around IJK centres."""
     mask = np.zeros(shape, np.uint8)
     spacing = np.asarray(spacingKji, float)
+    radiusMm = min(radiusMm, float(np.linalg.norm(np.asarray(shape) * spacing)))  # beyond the diagonal: all of it
     reach = np.ceil(radiusMm / spacing).astype(int)
     for center in np.asarray(centersIjk)[:, ::-1]:
         low = np.maximum(center - reach, 0)
