@@ -11,6 +11,10 @@ import vtk
 TERMINOLOGY_CONTEXT = "Segmentation category and type - DICOM master list"
 ANATOMY_CONTEXT = "Anatomic codes - DICOM master list"
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+TERMINOLOGY_FIELDS = ("category", "type", "typeModifier", "region", "regionModifier")
+MAX_LABEL_VALUE = 2**31 - 1
+MAX_NAME_LENGTH = 256
+FORBIDDEN_IN_CODES = "~^"  # separators of Slicer's terminology tag
 
 
 def _volumeIjkToRas(volumeNode):
@@ -34,6 +38,9 @@ def readLabelmap(path, volumeNode):
     if not np.issubdtype(array.dtype, np.integer):
         if not np.array_equal(array, np.round(array)):
             raise RuntimeError("The backend returned a label map with non-integer values")
+        if array.size and not (0 <= array.min() and array.max() <= MAX_LABEL_VALUE):
+            raise RuntimeError(f"The backend returned a label map with values outside 0..{MAX_LABEL_VALUE} "
+                               f"({array.min():g}..{array.max():g})")
         array = array.astype(np.int32)
     direction = np.array(image.GetDirection()).reshape(3, 3)
     linear = LPS_TO_RAS @ direction @ np.diag(image.GetSpacing())
@@ -44,12 +51,6 @@ def readLabelmap(path, volumeNode):
         raise RuntimeError("The backend returned a label map whose geometry (spacing, origin or directions) differs "
                            "from the input volume")
     return array
-
-
-TERMINOLOGY_FIELDS = ("category", "type", "typeModifier", "region", "regionModifier")
-MAX_LABEL_VALUE = 2**31 - 1
-MAX_NAME_LENGTH = 256
-FORBIDDEN_IN_CODES = "~^"  # separators of Slicer's terminology tag
 
 
 def readLabelNames(path):

@@ -84,7 +84,8 @@ class LegacyClient:
                     break
                 raise ServerReplyError(
                     f"The legacy nnInteractive server at {self.settings.origin} sent a reply to '{what}' of more than "
-                    f"{maxBytes} bytes, more than a segmentation of this image can be. Nothing was changed.")
+                    f"{maxBytes} bytes, more than such a reply can be (a whole segmentation of this image, gzip'ed). "
+                    f"Nothing was changed.")
         return b"".join(chunks)[:maxBytes]
 
     def _checkStatusReply(self, body, what):

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from AISegmentationLib.Backends import ResultImport
@@ -67,3 +68,19 @@ def test_an_unreadable_label_file_names_the_file(tmp_path):
     path.write_text('{"labels": ', encoding="utf-8")
     with pytest.raises(RuntimeError, match="missing or malformed"):
         ResultImport.readLabelNames(str(path))
+
+
+def test_a_float_label_map_with_huge_or_negative_values_is_refused(logic, tmp_path):
+    import SimpleITK as sitk
+    from SyntheticImages import makeVolume
+
+    volume = makeVolume(logic, np.zeros((4, 5, 6), np.int16))
+    for value in (1e12, -2.0):
+        labels = np.zeros((4, 5, 6), np.float32)
+        labels[1, 2, 3] = value
+        path = str(tmp_path / "labels.nrrd")
+        image = sitk.GetImageFromArray(labels)
+        image.SetDirection((-1, 0, 0, 0, -1, 0, 0, 0, 1))  # the volume's RAS identity, in LPS
+        sitk.WriteImage(image, path)
+        with pytest.raises(RuntimeError, match="label map with values outside 0..2147483647"):
+            ResultImport.readLabelmap(path, volume)
