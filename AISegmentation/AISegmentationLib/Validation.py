@@ -77,11 +77,9 @@ def requireRange(name, bounds, unit=""):
         except (TypeError, ValueError, OverflowError):
             number = None
         if number is None or not math.isfinite(number):
-            raise ValueError(f"{name} must be a pair (minimum, maximum) of finite numbers{suffix}, "
-                             f"got ({low!r}, {high!r})")
+            raise ValueError(f"{name} must be two finite numbers{suffix}, got ({low!r}, {high!r})")
     if float(low) > float(high):
-        raise ValueError(f"{name} ({low!r}, {high!r}) has its minimum above maximum: it must be a pair "
-                         f"(minimum, maximum) with minimum <= maximum")
+        raise ValueError(f"{name} = ({low!r}, {high!r}) has its minimum above maximum")
     return float(low), float(high)
 
 
