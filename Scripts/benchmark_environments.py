@@ -47,23 +47,24 @@ def createWithPip(name, root):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--environments", nargs="+", default=["nnunet", "totalsegmentator"])
-    parser.add_argument("--installers", nargs="+", default=["uv", "pip"], choices=["uv", "pip"])
+    parser.add_argument("--installers", nargs="+", default=["uv", "pip"], choices=["uv", "pip"],
+                        help="in this order; repeat one (uv uv pip) for a second, warm-cache run")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     results = {}
     for name in arguments.environments:
-        for installer in arguments.installers:
+        for run, installer in enumerate(arguments.installers):
             root = tempfile.mkdtemp(prefix=f"benchmark-environment-{installer}-")
             try:
                 seconds, _ = (createWithUv if installer == "uv" else createWithPip)(name, root)
             finally:
                 shutil.rmtree(root, ignore_errors=True)
-            results[(name, installer)] = seconds
+            results[(name, run)] = seconds
             logging.info("%-18s %-4s %7.1f s", name, installer, seconds)
-    logging.info("\n%-18s %9s %9s", "environment", *arguments.installers)
+    logging.info("\n%-18s %s", "environment", " ".join(f"{installer:>9}" for installer in arguments.installers))
     for name in arguments.environments:
-        logging.info("%-18s %s", name, " ".join(f"{results[(name, installer)]:7.1f} s"
-                                                 for installer in arguments.installers))
+        logging.info("%-18s %s", name, " ".join(f"{results[(name, run)]:7.1f} s"
+                                                 for run in range(len(arguments.installers))))
     return 0
 
 
