@@ -14,6 +14,7 @@ import time
 import slicer
 
 from . import Overview, SampleData, SegmentComparison
+from .AtomicWrite import atomicOpen, prepareOutputFolder
 
 DEMO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Resources", "Demo")
 LIVER_SEEDS = os.path.join(DEMO_DIR, "liverSeeds.mrk.json")
@@ -26,7 +27,7 @@ SEED_RADIUS_MM = 6.0
 
 def runDemo(logic, outputDir):
     """Run the demo; returns a dict with the output paths, the segment table, the liver Dice and timings."""
-    os.makedirs(outputDir, exist_ok=True)
+    prepareOutputFolder(os.path.join(outputDir, "demo.seg.nrrd"))  # a clear error before any work
     ctPath = SampleData.fetchSampleFile("example_ct.nii.gz")
     ct = logic.loadVolume(ctPath, "example_ct")
     segmentation = logic.createSegmentation(ct, "AISegmentation demo")
@@ -61,7 +62,8 @@ def runDemo(logic, outputDir):
     outputs = {
         "segmentation": logic.saveSegmentation(segmentation, os.path.join(outputDir, "demo.seg.nrrd")),
         "labelmap": logic.exportLabelmap(segmentation, ct, os.path.join(outputDir, "demo_labels.nii.gz"))[0],
-        "overview": Overview.segmentationOverview(logic, ct, segmentation, os.path.join(outputDir, "demo_overview.png")),
+        "overview": Overview.segmentationOverview(logic, ct, segmentation,
+                                                  os.path.join(outputDir, "demo_overview.png")),
     }
     table = logic.segmentStatistics(segmentation, ct)
     outputs["volumes"] = writeTable(table, os.path.join(outputDir, "demo_volumes.csv"))
@@ -72,7 +74,8 @@ def runDemo(logic, outputDir):
 
 
 def writeTable(rows, path):
-    with open(path, "w", newline="", encoding="utf-8") as file:
+    """Write rows (dicts with the same keys) as CSV, atomically; returns the path."""
+    with atomicOpen(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)

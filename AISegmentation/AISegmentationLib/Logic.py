@@ -59,9 +59,11 @@ class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin)
 
     # I/O -------------------------------------------------------------------------------------------------------
 
-    def loadVolume(self, path, name=None):
-        """Volume from NRRD / NIfTI / MHA, or a DICOM series from a folder."""
-        return VolumeIO.loadVolume(self.runtime, path, name)
+    def loadVolume(self, path, name=None, acceptIrregularSpacing=False):
+        """Volume from NRRD / NIfTI / MHA, or a DICOM series from a folder. An incomplete file or an unevenly spaced
+        series is refused; acceptIrregularSpacing=True loads such a series resampled onto a regular grid (recorded
+        in the node's "AISegmentation.irregularSpacing" attribute)."""
+        return VolumeIO.loadVolume(self.runtime, path, name, acceptIrregularSpacing=acceptIrregularSpacing)
 
     def saveVolume(self, volumeNode, path):
         return VolumeIO.saveVolume(volumeNode, path)

@@ -6,6 +6,8 @@ import slicer
 import vtk
 from vtk.util.numpy_support import numpy_to_vtk
 
+from .AtomicWrite import atomicOutput
+
 MINIMUM_HEIGHT_PIXELS = 384
 
 
@@ -59,14 +61,18 @@ def renderOverview(volumeArray, spacingKji, segmentMasks, path, center=None, win
 
 
 def _writePng(rgb, path):
+    """Write an RGB uint8 array as PNG, atomically (a temporary file beside it, renamed when complete)."""
     image = vtk.vtkImageData()
     image.SetDimensions(rgb.shape[1], rgb.shape[0], 1)
     scalars = numpy_to_vtk(np.ascontiguousarray(rgb[::-1]).reshape(-1, 3), deep=True)
     image.GetPointData().SetScalars(scalars)
-    writer = vtk.vtkPNGWriter()
-    writer.SetFileName(str(path))
-    writer.SetInputData(image)
-    writer.Write()
+    with atomicOutput(path) as temporary:
+        writer = vtk.vtkPNGWriter()
+        writer.SetFileName(temporary)
+        writer.SetInputData(image)
+        writer.Write()
+        if writer.GetErrorCode():
+            raise ValueError(f"Could not write the overview PNG '{path}' (VTK error code {writer.GetErrorCode()})")
 
 
 def segmentationOverview(logic, volumeNode, segmentationNode, path, window=(-160, 240)):

@@ -174,8 +174,10 @@ def rowsToTableNode(scene, rows, tableNode=None, name="Segment comparison"):
 
 
 def rowsToCsv(rows, path):
-    """Write comparison rows to a CSV file (same columns as the table node)."""
-    with open(path, "w", newline="", encoding="utf-8") as file:
+    """Write comparison rows to a CSV file (same columns as the table node), atomically."""
+    from .AtomicWrite import atomicOpen
+
+    with atomicOpen(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(_columnTitles(rows))
         for row in rows:

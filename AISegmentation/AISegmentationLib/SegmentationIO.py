@@ -1,4 +1,11 @@
-"""Segmentations in and out: ``.seg.nrrd`` files, label-map images with a label name table, label-map export."""
+"""Segmentations in and out: ``.seg.nrrd`` files, label-map images with a label name table, label-map export.
+
+Label values: Slicer's label-map import keeps values 1..65535 as segment label values; it silently drops negative
+values and cannot take very large ones (its histogram is allocated up to the largest value). Such values are
+imported too: each gets an unused label value in 1..65535 and its segment keeps the source value in the tag
+"AISegmentation.sourceLabelValue" and in its default name ("Label -3"); a label-map export writes the source values
+back when they fit a 32-bit integer.
+"""
 
 import json
 import logging
@@ -6,9 +13,16 @@ import os
 
 import numpy as np
 import slicer
+import vtk
 
+from .AtomicWrite import writeText
+from .FileIntegrity import requireWholeImageFile
 from .Segments import distinctColor
 from .VolumeIO import _nodeIds, loadVolume, quietVtkErrors, removeNodesAddedSince, saveVolume, writeNode
+
+SOURCE_LABEL_VALUE_TAG = "AISegmentation.sourceLabelValue"
+MAX_DIRECT_LABEL_VALUE = 65535
+INT32_RANGE = (-(2**31), 2**31 - 1)
 
 
 def readLabelNames(source):
@@ -18,8 +32,9 @@ def readLabelNames(source):
     if isinstance(source, dict):
         table = source
     elif os.path.isfile(os.fspath(source)):
-        with open(source, encoding="utf-8") as file:
-            table = json.load(file)
+        table = _readLabelNamesFile(os.fspath(source))
+    elif str(source).lower().endswith(".json"):
+        raise ValueError(f"Label names file '{source}' does not exist")
     else:
         try:
             table = dict(item.split("=", 1) for item in str(source).split(",") if item.strip())
@@ -34,11 +49,26 @@ def readLabelNames(source):
     return names
 
 
+def _readLabelNamesFile(path):
+    try:
+        with open(path, encoding="utf-8") as file:
+            table = json.load(file)
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"Label names file '{path}' is not valid JSON: {error}") from None
+    except OSError as error:
+        raise ValueError(f"Cannot read label names file '{path}': {error.strerror or error}") from None
+    if not isinstance(table, dict):
+        raise ValueError(f"Label names file '{path}' must hold a JSON object such as {{\"1\": \"spleen\"}}, "
+                         f"not a {type(table).__name__}")
+    return table
+
+
 def loadSegmentation(runtime, path, name=None):
     """Load a segmentation file (.seg.nrrd, .nrrd, .vtm ...) into a new segmentation node."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"Segmentation file '{path}' does not exist")
+    requireWholeImageFile(path)
     _requireReadableImage(path)
     before = _nodeIds(runtime.scene)
     node = None
@@ -67,7 +97,8 @@ def _requireReadableImage(path):
 
 def importLabelmap(runtime, path, labelNames=None, referenceVolumeNode=None, name=None):
     """New segmentation node from a label-map image: one segment per label value, named from labelNames
-    ({value: name}; unnamed labels get "Label <value>"). Label values are kept as the segments' label values."""
+    ({value: name}; unnamed labels get "Label <value>"). Label values are kept as the segments' label values
+    (values outside 1..65535 get unused ones, their source value kept: see the module docstring)."""
     names = readLabelNames(labelNames)
     scene = runtime.scene
     before = _nodeIds(scene)
@@ -101,9 +132,39 @@ def labelmapToSegmentation(runtime, labels, geometryVolumeNode, labelNames, name
         runtime.scene.RemoveNode(labelmapNode)
 
 
+def _remapUnsafeLabelValues(labelmapNode):
+    """Give label values Slicer cannot import (negative, above 65535) unused values in 1..65535, in the (temporary)
+    label map node itself. Returns {imported value: source value} for the remapped ones."""
+    labels = slicer.util.arrayFromVolume(labelmapNode)
+    values = np.unique(labels)
+    unsafe = [v for v in values if v < 0 or v > MAX_DIRECT_LABEL_VALUE]
+    if not unsafe and labels.dtype.itemsize <= 4 and np.issubdtype(labels.dtype, np.integer):
+        return {}
+    kept = {int(v) for v in values if 0 < v <= MAX_DIRECT_LABEL_VALUE}
+    free = (value for value in range(1, MAX_DIRECT_LABEL_VALUE + 1) if value not in kept)
+    mapping = {}
+    for value in unsafe:
+        target = next(free, None)
+        if target is None:
+            raise ValueError(f"Label map '{labelmapNode.GetName()}' has more distinct label values than a "
+                             f"segmentation can hold ({MAX_DIRECT_LABEL_VALUE})")
+        mapping[target] = int(value)
+    lookup = np.array([0 if v == 0 else int(v) if 0 < v <= MAX_DIRECT_LABEL_VALUE else 0 for v in values], np.int64)
+    for target, source in mapping.items():
+        lookup[np.searchsorted(values, source)] = target
+    remapped = lookup[np.searchsorted(values, labels)]
+    slicer.util.updateVolumeFromArray(labelmapNode, remapped.astype(np.uint16))
+    logging.warning("Label map '%s': label values %s are outside 1..%d; imported as label values %s (the source "
+                    "value is kept in each segment's name and its '%s' tag)", labelmapNode.GetName(),
+                    sorted(mapping.values()), MAX_DIRECT_LABEL_VALUE, sorted(mapping), SOURCE_LABEL_VALUE_TAG)
+    return mapping
+
+
 def labelmapNodeToSegmentation(runtime, labelmapNode, labelNames, name, segmentationNode=None):
     """Import a label map volume node: Slicer keeps each label value as its segment's label value; segments are
-    named from labelNames ({value: name}, "Label <value>" otherwise) and get distinct colours."""
+    named from labelNames ({value: name}, "Label <value>" otherwise) and get distinct colours. Values outside
+    1..65535 are imported under unused values (see the module's docstring), never dropped."""
+    sourceValues = _remapUnsafeLabelValues(labelmapNode)
     if segmentationNode is None:
         segmentationNode = runtime.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
         segmentationNode.CreateDefaultDisplayNodes()
@@ -115,7 +176,10 @@ def labelmapNodeToSegmentation(runtime, labelmapNode, labelNames, name, segmenta
     for segmentId in [i for i in segmentation.GetSegmentIDs() if i not in before]:
         segment = segmentation.GetSegment(segmentId)
         value = segment.GetLabelValue()
-        segment.SetName(labelNames.get(value, f"Label {value}"))
+        sourceValue = sourceValues.get(value, value)
+        if value in sourceValues:
+            segment.SetTag(SOURCE_LABEL_VALUE_TAG, str(sourceValue))
+        segment.SetName(labelNames.get(sourceValue, f"Label {sourceValue}"))
         segment.SetColor(*distinctColor(value))
     return segmentationNode
 
@@ -128,25 +192,45 @@ def saveSegmentation(segmentationNode, path):
     return writeNode(slicer.vtkMRMLSegmentationStorageNode(), segmentationNode, path, "segmentation")
 
 
+def _exportValue(segment, order):
+    """The value a segment is exported with: its source label value (an imported negative or large value) when
+    that fits a 32-bit label map, else its label value, else its 1-based order."""
+    tag = vtk.reference("")
+    try:
+        source = int(str(tag)) if segment.GetTag(SOURCE_LABEL_VALUE_TAG, tag) else None
+    except ValueError:
+        source = None
+    if source is not None and source != 0 and INT32_RANGE[0] <= source <= INT32_RANGE[1]:
+        return source
+    if source is not None:
+        logging.warning("Segment '%s': its source label value %s does not fit a 32-bit label map; exported as %d",
+                        segment.GetName(), source, segment.GetLabelValue())
+    return segment.GetLabelValue() if segment.GetLabelValue() > 0 else order
+
+
 def segmentationLabelArray(segmentationNode, referenceVolumeNode, segmentIds=None):
-    """KJI label array on the reference volume's grid; each segment gets its label value (or its 1-based order
-    when the value is shared or unset). Returns (labels, {value: name})."""
+    """KJI label array on the reference volume's grid; each segment gets its label value (its source value for
+    segments imported from negative or large values; its 1-based order when the value is shared or unset).
+    The array is uint16 when every value fits, int32 otherwise. Returns (labels, {value: name})."""
     segmentation = segmentationNode.GetSegmentation()
     segmentIds = list(segmentIds or segmentation.GetSegmentIDs())
     shape = slicer.util.arrayFromVolume(referenceVolumeNode).shape
-    labels = np.zeros(shape, np.uint16)
-    names, used = {}, set()
+    values, used = [], set()
     for order, segmentId in enumerate(segmentIds, start=1):
-        segment = segmentation.GetSegment(segmentId)
-        value = segment.GetLabelValue() if segment.GetLabelValue() > 0 else order
+        value = _exportValue(segmentation.GetSegment(segmentId), order)
         if value in used:
             value = max(used) + 1
         used.add(value)
+        values.append(value)
+    fitsUint16 = all(0 < value <= MAX_DIRECT_LABEL_VALUE for value in values)
+    labels = np.zeros(shape, np.uint16 if fitsUint16 else np.int32)
+    names = {}
+    for segmentId, value in zip(segmentIds, values):
         mask = slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, segmentId, referenceVolumeNode)
         if mask is None:
             continue
         labels[mask != 0] = value
-        names[value] = segment.GetName()
+        names[value] = segmentation.GetSegment(segmentId).GetName()
     return labels, names
 
 
@@ -162,8 +246,7 @@ def exportLabelmap(runtime, segmentationNode, referenceVolumeNode, path):
         saveVolume(labelmapNode, path)
     finally:
         scene.RemoveNode(labelmapNode)
-    with open(labelNamesPath(path), "w", encoding="utf-8") as file:
-        json.dump({str(k): v for k, v in sorted(names.items())}, file, indent=1)
+    writeText(labelNamesPath(path), json.dumps({str(k): v for k, v in sorted(names.items())}, indent=1))
     return os.fspath(path), names
 
 

@@ -7,6 +7,10 @@ import os
 import slicer
 import vtk
 
+from .AtomicWrite import atomicOutput
+from .DicomGeometry import checkSeries, resampleOntoRegularGrid
+from .FileIntegrity import requireWholeImageFile
+
 VOLUME_EXTENSIONS = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 LABELMAP_LOADING_OPTION = 1  # AddArchetypeVolume loadingOptions bit 0: label map
 
@@ -45,10 +49,14 @@ def _dicomSeriesFiles(folder):
     return files
 
 
-def loadVolume(runtime, path, name=None, labelmap=False):
+def loadVolume(runtime, path, name=None, labelmap=False, acceptIrregularSpacing=False):
     """Load a scalar volume (or a label map volume) from a file, or a DICOM series from a folder.
 
-    Raises ValueError with the reason when the path is missing or unreadable; the scene is left unchanged then.
+    A file must be whole (all the voxel data its header announces; see FileIntegrity); a DICOM series must be one
+    series of evenly spaced slices (see DicomGeometry) unless acceptIrregularSpacing is True: then it is resampled
+    onto a regular grid and the node's "AISegmentation.irregularSpacing" attribute says so.
+    Raises ValueError with the reason when the path is missing, unreadable, incomplete or uneven; the scene is left
+    unchanged then.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -58,11 +66,14 @@ def loadVolume(runtime, path, name=None, labelmap=False):
     before = _nodeIds(scene)
     fileList = vtk.vtkStringArray()
     archetype = path
+    stack = None
     if os.path.isdir(path):
-        files = _dicomSeriesFiles(path)
-        archetype = files[0]
-        for fileName in files:
+        stack = checkSeries(path, _dicomSeriesFiles(path), acceptIrregularSpacing)
+        archetype = stack.files[0]
+        for fileName in stack.files:
             fileList.InsertNextValue(fileName)
+    else:
+        requireWholeImageFile(path)
     messages = slicer.vtkMRMLMessageCollection()
     node = None
     try:
@@ -74,18 +85,27 @@ def loadVolume(runtime, path, name=None, labelmap=False):
     if node is None or node.GetImageData() is None or node.GetImageData().GetNumberOfPoints() == 0:
         removeNodesAddedSince(scene, before)
         raise ValueError(f"Could not read a volume from '{path}': unsupported or corrupt file")
+    if stack is not None:
+        try:
+            resampleOntoRegularGrid(node, stack)
+        except Exception:
+            removeNodesAddedSince(scene, before)
+            raise
     logging.info("Loaded volume '%s' %s from %s", node.GetName(), node.GetImageData().GetDimensions(), path)
     return node
 
 
 def writeNode(storageNode, node, path, what):
-    """Write a node with a (compressing) storage node, creating the folder; ValueError when writing fails."""
+    """Write a node with a (compressing) storage node, creating the folder; the file appears complete or not at
+    all (written to a temporary name beside it, then renamed). ValueError when writing fails."""
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    storageNode.SetFileName(path)
-    storageNode.SetUseCompression(True)
-    if not storageNode.WriteData(node):
-        raise ValueError(f"Could not write {what} '{node.GetName()}' to '{path}'")
+    with atomicOutput(path) as temporary:
+        storageNode.SetFileName(temporary)
+        storageNode.SetUseCompression(True)
+        with quietVtkErrors():
+            written = storageNode.WriteData(node)
+        if not written:
+            raise ValueError(f"Could not write {what} '{node.GetName()}' to '{path}'")
     return path
 
 
