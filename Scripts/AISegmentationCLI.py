@@ -2,22 +2,86 @@
 
 Run through Scripts/aisegmentation (which prepares .venv). Every subcommand reads files and writes files;
 `aisegmentation SUBCOMMAND --help` documents its options.
+
+Every output file is written under a temporary name beside it and renamed when complete. Exit codes: 0 success,
+2 bad input or a failed step (one line on stderr), 1 an unexpected internal error, 130 Ctrl-C (SIGINT),
+143 SIGTERM; an interrupted run leaves each output either as it was or complete. -v logs progress details and,
+on an error, its traceback.
 """
 
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "AISegmentation"))
 
-from AISegmentationCLISegment import addSegmentParser, runSegment  # noqa: E402
-from AISegmentationLib import Threshold  # noqa: E402
-from AISegmentationLib.SegmentEditing import MASK_MODES, OVERWRITE_MODES  # noqa: E402
+EXIT_INTERNAL_ERROR = 1
+EXIT_ERROR = 2
+EXIT_SIGINT = 128 + 2
+EXIT_SIGTERM = 128 + 15
+INTERRUPTED_NOTE = "outputs are either complete or left as they were"
+
+
+class Terminated(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an error of the program
+    """SIGTERM turned into an exception in the main thread, so that every `finally` and atomic write cleans up."""
+
+
+_pendingSignals = []
+
+
+def _deferSignal(signum, frame):
+    _pendingSignals.append(signum)
+
+
+def _raiseForSignal(signum, frame=None):
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated()
+
+
+def _deferSignals():
+    """Hold SIGINT / SIGTERM while the modules load: an exception raised inside a C extension's import (VTK,
+    Slicer) can break it or crash the interpreter. Returns the previous handlers (None outside the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    _pendingSignals.clear()
+    return {number: signal.signal(number, _deferSignal) for number in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _raiseSignals(previousHandlers):
+    """From now on SIGINT raises KeyboardInterrupt and SIGTERM Terminated; one held meanwhile is raised now."""
+    if previousHandlers is None:
+        return
+    for number in previousHandlers:
+        signal.signal(number, _raiseForSignal)
+    if _pendingSignals:
+        _raiseForSignal(_pendingSignals[0])
+
+
+def _restoreSignals(previousHandlers):
+    for number, handler in (previousHandlers or {}).items():
+        signal.signal(number, handler)
+
+
+def _addVerbose(parser):
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log progress details, and the traceback of an error")
+
+
+def addVolumeOptions(parser):
+    parser.add_argument("--accept-irregular-spacing", action="store_true",
+                        help="load a DICOM series with a missing slice or an uneven slice spacing anyway, resampled "
+                             "onto a regular grid (recorded in the volume's provenance); refused by default")
 
 
 def _addInputs(parser, segmentRequired=True):
+    from AISegmentationLib.SegmentEditing import MASK_MODES, OVERWRITE_MODES
+
     parser.add_argument("volume", help="source volume: NRRD, NIfTI, MHA file or a DICOM series folder")
+    addVolumeOptions(parser)
     parser.add_argument("--segmentation", help="existing .seg.nrrd to edit (default: a new, empty segmentation)")
     if segmentRequired:
         parser.add_argument("--segment", required=True, help="name of the segment to write (created if missing)")
@@ -33,9 +97,13 @@ def _addInputs(parser, segmentRequired=True):
 
 
 def buildParser():
+    from AISegmentationCLISegment import addSegmentParser
+    from AISegmentationLib import Threshold
+
     parser = argparse.ArgumentParser(prog="aisegmentation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details, and the traceback of "
+                                                                     "an error")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="classic tools on TotalSegmentator's example CT (liver, bone)")
@@ -82,6 +150,7 @@ def buildParser():
     exporter.add_argument("segmentation", help="input .seg.nrrd")
     exporter.add_argument("volume", help="reference volume whose grid the label map uses")
     exporter.add_argument("--output", required=True, help="output label-map image (.nii.gz, .nrrd)")
+    addVolumeOptions(exporter)
     addSegmentParser(commands)
 
     compare = commands.add_parser("compare", help="Dice, Jaccard, volumes, Hausdorff, surface distances of segments")
@@ -100,11 +169,24 @@ def buildParser():
     compare.add_argument("--tolerance", type=float, default=2.0, help="surface Dice tolerance in mm (default 2)")
     compare.add_argument("--json", metavar="PATH", help="write the results as JSON ('-' for standard output)")
     compare.add_argument("--csv", metavar="PATH", help="write the results as CSV")
+    for subparser in list(commands.choices.values()) + list(_nestedSubparsers(commands)):
+        _addVerbose(subparser)
     return parser
 
 
+def _nestedSubparsers(commands):
+    for subparser in commands.choices.values():
+        for action in subparser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                yield from action.choices.values()
+
+
+def loadVolume(logic, args, path):
+    return logic.loadVolume(path, acceptIrregularSpacing=getattr(args, "accept_irregular_spacing", False))
+
+
 def _prepare(logic, args):
-    volume = logic.loadVolume(args.volume)
+    volume = loadVolume(logic, args, args.volume)
     if args.segmentation:
         segmentation = logic.loadSegmentation(args.segmentation)
     else:
@@ -203,7 +285,7 @@ def runImportLabelmap(logic, args):
 
 def runExportLabelmap(logic, args):
     segmentation = logic.loadSegmentation(args.segmentation)
-    volume = logic.loadVolume(args.volume)
+    volume = loadVolume(logic, args, args.volume)
     path, names = logic.exportLabelmap(segmentation, volume, args.output)
     print(f"Label map: {path} ({len(names)} labels; names in {path}.labels.json)")
 
@@ -218,6 +300,7 @@ def runCompare(logic, args):
     import json
 
     from AISegmentationLib import SegmentComparisonMRML
+    from AISegmentationLib.AtomicWrite import writeText
 
     reference, referenceNamed = _loadSegmentationFile(logic, args.reference, args.reference_labels)
     compared, comparedNamed = _loadSegmentationFile(logic, args.compared, args.compared_labels)
@@ -236,8 +319,7 @@ def runCompare(logic, args):
         if args.json == "-":
             print(text)
         else:
-            with open(args.json, "w", encoding="utf-8") as file:
-                file.write(text)
+            writeText(args.json, text)
 
 
 def printComparisonTable(rows):
@@ -250,23 +332,77 @@ def printComparisonTable(rows):
               f"{r.referenceVolume:>10.2f}{r.comparedVolume:>10.2f}" + (f"  ({r.note})" if r.note else ""))
 
 
+def runSegment(logic, args):
+    from AISegmentationCLISegment import runSegment as run
+
+    run(logic, args)
+
+
 COMMANDS = {"demo": runDemo, "threshold": runThreshold, "level-trace": runLevelTrace,
             "grow-from-seeds": runGrowFromSeeds, "islands": runIslands, "import-labelmap": runImportLabelmap,
             "export-labelmap": runExportLabelmap, "compare": runCompare, "segment": runSegment}
 
 
-def main(argv=None):
-    args = buildParser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    from AISegmentationLib.Logic import AISegmentationLogic
+def requireWritableOutputs(args):
+    """Check every output path before any work, so that an unwritable folder fails fast with a clear message."""
+    from AISegmentationLib.AtomicWrite import requireWritableOutput
 
+    if args.command == "demo":
+        requireWritableOutput(os.path.join(args.output, "demo.seg.nrrd"))
+        return
+    for name in ("output", "labelmap_output", "json", "csv"):
+        path = getattr(args, name, None)
+        if path and path != "-":
+            requireWritableOutput(path)
+
+
+def _error(args, text):
+    print(f"aisegmentation{' ' + args.command if args.command else ''}: {text}", file=sys.stderr)
+
+
+def _logTraceback(args):
+    if getattr(args, "verbose", False):
+        logging.error("Traceback of the error below:", exc_info=True)
+
+
+def main(argv=None):
+    """Run the command line; returns the exit code. No traceback reaches the user: with -v it goes to the log."""
+    previousHandlers = _deferSignals()
+    args = argparse.Namespace(command=None)
     try:
-        COMMANDS[args.command](AISegmentationLogic(), args)
+        args = buildParser().parse_args(argv)
+        logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+                            format="%(levelname)s %(message)s")
+        from AISegmentationLib.Logic import AISegmentationLogic
+
+        logic = AISegmentationLogic()
+        _raiseSignals(previousHandlers)
+        requireWritableOutputs(args)
+        COMMANDS[args.command](logic, args)
+    except KeyboardInterrupt:
+        _logTraceback(args)
+        _error(args, f"interrupted (Ctrl-C); {INTERRUPTED_NOTE}")
+        return EXIT_SIGINT
+    except Terminated:
+        _logTraceback(args)
+        _error(args, f"terminated (SIGTERM); {INTERRUPTED_NOTE}")
+        return EXIT_SIGTERM
     except (ValueError, RuntimeError) as error:
-        print(f"aisegmentation {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        _logTraceback(args)
+        _error(args, f"error: {error}")
+        return EXIT_ERROR
+    except Exception as error:  # noqa: BLE001 - a bug of ours still ends with one line, not a traceback
+        _logTraceback(args)
+        _error(args, f"unexpected error ({type(error).__name__}: {error}); run with -v for the traceback")
+        return EXIT_INTERNAL_ERROR
+    finally:
+        _restoreSignals(previousHandlers)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # before main's own handling took over (argument parsing, imports)
+        print(f"aisegmentation: interrupted (Ctrl-C); {INTERRUPTED_NOTE}", file=sys.stderr)
+        sys.exit(EXIT_SIGINT)

@@ -4,9 +4,12 @@
     aisegmentation segment totalsegmentator INPUT --task total --fast --output OUT.seg.nrrd
 
 Wired into AISegmentationCLI.py with ``addSegmentParser(commands)`` and ``COMMANDS["segment"] = runSegment``.
-The backend runs out of process (its isolated environment when created, see --create-environment).
+The backend runs out of process (its isolated environment when created, see --create-environment). Ctrl-C or
+SIGTERM while it runs cancels the job (its whole process tree ends) before the command exits; errors, exit codes
+and -v are handled by AISegmentationCLI.main.
 """
 
+import contextlib
 import logging
 import os
 import sys
@@ -28,6 +31,9 @@ def _addCommonOptions(parser):
                              f"(default: auto = its isolated environment when ready, else the current Python)")
     parser.add_argument("--create-environment", action="store_true",
                         help="create (or repair) the backend's isolated environment first (pip install)")
+    parser.add_argument("--accept-irregular-spacing", action="store_true",
+                        help="load a DICOM series with a missing slice or an uneven slice spacing anyway, resampled "
+                             "onto a regular grid (recorded in the volume's provenance); refused by default")
 
 
 def addSegmentParser(subparsers):
@@ -78,27 +84,43 @@ def _progress(percent, message, state={"last": None}):  # noqa: B006 - remembers
         logging.info("%3.0f %% %s", percent, message)
 
 
+JOB_CANCEL_SECONDS = 30
+
+
+def _waitForJob(job):
+    """Wait for a backend job; when the wait is interrupted (Ctrl-C, SIGTERM), cancel the job and give its process
+    tree time to end before the interruption goes on."""
+    try:
+        return job.wait(progressCallback=_progress)
+    except BaseException:
+        if not job.done:
+            job.cancel()
+            with contextlib.suppress(Exception):
+                job.wait(timeout=JOB_CANCEL_SECONDS)
+        raise
+
+
 def runSegment(logic, args):
     logic = _aiLogic(logic)
     backend = "nnunet" if args.backend == "nnunet" else "totalsegmentator"
     if args.create_environment:
-        details = logic.createBackendEnvironment(backend, progressCallback=_progress)
+        _waitForJob(logic.startCreateBackendEnvironment(backend))
+        details = logic.backendEnvironmentDetails(backend)
         print(f"Environment '{details['name']}': {details['state']} ({details['folder']})")
-    volumes = [logic.loadVolume(path) for path in args.volumes]
+    volumes = [logic.loadVolume(path, acceptIrregularSpacing=args.accept_irregular_spacing) for path in args.volumes]
     segmentation = logic.loadSegmentation(args.segmentation) if args.segmentation else None
     if args.backend == "nnunet":
-        segmentation = logic.runNnUNet(volumes, args.model, segmentation, folds=args.folds,
-                                       checkpoint=args.checkpoint, device=args.device, tta=not args.no_tta,
-                                       stepSize=args.step_size, environment=args.environment,
-                                       progressCallback=_progress)
+        job = logic.startNnUNet(volumes, args.model, segmentation, folds=args.folds, checkpoint=args.checkpoint,
+                                device=args.device, tta=not args.no_tta, stepSize=args.step_size,
+                                environment=args.environment)
     else:
         if args.import_weights:
             print(f"Imported weights: {', '.join(logic.importTotalSegmentatorWeights(args.import_weights))}")
-        segmentation = logic.runTotalSegmentator(volumes[0], args.task, segmentation, fast=args.fast,
-                                                 fastest=args.fastest, roiSubset=args.roi_subset, device=args.device,
-                                                 licenseNumber=args.license, allowDownload=not args.no_download,
-                                                 usageStatistics=args.usage_statistics,
-                                                 environment=args.environment, progressCallback=_progress)
+        job = logic.startTotalSegmentator(volumes[0], args.task, segmentation, fast=args.fast, fastest=args.fastest,
+                                          roiSubset=args.roi_subset, device=args.device, licenseNumber=args.license,
+                                          allowDownload=not args.no_download, usageStatistics=args.usage_statistics,
+                                          environment=args.environment)
+    segmentation = _waitForJob(job)
     print(f"Segmentation: {logic.saveSegmentation(segmentation, args.output)}")
     if args.labelmap_output:
         print(f"Label map: {logic.exportLabelmap(segmentation, volumes[0], args.labelmap_output)[0]}")
