@@ -63,3 +63,23 @@ def test_widget_uses_only_widgets_that_the_ui_file_defines_and_binds_parameter_n
     parameterClass = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "AISegmentationParameterNode")
     fields = {n.target.id for n in parameterClass.body if isinstance(n, ast.AnnAssign)}
     assert bound <= fields, sorted(bound - fields)
+
+
+def test_the_in_slicer_self_test_needs_nothing_outside_the_installed_module():
+    """AISegmentationTest runs in an installed extension: no pytest, no pip install, no Scripts/ or Testing/ (not
+    installed); the module's CMakeLists installs no test script."""
+    tree = ast.parse(open(os.path.join(MODULE_DIR, "AISegmentation.py"), encoding="utf-8").read())
+    testClass = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "AISegmentationTest")
+    for node in ast.walk(testClass):  # docstrings may name what the code must not use
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and ast.get_docstring(node) is not None:
+            node.body = node.body[1:] or [ast.Pass()]
+    source = ast.unparse(testClass)
+    for forbidden in ("pytest", "pip_install", "pip_ensure", "Scripts", "Testing", "TinyModels", "InteractiveServers"):
+        assert forbidden not in source, forbidden
+    imported = {module.split(".")[0] for node in ast.walk(testClass) for module in (
+        [a.name for a in node.names] if isinstance(node, ast.Import) else
+        [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])}
+    assert imported <= {"numpy", "AISegmentationLib", "slicer", "vtk", "qt"}, imported
+    cmake = open(os.path.join(MODULE_DIR, "CMakeLists.txt"), encoding="utf-8").read()
+    assert "Testing/Python/" not in re.sub(r"#.*", "", cmake)
+    assert "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in cmake
