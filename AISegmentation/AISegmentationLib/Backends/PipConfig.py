@@ -13,8 +13,10 @@ import ast
 import re
 
 SECTIONS = ("global", "install", ":env:")  # increasing precedence
-LIST_OPTIONS = ("extra-index-url", "find-links", "trusted-host", "constraint")
 TRUE_VALUES = ("1", "true", "yes", "on")
+# pip options holding several values -> (uv's environment variable, its separator)
+LIST_OPTIONS = {"extra-index-url": ("UV_INDEX", " "), "find-links": ("UV_FIND_LINKS", ","),
+                "constraint": ("UV_CONSTRAINT", " "), "trusted-host": ("UV_INSECURE_HOST", " ")}
 
 
 def parsePipConfigList(text):
@@ -50,20 +52,12 @@ def uvEnvironment(options, environ=None):
     variables = {}
     if options.get("index-url"):
         variables["UV_DEFAULT_INDEX"] = options["index-url"].strip()
-    extra = _items(options.get("extra-index-url", ""))
-    if extra:
-        variables["UV_INDEX"] = " ".join(extra)
-    links = _items(options.get("find-links", ""))
-    if links:
-        variables["UV_FIND_LINKS"] = ",".join(links)
-    if extra or links:
-        variables["UV_INDEX_STRATEGY"] = "unsafe-best-match"
-    constraints = _items(options.get("constraint", ""))
-    if constraints:
-        variables["UV_CONSTRAINT"] = " ".join(constraints)
-    hosts = _items(options.get("trusted-host", ""))
-    if hosts:
-        variables["UV_INSECURE_HOST"] = " ".join(hosts)
+    for option, (variable, separator) in LIST_OPTIONS.items():
+        items = _items(options.get(option, ""))
+        if items:
+            variables[variable] = separator.join(items)
+    if "UV_INDEX" in variables or "UV_FIND_LINKS" in variables:
+        variables["UV_INDEX_STRATEGY"] = "unsafe-best-match"  # pick the best version across all sources, as pip
     if options.get("no-index", "").strip().lower() in TRUE_VALUES:
         variables["UV_NO_INDEX"] = "1"
     if options.get("cert"):
