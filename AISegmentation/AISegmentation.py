@@ -4,6 +4,7 @@ This file is the thin Qt/Slicer-application shell: module metadata, the paramete
 and the logic facade. Everything that computes lives in AISegmentationLib and runs headless too.
 """
 
+import json
 import logging
 import os
 from typing import Annotated
@@ -31,8 +32,7 @@ from slicer.util import VTKObservationMixin
 
 from AISegmentationLib import LevelTracing, SegmentComparison, Threshold
 from AISegmentationLib.AILogic import ENVIRONMENT_CHOICES
-from AISegmentationLib.Backends import BACKENDS
-from AISegmentationLib.Backends.NnUNetBackend import DEVICES as AI_DEVICES
+from AISegmentationLib.Backends.Options import formatText, parseListText
 from AISegmentationLib.Logic import AISegmentationLogic as AISegmentationCoreLogic
 
 
@@ -59,6 +59,7 @@ class AISegmentation(ScriptedLoadableModule):
 AUTO_THRESHOLD_METHODS = list(Threshold.AUTO_THRESHOLD_METHODS)
 LEVEL_TRACING_PLANES = [*LevelTracing.PLANES, "3D"]
 COMPARISON_DEVICES = [device for device in SegmentComparison.DEVICES if device != "torch-cpu"]
+AI_BACKENDS = AISegmentationCoreLogic.backendNames()  # the registry's: the first is the default
 
 
 @parameterNodeWrapper
@@ -83,18 +84,9 @@ class AISegmentationParameterNode:
     hausdorff95Mode: Annotated[str, Choice(list(SegmentComparison.HAUSDORFF95_MODES))] = "max"
     surfaceDiceTolerance: Annotated[float, WithinRange(0.0, 100.0)] = 2.0
     comparisonTable: vtkMRMLTableNode
-    aiBackend: Annotated[str, Choice(list(BACKENDS))] = "totalsegmentator"
+    aiBackend: Annotated[str, Choice(AI_BACKENDS)] = AI_BACKENDS[0]
     aiEnvironment: Annotated[str, Choice(list(ENVIRONMENT_CHOICES))] = "auto"
-    aiDevice: Annotated[str, Choice(list(AI_DEVICES))] = "auto"
-    totalSegmentatorTask: str = "total"
-    aiFast: bool = True
-    aiFastest: bool = False
-    aiRoiSubset: str = ""
-    nnUNetModelFolders: str = ""
-    nnUNetFolds: str = ""
-    nnUNetCheckpoint: str = "checkpoint_final.pth"
-    aiTta: bool = True
-    aiStepSize: Annotated[float, WithinRange(0.1, 1.0)] = 0.5
+    aiOptions: str = ""  # JSON {backend: {option: value}} of the editors built from the declarations (not bound)
     interactiveServerUrl: str = "http://127.0.0.1:1527"
     interactivePoints: vtkMRMLMarkupsFiducialNode
     interactiveRoi: vtkMRMLMarkupsROINode
@@ -125,6 +117,8 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._aiJob = None
         self._aiJobFinished = None
         self._aiTimer = None
+        self._aiOptionEditors = {}
+        self._shownAiOptions = None
         self._shortcuts = []
 
     def setup(self):
@@ -240,6 +234,8 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if _nodeId(p.sourceVolume) != self._shownSourceVolumeId:
             self._shownSourceVolumeId = _nodeId(p.sourceVolume)
             self._showThresholdRange()
+        if (p.aiBackend, p.aiOptions) != self._shownAiOptions:
+            self._showAiOptions()
 
     def _onThresholdRangeChanged(self, minimum, maximum):
         if self._parameterNode:
@@ -354,43 +350,111 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             details = self.logic.backendEnvironmentDetails(backend)
             question = _("Install {backend} and its pinned packages into its own Python environment in {folder}? "
                          "This downloads several hundred MB and does not touch Slicer's own packages.").format(
-                backend=backend, folder=details.get("folder", ""))
+                backend=self.logic.backend(backend).title, folder=details.get("folder", ""))
             if not slicer.util.confirmOkCancelDisplay(question):
                 return
             force = details["state"] == "broken"
             self._startAiJob(self.logic.startCreateBackendEnvironment(backend, force), self._showEnvironmentStatus)
 
-    def _aiOptions(self):
+    def _savedAiOptions(self):
+        try:
+            saved = json.loads(self._parameterNode.aiOptions or "{}")
+        except ValueError:
+            saved = {}
+        return saved if isinstance(saved, dict) else {}
+
+    def _showAiOptions(self):
+        """One editor per option that the selected backend declares (Logic.backendOptions), with the saved values."""
         p = self._parameterNode
-        if p.aiBackend == "nnunet":
-            folders = [folder.strip() for folder in p.nnUNetModelFolders.split(";") if folder.strip()]
-            folds = [fold.strip() for fold in p.nnUNetFolds.split(",") if fold.strip()]
-            folds = None if not folds else ["all" if f == "all" else int(f) for f in folds]
-            return dict(modelFolders=folders, folds=folds, checkpoint=p.nnUNetCheckpoint, device=p.aiDevice,
-                        tta=p.aiTta, stepSize=p.aiStepSize)
-        roiSubset = [name.strip() for name in p.aiRoiSubset.split(",") if name.strip()] or None
-        return dict(task=p.totalSegmentatorTask, fast=p.aiFast, fastest=p.aiFastest, roiSubset=roiSubset,
-                    device=p.aiDevice)
+        layout = self.ui.aiOptionsPlaceholder.layout()
+        while layout.rowCount():
+            layout.removeRow(0)
+        self._aiOptionEditors = {}
+        self._shownAiOptions = (p.aiBackend, p.aiOptions)
+        if not p.aiBackend:
+            return
+        saved = self._savedAiOptions().get(p.aiBackend, {})
+        for option in self.logic.backendOptions(p.aiBackend):
+            kind, editor = self._aiOptionEditor(option, saved.get(option.name, option.default))
+            layout.addRow(option.label + ":", editor)
+            self._aiOptionEditors[option.name] = (option, kind, editor)
+
+    def _aiOptionEditor(self, option, value):
+        """(kind, editor): a combo box (choices), check box (bool), spin box (a number with a default) or line edit."""
+        import qt
+
+        if option.choices:
+            kind, editor = "choice", qt.QComboBox()
+            editor.addItems([str(choice) for choice in option.choices])
+            editor.currentText = str(value)
+            editor.connect("currentTextChanged(QString)", self._saveAiOptions)
+        elif option.type == "bool" and not option.multiple:
+            kind, editor = "bool", qt.QCheckBox()
+            editor.checked = bool(value)
+            editor.connect("toggled(bool)", self._saveAiOptions)
+        elif option.type in ("int", "float") and value is not None and not option.multiple and not option.keywords:
+            kind, editor = "number", qt.QSpinBox() if option.type == "int" else qt.QDoubleSpinBox()
+            if option.type == "float":
+                editor.decimals = 3
+                editor.singleStep = 0.05
+            editor.minimum = option.minimum if option.minimum is not None else -1e9
+            editor.maximum = option.maximum if option.maximum is not None else 1e9
+            editor.value = value
+            editor.suffix = f" {option.unit}" if option.unit else ""
+            editor.connect("valueChanged(double)" if option.type == "float" else "valueChanged(int)",
+                           self._saveAiOptions)
+        else:
+            kind, editor = "text", qt.QLineEdit(formatText(option, value))
+            if option.secret:
+                editor.echoMode = qt.QLineEdit.Password
+            editor.connect("textChanged(QString)", self._saveAiOptions)
+        editor.toolTip = option.help + (f" ({option.unit})" if option.unit else "")
+        return kind, editor
+
+    @staticmethod
+    def _aiOptionValue(option, kind, editor):
+        if kind == "choice":
+            return next(choice for choice in option.choices if str(choice) == editor.currentText)
+        if kind == "bool":
+            return bool(editor.checked)
+        if kind == "number":
+            return editor.value
+        return parseListText(option, editor.text)  # ValueError naming the option when the text is not valid
+
+    def _aiOptionValues(self):
+        """{option name: value} of the editors (ValueError for text that is not a valid value)."""
+        return {name: self._aiOptionValue(*entry) for name, entry in self._aiOptionEditors.items()}
+
+    def _saveAiOptions(self, *args):
+        """Keep the editors' values (not secrets) in the parameter node, so that scenes save them."""
+        p = self._parameterNode
+        if p is None or not p.aiBackend:
+            return
+        saved = self._savedAiOptions()
+        values = saved.get(p.aiBackend, {})
+        for name, (option, kind, editor) in self._aiOptionEditors.items():
+            if option.secret:
+                continue
+            try:
+                values[name] = self._aiOptionValue(option, kind, editor)
+            except ValueError:
+                pass  # text being typed: the last valid value stays saved
+        saved[p.aiBackend] = values
+        text = json.dumps(saved, sort_keys=True)
+        self._shownAiOptions = (p.aiBackend, text)  # the editors already show it: no rebuild
+        p.aiOptions = text
 
     def onAiRun(self):
         with slicer.util.tryWithErrorDisplay(_("AI segmentation failed."), waitCursor=True):
             if self._aiJob is not None and not self._aiJob.done:
                 raise ValueError(_("A job is already running: wait for it or cancel it."))
             volume, segmentation, _segmentId = self._inputs()
-            p, options = self._parameterNode, self._aiOptions()
-            if p.aiBackend == "nnunet":
-                estimate = self.logic.estimateNnUNetMemory(volume, **options)
-            else:
-                estimate = self.logic.estimateTotalSegmentatorMemory(volume, **options)
+            p, options = self._parameterNode, self._aiOptionValues()
+            estimate = self.logic.estimateBackendMemory(p.aiBackend, volume, **options)
             if estimate.messages and not slicer.util.confirmOkCancelDisplay(
                     estimate.summary() + "\n\n" + "\n".join(estimate.messages) + "\n\n" + _("Run anyway?")):
                 return
-            if p.aiBackend == "nnunet":
-                job = self.logic.startNnUNet(volume, options.pop("modelFolders"), segmentation,
-                                             environment=p.aiEnvironment, **options)
-            else:
-                job = self.logic.startTotalSegmentator(volume, segmentationNode=segmentation,
-                                                       environment=p.aiEnvironment, **options)
+            job = self.logic.startBackend(p.aiBackend, volume, segmentation, p.aiEnvironment, **options)
             self._startAiJob(job, self._onAiResult)
 
     def _startAiJob(self, job, onFinished):

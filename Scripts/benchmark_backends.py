@@ -48,7 +48,7 @@ def _environmentFigures(logic, name, reinstall):
     if reinstall:
         from AISegmentationLib.Backends.Environments import EnvironmentManager
 
-        logic._aiEnvironmentManager = EnvironmentManager(tempfile.mkdtemp(prefix=f"benchmark-{name}-"))
+        logic.aiEnvironments = EnvironmentManager(tempfile.mkdtemp(prefix=f"benchmark-{name}-"))
         start = time.perf_counter()
         logic.createBackendEnvironment(name)
         seconds = time.perf_counter() - start
@@ -130,9 +130,10 @@ def main(argv=None):
         for name in args.backends:
             TinyModels.ensureEnvironment(name)
         models = TinyModels.buildTinyModels(TinyModels.ensureEnvironment("nnunet")["python"])
+        from AISegmentationLib.Logic import AISegmentationLogic
         from AISegmentationLib.Runtime import createHeadlessRuntime
 
-        logic = TinyModels.aiLogicClass()(createHeadlessRuntime())
+        logic = AISegmentationLogic(createHeadlessRuntime())
         functions = {"nnunet": benchmarkNnUNet, "totalsegmentator": benchmarkTotalSegmentator}
         for name in args.backends:
             results[name] = functions[name](logic, models, args.repeats, work)

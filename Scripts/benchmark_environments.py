@@ -20,7 +20,7 @@ import time
 MODULE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "AISegmentation")
 sys.path.insert(0, MODULE_DIR)
 
-from AISegmentationLib.Backends import Environments  # noqa: E402
+from AISegmentationLib.Backends import Environments, Registry  # noqa: E402
 
 
 def createWithUv(name, root):
@@ -38,7 +38,7 @@ def createWithPip(name, root):
     commands = [[Environments.basePython(), "-m", "venv", folder],
                 [python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off",
                  "-r", Environments.requirementsFile(name)],
-                [python, Environments.WORKER_SCRIPT, "probe", name]]
+                [python, Environments.WORKER_SCRIPT, "probe", Registry.childModuleFor(name)]]
     for command in commands:
         subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.time() - start, {}

@@ -88,14 +88,10 @@ def timed(function):
 
 def benchmarkServer(url, repeats):
     from AISegmentationLib.Interactive.Consent import ConsentStore
-    from AISegmentationLib.InteractiveLogic import AISegmentationInteractiveMixin
     from AISegmentationLib.Logic import AISegmentationLogic
     from AISegmentationLib.Runtime import createHeadlessRuntime
 
-    logicClass = AISegmentationLogic
-    if not issubclass(logicClass, AISegmentationInteractiveMixin):
-        logicClass = type("Logic", (AISegmentationInteractiveMixin, AISegmentationLogic), {})
-    logic = logicClass(createHeadlessRuntime())
+    logic = AISegmentationLogic(createHeadlessRuntime())
     logic.setInteractiveConsentStore(ConsentStore(None))
     volume, segmentation, target = makeScene(logic)
     logic.setInteractiveServer(url, readTimeout=300)

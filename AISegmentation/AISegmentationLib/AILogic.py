@@ -1,28 +1,29 @@
-"""AI segmentation for AISegmentationLogic: TotalSegmentator and nnU-Net v2, run out of process (a mixin).
+"""AI segmentation, run out of process: the AI area logic that the facade (Logic.py) composes.
 
-``AISegmentationAIMixin`` is mixed into ``AISegmentationLogic``, which provides ``scene``, ``segmentEditor`` and
-``createSegmentation``. Each backend runs in a child process with a chosen Python: its own isolated environment
-(created by :meth:`createBackendEnvironment`), or the current one. The input volume(s) go to a private temporary
-folder as NIfTI; the child streams progress and its log; Cancel ends its whole process tree; any failure becomes a
-clear ValueError / RuntimeError and leaves the segmentation untouched. The label map comes back validated (grid
-identical to the input volume) and is written through Slicer's segment editor logic with ONE undo state, so
-masking, overwrite mode and undo behave as in the Segment Editor; the segmentation node gets provenance attributes
-``AISegmentation.backend``, ``.model``, ``.version``, ``.parameters``, ``.device``, ``.time``, ``.durationSeconds``
-and ``.environment``.
+``AILogic`` serves every registered backend (Backends/Registry.py) with one API: ``startBackend(name, volumes,
+**options)``, ``runBackend``, ``estimateBackendMemory``, and the declarations the panel and the CLI are built from
+(``backendOptions(name)``, ``backendActions(name)``); ``runNnUNet``, ``startTotalSegmentator``... are shortcuts kept
+for console users. Each backend runs in a child process with a chosen Python: its own isolated environment (created by
+:meth:`createBackendEnvironment`), or the current one. The input volume(s) go to a private temporary folder as NIfTI;
+the child streams progress and its log; Cancel ends its whole process tree; any failure becomes a clear ValueError /
+RuntimeError and leaves the segmentation untouched. The label map comes back validated (grid identical to the input
+volume) and is written through Slicer's segment editor logic with ONE undo state, so masking, overwrite mode and undo
+behave as in the Segment Editor; the segmentation node gets provenance attributes ``AISegmentation.backend``,
+``.model``, ``.version``, ``.parameters``, ``.device``, ``.time``, ``.durationSeconds`` and ``.environment``.
 
 Blocking calls (console, CLI)::
 
-    segmentation = logic.runNnUNet(volume, "/models/Dataset001/nnUNetTrainer__nnUNetPlans__3d_fullres")
+    model = "/models/Dataset001/nnUNetTrainer__nnUNetPlans__3d_fullres"
+    segmentation = logic.runBackend("nnunet", volume, modelFolders=[model])   # or logic.runNnUNet(volume, model)
     segmentation = logic.runTotalSegmentator(ct, task="total", fast=True)
 
 Non-blocking (GUI, polled from a QTimer; no Qt here)::
 
-    job = logic.startTotalSegmentator(ct, fast=True)
+    job = logic.startBackend("totalsegmentator", ct, fast=True)
     job.progress, job.message, job.takeLogLines(), job.done, job.cancel()
     segmentation = job.wait()   # once job.done: writes the result in the calling thread, or raises the error
 """
 
-import datetime
 import importlib.util
 import json
 import logging
@@ -31,60 +32,129 @@ import shutil
 import tempfile
 import weakref
 
-import numpy as np
 import slicer
 import vtk
 
-from . import Segments, VolumeIO
-from .Backends import ResultImport, getBackend
-from .Backends.TotalSegmentatorBackend import homeDir as totalSegmentatorHomeDir
-from .Backends.TotalSegmentatorBackend import importWeights as importTotalSegmentatorWeights
+from . import VolumeIO
+from .AIResultWriter import ResultWriter
+from .Backends import Registry
+from .Backends.Backend import BackendContext
 from .Backends.Environments import READY, WORKER_SCRIPT, EnvironmentManager, childEnvironment, currentPython
 from .Backends.JobRunner import BackgroundJob, ProcessStep
-from .Backends.MemoryEstimate import estimateMemory
 from .Backends.NnUNetModels import DEFAULT_CHECKPOINT, importModelZip, validateModelFolder
-from .Geometry import orientedImageFromArray, sameGeometry
+from .Backends.Options import validateOptions
+from .Geometry import sameGeometry
 from .SegmentEditing import requireVolume
 
-ATTRIBUTE_PREFIX = "AISegmentation."
-LABEL_VALUE_TAG = "AISegmentation.labelValue"
-SOURCE_TAG = "AISegmentation.source"
 ENVIRONMENT_CHOICES = ("auto", "isolated", "current")
+NNUNET, TOTALSEGMENTATOR = "nnunet", "totalsegmentator"  # the backends of the console shortcuts
 
 
-class AISegmentationAIMixin:
-    """AI backends for the Logic; see the module docstring."""
+class AILogic:
+    """AI backends for the facade; see the module docstring."""
+
+    #: what the facade (AISegmentationLogic) offers of this area, under the same names
+    FACADE_API = (
+        "aiEnvironments", "backendNames", "aiBackendNames", "backend", "backendOptions", "backendActions",
+        "backendSettings", "startBackend", "runBackend", "estimateBackendMemory", "runBackendAction",
+        "backendEnvironmentStatus", "backendEnvironmentDetails", "startCreateBackendEnvironment",
+        "createBackendEnvironment", "removeBackendEnvironment",
+        "validateNnUNetModel", "importNnUNetModel", "startNnUNet", "runNnUNet", "estimateNnUNetMemory",
+        "totalSegmentatorHome", "totalSegmentatorTasks", "importTotalSegmentatorWeights", "startTotalSegmentator",
+        "runTotalSegmentator", "estimateTotalSegmentatorMemory")
+
+    def __init__(self, scene, segmentEditor, createSegmentation):
+        """scene(), segmentEditor(): the facade's current MRML scene and SegmentEditor (they change when the scene
+        does); createSegmentation(volumeNode, name): a new segmentation node for a result."""
+        self._scene = scene
+        self._segmentEditor = segmentEditor
+        self._createSegmentation = createSegmentation
+        self._environments = None
+        self._settings = {}
+
+    @property
+    def scene(self):
+        return self._scene()
+
+    @property
+    def segmentEditor(self):
+        return self._segmentEditor()
+
+    # Backends and their declarations ------------------------------------------------------------------------------
+
+    @staticmethod
+    def backendNames():
+        """Names of the registered backends (the first is the panel's default)."""
+        return Registry.backendNames()
+
+    @staticmethod
+    def aiBackendNames():
+        return Registry.backendNames()
+
+    @staticmethod
+    def backend(name):
+        """The backend's declarations (title, help, options, actions, devices, maxInputs...); ValueError if unknown."""
+        return Registry.getBackend(name)
+
+    @staticmethod
+    def backendOptions(name):
+        """The backend's option declarations (Options.BackendOption: name, type, default, choices, unit, help...)."""
+        return tuple(Registry.getBackend(name).options)
+
+    @staticmethod
+    def backendActions(name):
+        """What the backend does apart from a run (Options.BackendAction), e.g. importing weights."""
+        return tuple(Registry.getBackend(name).actions)
+
+    def backendSettings(self, name):
+        """The backend's settings kept by this Logic (a dict; e.g. TotalSegmentator's "home")."""
+        return self._settings.setdefault(Registry.getBackend(name).name, {})
+
+    def _context(self, backend):
+        def probe():
+            try:
+                return self.aiEnvironments.probe(backend.environmentName)
+            except ValueError:  # a backend without an isolated environment of its own
+                return {}
+
+        return BackendContext(self.backendSettings(backend.name), probe)
+
+    def runBackendAction(self, name, action, value):
+        """Run one of the backend's actions (backendActions(name)) with its argument; returns what it returns."""
+        backend = Registry.getBackend(name)
+        if action not in {declared.name for declared in backend.actions}:
+            raise ValueError(f"{backend.title} has no action '{action}'; its actions: "
+                             f"{', '.join(a.name for a in backend.actions) or 'none'}")
+        return getattr(backend, action)(self._context(backend), value)
 
     # Environments ----------------------------------------------------------------------------------------------
 
     @property
     def aiEnvironments(self):
-        """The EnvironmentManager (root: $AISEGMENTATION_ENVIRONMENTS_DIR or the user data folder)."""
-        if getattr(self, "_aiEnvironmentManager", None) is None:
-            self._aiEnvironmentManager = EnvironmentManager()
-        return self._aiEnvironmentManager
+        """The EnvironmentManager (root: $AISEGMENTATION_ENVIRONMENTS_DIR or the user data folder); assignable."""
+        if self._environments is None:
+            self._environments = EnvironmentManager()
+        return self._environments
 
-    @staticmethod
-    def aiBackendNames():
-        from .Backends import BACKENDS
-
-        return list(BACKENDS)
+    @aiEnvironments.setter
+    def aiEnvironments(self, manager):
+        self._environments = manager
 
     def backendEnvironmentStatus(self, name):
         """"missing", "installing", "ready" or "broken" for a backend's isolated environment."""
-        return self.aiEnvironments.status(getBackend(name).environmentName)
+        return self.aiEnvironments.status(Registry.getBackend(name).environmentName)
 
     def backendEnvironmentDetails(self, name):
         """Status plus message, folder, Python, package versions and install seconds of a backend's environment."""
-        return self.aiEnvironments.details(getBackend(name).environmentName)
+        return self.aiEnvironments.details(Registry.getBackend(name).environmentName)
 
     def startCreateBackendEnvironment(self, name, force=False):
         """Start creating (or repairing; force: from scratch) a backend's isolated environment; returns the job."""
-        backend = getBackend(name)
+        backend = Registry.getBackend(name)
         return self.aiEnvironments.startJob(backend.environmentName, backend.name, force)
 
     def createBackendEnvironment(self, name, force=False, progressCallback=None, cancelEvent=None):
-        """Create or repair a backend's isolated environment (pip install of its pinned requirements); blocking.
+        """Create or repair a backend's isolated environment (install of its pinned requirements); blocking.
 
         Installs only when called: never at import time. Returns backendEnvironmentDetails(name).
         """
@@ -93,7 +163,7 @@ class AISegmentationAIMixin:
         return self.backendEnvironmentDetails(name)
 
     def removeBackendEnvironment(self, name):
-        self.aiEnvironments.remove(getBackend(name).environmentName)
+        self.aiEnvironments.remove(Registry.getBackend(name).environmentName)
 
     def _backendPython(self, backend, environment):
         """(python command, isolated?, label) for "auto", "isolated", "current" or a Python executable path."""
@@ -102,8 +172,8 @@ class AISegmentationAIMixin:
                 return os.fspath(environment), True, f"python:{environment}"
             raise ValueError(f"Unknown environment '{environment}'; choose {', '.join(ENVIRONMENT_CHOICES)} or give "
                              f"the path of a Python executable")
-        details = self.aiEnvironments.details(backend.environmentName)
-        if environment != "current" and details["state"] == READY:
+        details = None if environment == "current" else self.aiEnvironments.details(backend.environmentName)
+        if details is not None and details["state"] == READY:
             return details["python"], True, f"isolated:{backend.environmentName}"
         create = (f"create it with createBackendEnvironment('{backend.name}') (Install in the AI section, "
                   f"--create-environment on the command line)")
@@ -113,10 +183,47 @@ class AISegmentationAIMixin:
         missing = [package for package in backend.packages if importlib.util.find_spec(package) is None]
         if not missing:
             return currentPython(), False, "current"
-        raise ValueError(f"{backend.title} is not installed in the current Python ({', '.join(missing)} missing) "
-                         f"and its isolated '{backend.environmentName}' environment is {details['state']}: {create}")
+        state = f" and its isolated '{backend.environmentName}' environment is {details['state']}" if details else ""
+        raise ValueError(f"{backend.title} is not installed in the current Python ({', '.join(missing)} missing)"
+                         f"{state}: {create}")
 
-    # nnU-Net ---------------------------------------------------------------------------------------------------
+    # Any backend -----------------------------------------------------------------------------------------------
+
+    def _prepare(self, name, options):
+        backend = Registry.getBackend(name)
+        validated = validateOptions(backend.options, options, backend.title)
+        return backend, backend.prepare(self._context(backend), **validated)
+
+    def startBackend(self, name, volumes, segmentationNode=None, environment="auto", **options):
+        """Start backend `name` on volumes; returns the job (see the module docstring); validation errors raise now.
+
+        volumes: one volume node, a list (in the model's channel order) or {channel name: volume}. segmentationNode:
+        the segmentation to write into (segments of the same names are replaced; default: a new one). environment:
+        "auto" (isolated when ready, else current), "isolated", "current" or a Python executable. options: those of
+        backendOptions(name), checked against their declarations (type, choices, range) before anything runs.
+        """
+        backend, prepared = self._prepare(name, options)
+        volumes = self._orderedInputs(volumes, prepared.channels)
+        return self._startBackendJob(backend, prepared, volumes, segmentationNode, environment)
+
+    def runBackend(self, name, volumes, segmentationNode=None, environment="auto", progressCallback=None,
+                   cancelEvent=None, **options):
+        """startBackend(...) and wait: returns the segmentation node. progressCallback(percent, message); setting
+        the threading.Event cancelEvent cancels (JobCancelledError)."""
+        job = self.startBackend(name, volumes, segmentationNode, environment, **options)
+        return job.wait(progressCallback=progressCallback or _logProgress, cancelEvent=cancelEvent)
+
+    def estimateBackendMemory(self, name, volumes, **options):
+        """MemoryEstimate (peak bytes, messages with suggestions) of startBackend with the same arguments."""
+        backend, prepared = self._prepare(name, options)
+        return self._estimateMemory(backend, prepared, self._orderedInputs(volumes, prepared.channels)[0])
+
+    @staticmethod
+    def _estimateMemory(backend, prepared, volumeNode):
+        return backend.estimateMemory(prepared, volumeNode.GetImageData().GetDimensions()[::-1],
+                                      list(volumeNode.GetSpacing())[::-1])
+
+    # Console shortcuts: nnU-Net ----------------------------------------------------------------------------------
 
     @staticmethod
     def validateNnUNetModel(modelFolder, folds=None, checkpoint=DEFAULT_CHECKPOINT):
@@ -132,93 +239,62 @@ class AISegmentationAIMixin:
 
     def startNnUNet(self, volumeNodes, modelFolders, segmentationNode=None, folds=None,
                     checkpoint=DEFAULT_CHECKPOINT, device="auto", tta=True, stepSize=0.5, environment="auto"):
-        """Start nnU-Net v2 inference; returns the job (see the module docstring); validation errors raise now.
-
-        volumeNodes: one volume, a list in the model's channel order, or {channel name: volume}. modelFolders: one
-        trained model folder (``<trainer>__<plans>__<configuration>``) or several, ensembled by averaging their
-        probabilities. folds: None (all trained folds), a fold number, "all" or a list. device: auto, cpu, cuda,
-        mps. tta: test-time mirroring. stepSize: sliding-window step (fraction of the patch). environment: "auto"
-        (isolated when ready, else current), "isolated", "current" or a Python executable. segmentationNode: the
-        segmentation to write into (segments named as in dataset.json are replaced; default: a new one).
-        """
-        backend = getBackend("nnunet")
-        prepared = backend.prepare(modelFolders, folds, checkpoint, device, tta, stepSize)
-        volumes = self._orderedInputs(volumeNodes, prepared.channels)
-        return self._startBackendJob(backend, prepared, volumes, segmentationNode, environment)
+        """startBackend("nnunet", ...): modelFolders: one trained model folder
+        (``<trainer>__<plans>__<configuration>``) or several, ensembled by averaging their probabilities. folds: None (all trained folds), a fold number,
+        "all" or a list. device: auto, cpu, cuda, mps. tta: test-time mirroring. stepSize: sliding-window step
+        (fraction of the patch). volumeNodes, segmentationNode, environment: as for startBackend."""
+        return self.startBackend(NNUNET, volumeNodes, segmentationNode, environment, modelFolders=modelFolders,
+                                 folds=folds, checkpoint=checkpoint, device=device, tta=tta, stepSize=stepSize)
 
     def runNnUNet(self, *args, progressCallback=None, cancelEvent=None, **kwargs):
-        """startNnUNet(...) and wait: returns the segmentation node. progressCallback(percent, message);
-        setting the threading.Event cancelEvent cancels (JobCancelledError)."""
+        """startNnUNet(...) and wait: returns the segmentation node (see runBackend)."""
         return self.startNnUNet(*args, **kwargs).wait(progressCallback=progressCallback or _logProgress,
                                                       cancelEvent=cancelEvent)
 
-    # TotalSegmentator ------------------------------------------------------------------------------------------
+    def estimateNnUNetMemory(self, volumeNodes, modelFolders, **options):
+        """MemoryEstimate of startNnUNet with the same arguments."""
+        return self.estimateBackendMemory(NNUNET, volumeNodes, modelFolders=modelFolders, **options)
+
+    # Console shortcuts: TotalSegmentator ---------------------------------------------------------------------------
 
     @property
     def totalSegmentatorHome(self):
         """TotalSegmentator's home (config.json, weights) that AISegmentation owns; assignable."""
-        return getattr(self, "_totalSegmentatorHome", None) or totalSegmentatorHomeDir()
+        backend = Registry.getBackend(TOTALSEGMENTATOR)
+        return backend.home(self._context(backend))
 
     @totalSegmentatorHome.setter
     def totalSegmentatorHome(self, folder):
-        self._totalSegmentatorHome = os.fspath(folder) if folder else None
+        self.backendSettings(TOTALSEGMENTATOR)["home"] = os.fspath(folder) if folder else None
 
     def totalSegmentatorTasks(self):
         """TotalSegmentator's task registry from its environment: [{"name", "modality", "licenseRequired",
         "classes", "modes"}]; empty until the environment is created."""
-        return self.aiEnvironments.probe(getBackend("totalsegmentator").environmentName).get("tasks", [])
+        return self._context(Registry.getBackend(TOTALSEGMENTATOR)).probe().get("tasks", [])
 
     def importTotalSegmentatorWeights(self, source):
         """Install weights from a downloaded zip or folder (offline use); returns the imported dataset names."""
-        return importTotalSegmentatorWeights(source, self.totalSegmentatorHome)
+        return self.runBackendAction(TOTALSEGMENTATOR, "importWeights", source)
 
     def startTotalSegmentator(self, volumeNode, task="total", segmentationNode=None, fast=False, fastest=False,
                               roiSubset=None, device="auto", licenseNumber=None, allowDownload=True,
                               usageStatistics=False, environment="auto"):
-        """Start TotalSegmentator; returns the job (see the module docstring); validation errors raise now.
-
-        task: a task of its registry (totalSegmentatorTasks()); fast (3 mm) / fastest (6 mm); roiSubset: class
-        names to keep (the run is cropped to them); device: auto, cpu, cuda, mps; licenseNumber for licensed
-        tasks; allowDownload: let TotalSegmentator download missing weights (never when offline, see
-        $AISEGMENTATION_OFFLINE); usageStatistics: TotalSegmentator's anonymous statistics (off unless True).
-        """
-        backend = getBackend("totalsegmentator")
-        prepared = backend.prepare(task, fast, fastest, roiSubset, device, licenseNumber, allowDownload,
-                                   usageStatistics, home=self.totalSegmentatorHome, tasks=self.totalSegmentatorTasks())
-        volumes = self._orderedInputs(volumeNode, prepared.channels)
-        return self._startBackendJob(backend, prepared, volumes, segmentationNode, environment)
+        """startBackend("totalsegmentator", ...): task: a task of its registry (totalSegmentatorTasks()); fast (3 mm)
+        / fastest (6 mm); roiSubset: class names to keep (the run is cropped to them); device: auto, cpu, cuda, mps;
+        licenseNumber for licensed tasks; allowDownload: let TotalSegmentator download missing weights (never when
+        offline, see $AISEGMENTATION_OFFLINE); usageStatistics: its anonymous statistics (off unless True)."""
+        return self.startBackend(TOTALSEGMENTATOR, volumeNode, segmentationNode, environment, task=task, fast=fast,
+                                 fastest=fastest, roiSubset=roiSubset, device=device, licenseNumber=licenseNumber,
+                                 allowDownload=allowDownload, usageStatistics=usageStatistics)
 
     def runTotalSegmentator(self, *args, progressCallback=None, cancelEvent=None, **kwargs):
-        """startTotalSegmentator(...) and wait: returns the segmentation node (see runNnUNet)."""
+        """startTotalSegmentator(...) and wait: returns the segmentation node (see runBackend)."""
         return self.startTotalSegmentator(*args, **kwargs).wait(progressCallback=progressCallback or _logProgress,
                                                                 cancelEvent=cancelEvent)
 
-    # Pre-flight ------------------------------------------------------------------------------------------------
-
-    def estimateNnUNetMemory(self, volumeNodes, modelFolders, **options):
-        """MemoryEstimate (peak bytes, messages with suggestions) of startNnUNet with the same arguments."""
-        backend = getBackend("nnunet")
-        prepared = backend.prepare(modelFolders, **options)
-        return self._estimateMemory(backend, prepared, self._orderedInputs(volumeNodes, prepared.channels)[0])
-
     def estimateTotalSegmentatorMemory(self, volumeNode, task="total", **options):
         """MemoryEstimate of startTotalSegmentator with the same arguments."""
-        backend = getBackend("totalsegmentator")
-        prepared = backend.prepare(task, home=self.totalSegmentatorHome, tasks=self.totalSegmentatorTasks(),
-                                   **options)
-        return self._estimateMemory(backend, prepared, self._orderedInputs(volumeNode, prepared.channels)[0])
-
-    @staticmethod
-    def _estimateMemory(backend, prepared, volumeNode):
-        model = dict(prepared.memoryModel)
-        spacing = list(volumeNode.GetSpacing())[::-1]
-        for key in ("networkSpacing", "exportSpacing"):
-            if key in model and any(value is None for value in model[key]):
-                model[key] = spacing
-        device = prepared.childOptions.get("device", "cpu")
-        return estimateMemory(volumeNode.GetImageData().GetDimensions()[::-1], spacing,
-                              device=device if device in ("cuda", "mps") else "cpu",
-                              suggestions=backend.suggestions, **model)
+        return self.estimateBackendMemory(TOTALSEGMENTATOR, volumeNode, task=task, **options)
 
     # Running a backend -----------------------------------------------------------------------------------------
 
@@ -256,7 +332,8 @@ class AISegmentationAIMixin:
             logging.warning("%s: %s", backend.title, message)
         workDir = tempfile.mkdtemp(prefix="AISegmentation-")
         try:
-            request = {"backend": backend.name, "options": prepared.childOptions, "labelNames": prepared.labelNames,
+            request = {"backend": backend.name, "childModule": backend.childModulePath,
+                       "options": prepared.childOptions, "labelNames": prepared.labelNames,
                        "inputs": [VolumeIO.saveVolume(volume, os.path.join(workDir, f"input_{index:04d}.nii"))
                                   for index, volume in enumerate(volumes)],
                        "outputLabelmap": os.path.join(workDir, "labels.nii"),
@@ -267,89 +344,19 @@ class AISegmentationAIMixin:
         except BaseException:
             shutil.rmtree(workDir, ignore_errors=True)
             raise
-        variables = {"nnUNet_raw": workDir, "nnUNet_preprocessed": workDir, "nnUNet_results": workDir,
-                     **prepared.environment}
+        variables = backend.childVariables(prepared, workDir)
         step = ProcessStep([python, WORKER_SCRIPT, requestPath], f"Running {backend.title}", env=childEnvironment(
             isolated, variables, python=python), cwd=workDir, protocol=True)
         context = {"backend": backend, "prepared": prepared, "request": request, "reference": reference,
                    "segmentationNode": segmentationNode, "environment": environmentLabel}
-        job = BackgroundJob(backend.title, [step], finalize=lambda finished: self._importResult(finished, context),
+        writer = ResultWriter(self.scene, self.segmentEditor, self._createSegmentation)
+        job = BackgroundJob(backend.title, [step], finalize=lambda finished: writer.importResult(finished, context),
                             cleanup=lambda: shutil.rmtree(workDir, ignore_errors=True))
         job.memoryEstimate = estimate
         job.messages.extend(estimate.messages)
         weakref.finalize(job, shutil.rmtree, workDir, True)  # also when nobody ever waits for the job
         logging.info("%s: %s in %s (%s)", backend.title, prepared.description, environmentLabel, estimate.summary())
         return job.start()
-
-    # Importing the result --------------------------------------------------------------------------------------
-
-    def _importResult(self, job, context):
-        """Validate the child's label map fully, then write it (one undo state); the scene is unchanged on error."""
-        reference, segmentationNode = context["reference"], context["segmentationNode"]
-        for node, what in ((reference, "input volume"), (segmentationNode, "segmentation")):
-            if node is not None and not self.scene.IsNodePresent(node):
-                raise RuntimeError(f"The {what} was removed from the scene while the AI job ran")
-        names = ResultImport.readLabelNames(context["request"]["outputLabels"])
-        array = ResultImport.readLabelmap(context["request"]["outputLabelmap"], reference)
-        present = ResultImport.presentLabels(array, names)
-        backend, prepared = context["backend"], context["prepared"]
-        created = segmentationNode is None
-        if created:
-            segmentationNode = self.createSegmentation(reference, backend.segmentationName(reference.GetName()))
-        try:
-            self._writeLabels(segmentationNode, reference, array, present, names, f"{backend.title}: "
-                              f"{prepared.description}")
-            self._setProvenance(segmentationNode, job, context)
-        except BaseException:
-            if created:
-                self.scene.RemoveNode(segmentationNode)
-            raise
-        if not present:
-            job.messages.append(f"{backend.title} found no structure in '{reference.GetName()}'")
-        logging.info("%s: %d segment(s) written into '%s' in %.1f s", backend.title, len(present),
-                     segmentationNode.GetName(), job.seconds)
-        return segmentationNode
-
-    def _writeLabels(self, segmentationNode, volumeNode, array, present, names, source):
-        """One segment per label value (existing segments of the same name are replaced), one undo state.
-
-        The undo state is saved before new segments are added, so one Undo removes them again; the labelmaps are
-        written with the segment editor logic's ModifySegmentByLabelmap (mask and overwrite modes apply).
-        """
-        editor = self.segmentEditor
-        aligned = editor.bind(segmentationNode, volumeNode)
-        segmentation = segmentationNode.GetSegmentation()
-        labelmaps = {}
-        editor.editorLogic.SaveStateForUndo()
-        try:
-            for value in present:
-                entry = names[value]
-                segmentId = segmentation.GetSegmentIdBySegmentName(entry["name"])
-                mask = array == value
-                if segmentId:
-                    labelmaps[segmentId] = orientedImageFromArray(mask.astype(np.uint8), aligned)
-                else:
-                    color = [channel / 255.0 for channel in entry["color"]] if entry.get("color") else None
-                    segmentId = Segments.addSegment(segmentationNode, entry["name"], color)
-                    labelmaps[segmentId] = _croppedLabelmap(mask, aligned)
-                _tagSegment(segmentation.GetSegment(segmentId), value, entry, source)
-            editor.modifySegments(segmentationNode, volumeNode, labelmaps, "set", saveUndoState=False)
-        except BaseException:
-            editor.editorLogic.Undo()  # back to the state saved above: added segments go, edits are reverted
-            raise
-
-    @staticmethod
-    def _setProvenance(segmentationNode, job, context):
-        info = (job.childResult or {}).get("info", {})
-        prepared = context["prepared"]
-        attributes = {"backend": context["backend"].title, "model": prepared.description,
-                      "version": json.dumps(info.get("versions", {}), sort_keys=True),
-                      "parameters": json.dumps(prepared.parameters, sort_keys=True),
-                      "device": info.get("device", ""), "environment": context["environment"],
-                      "time": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-                      "durationSeconds": f"{job.seconds:.1f}"}
-        for key, value in attributes.items():
-            segmentationNode.SetAttribute(ATTRIBUTE_PREFIX + key, str(value))
 
 
 def _imageGeometry(volumeNode):
@@ -359,27 +366,6 @@ def _imageGeometry(volumeNode):
     volumeNode.GetIJKToRASMatrix(matrix)
     image.SetGeometryFromImageToWorldMatrix(matrix)
     return image
-
-
-def _croppedLabelmap(mask, referenceImage):
-    """Binary oriented labelmap of mask cropped to its bounding box (a new segment needs no more)."""
-    box = ResultImport.boundingBox(mask)
-    extent = referenceImage.GetExtent()
-    cropped = slicer.vtkOrientedImageData()
-    cropped.SetExtent(extent[0] + box[2].start, extent[0] + box[2].stop - 1, extent[2] + box[1].start,
-                      extent[2] + box[1].stop - 1, extent[4] + box[0].start, extent[4] + box[0].stop - 1)
-    cropped.SetSpacing(referenceImage.GetSpacing())
-    cropped.SetOrigin(referenceImage.GetOrigin())
-    cropped.CopyDirections(referenceImage)
-    return orientedImageFromArray(mask[box].astype(np.uint8), cropped)
-
-
-def _tagSegment(segment, value, entry, source):
-    segment.SetTag(LABEL_VALUE_TAG, str(value))
-    segment.SetTag(SOURCE_TAG, source)
-    terminology = ResultImport.terminologyEntry(entry)
-    if terminology:
-        segment.SetTag(slicer.vtkSegment.GetTerminologyEntryTagName(), terminology)
 
 
 def _logProgress(percent, message):

@@ -1,4 +1,4 @@
-"""nnInteractive prompts as Logic methods (mixed into AISegmentationLogic).
+"""nnInteractive prompts: the interactive area logic that the facade (AISegmentationLogic) composes.
 
 The panel only turns MRML node events into these calls: every prompt method takes plain RAS coordinates or the
 markups / segmentation node the user draws with (point list, ROI, closed curve, a painted scribble segment).
@@ -26,11 +26,24 @@ from .Interactive.Protocol import testConnection
 from .Interactive.Session import InteractiveSession
 
 
-class AISegmentationInteractiveMixin:
-    """nnInteractive methods for AISegmentationLogic (needs self.segmentEditor)."""
+class InteractiveLogic:
+    """nnInteractive methods for the facade; see the module docstring."""
 
-    #: callback(serverOrigin) -> bool, asked before the first image goes to a server on another machine
-    interactiveConsentCallback = None
+    #: what the facade (AISegmentationLogic) offers of this area, under the same names
+    FACADE_API = (
+        "interactiveConsentCallback", "setInteractiveServer", "useInteractiveServer", "interactiveSession",
+        "testInteractiveConnection", "closeInteractiveSession", "interactiveConsentStore",
+        "setInteractiveConsentStore", "allowInteractiveServer", "revokeInteractiveServer",
+        "startInteractiveSegmentation", "startInteractiveFromSegment", "interactivePoint", "interactiveBox", "interactiveLasso", "interactiveScribble",
+        "interactiveUndo", "interactiveReset")
+
+    def __init__(self, segmentEditor):
+        """segmentEditor(): the facade's current SegmentEditor (prompts are written through it)."""
+        self._segmentEditor = segmentEditor
+        self._interactiveSession = None
+        self._interactiveConsentStore = None
+        #: callback(serverOrigin) -> bool, asked before the first image goes to a server on another machine
+        self.interactiveConsentCallback = None
 
     # Server ----------------------------------------------------------------------------------------------------
 
@@ -41,8 +54,8 @@ class AISegmentationInteractiveMixin:
         The previous session, if any, is closed (its lease released); the target segment is kept.
         """
         settings = ServerSettings(url, apiKey, protocol, connectTimeout, readTimeout, uploadTimeout, verifyTls)
-        previous = getattr(self, "_interactiveSession", None)
-        session = InteractiveSession(settings, lambda: self.segmentEditor, self.interactiveConsentStore(),
+        previous = self._interactiveSession
+        session = InteractiveSession(settings, self._segmentEditor, self.interactiveConsentStore(),
                                      self._askInteractiveConsent)
         if previous is not None:
             previous.close()
@@ -55,35 +68,35 @@ class AISegmentationInteractiveMixin:
     def useInteractiveServer(self, url, apiKey=None):
         """setInteractiveServer(url, apiKey) unless that server, with that key, is already in use (its session and
         prompts are kept then); returns the server settings."""
-        session = getattr(self, "_interactiveSession", None)
+        session = self._interactiveSession
         if session is not None and session.settings.url == normalizeUrl(url) and session.settings.apiKey == apiKey:
             return session.settings
         return self.setInteractiveServer(url, apiKey)
 
     @property
     def interactiveSession(self):
-        session = getattr(self, "_interactiveSession", None)
+        session = self._interactiveSession
         if session is None:
             raise ValueError("No nnInteractive server set: call setInteractiveServer(url) first")
         return session
 
     def testInteractiveConnection(self):
         """(ok, message, ServerInfo or None): reachability, protocol, version and capabilities; never raises."""
-        session = getattr(self, "_interactiveSession", None)
+        session = self._interactiveSession
         if session is None:
             return False, "No nnInteractive server set: call setInteractiveServer(url) first", None
         return testConnection(session.settings)
 
     def closeInteractiveSession(self):
         """Release the server session (the current server's lease); the segment stays as it is."""
-        session = getattr(self, "_interactiveSession", None)
+        session = self._interactiveSession
         if session is not None:
             session.close()
 
     # Consent ---------------------------------------------------------------------------------------------------
 
     def interactiveConsentStore(self):
-        store = getattr(self, "_interactiveConsentStore", None)
+        store = self._interactiveConsentStore
         if store is None:
             store = self._interactiveConsentStore = ConsentStore()
         return store
@@ -91,7 +104,7 @@ class AISegmentationInteractiveMixin:
     def setInteractiveConsentStore(self, store):
         """Where agreements are remembered (ConsentStore(path) or ConsentStore(None) for memory only)."""
         self._interactiveConsentStore = store
-        session = getattr(self, "_interactiveSession", None)
+        session = self._interactiveSession
         if session is not None:
             session.consentStore = store
 

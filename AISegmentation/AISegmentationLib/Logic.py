@@ -14,21 +14,25 @@ import vtk
 
 from . import (GrowFromSeeds, Islands, LevelTracing, RuntimeInstall, SegmentComparison, SegmentComparisonMRML,
                SegmentationIO, Segments, Threshold, VolumeIO)
-from .AILogic import AISegmentationAIMixin
+from .AILogic import AILogic
+from .Delegation import delegate
 from .Geometry import orientedImageFromArray, requireInsideVolume
-from .InteractiveLogic import AISegmentationInteractiveMixin
+from .InteractiveLogic import InteractiveLogic
 from .Runtime import getRuntime
 from .SegmentEditing import SegmentEditor, requireSegment, requireVolume
 from .Validation import countNonFinite, requireNumber, requirePoints, requireRange
 
 
-class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin):
-    """Classic tools, comparison, I/O and undo on real Slicer MRML objects; AI backends (AILogic) and nnInteractive
-    (InteractiveLogic) come from the mixins."""
+class AISegmentationLogic:
+    """Classic tools, comparison, I/O and undo on real Slicer MRML objects; AI backends and nnInteractive are the
+    composed area logics ``ai`` (AILogic) and ``interactive`` (InteractiveLogic), whose public names the facade
+    offers too (delegated below: AILogic.FACADE_API, InteractiveLogic.FACADE_API)."""
 
     def __init__(self, runtime=None):
         self.runtime = runtime or getRuntime()
         self._segmentEditor = SegmentEditor(self.scene)
+        self.ai = AILogic(lambda: self.scene, lambda: self.segmentEditor, self.createSegmentation)
+        self.interactive = InteractiveLogic(lambda: self.segmentEditor)
         self._previewNodeId = None
         self._comparisonRunning = False
 
@@ -341,6 +345,10 @@ class AISegmentationLogic(AISegmentationAIMixin, AISegmentationInteractiveMixin)
     def saveComparisonCsv(rows, path):
         """Write the rows of compareSegmentations to a CSV file (the table's columns); returns the path."""
         return SegmentComparisonMRML.rowsToCsv(rows, path)
+
+
+delegate(AISegmentationLogic, "ai", AILogic)
+delegate(AISegmentationLogic, "interactive", InteractiveLogic)
 
 
 def _requireFiniteVoxels(volumeNode, what):

@@ -1,10 +1,12 @@
-"""Entry point of the backend child process: ``python ChildWorker.py REQUEST.json`` or ``ChildWorker.py probe NAME``.
+"""Entry point of the backend child process: ``python ChildWorker.py REQUEST.json`` or ``ChildWorker.py probe MODULE``.
 
-``probe environment`` is the backend-neutral probe: the interpreter's prefixes and its installed distributions.
+MODULE is the path of a backend's child module (its ``childModule`` declaration, e.g. ``NnUNet/ChildNnUNet.py``): it
+provides ``run(request, channel)`` and ``probe()``; the request names it as ``childModule``. ``probe environment`` is
+the backend-neutral probe: the interpreter's prefixes and its installed distributions.
 
 Runs in the backend's Python environment and imports only the standard library, the backend's own packages and
 their numeric dependencies (numpy, SimpleITK, nibabel, torch) — never slicer. The request file names the backend,
-the input NIfTI files (in channel order), the output label map and label-name JSON, and the options.
+its child module, the input NIfTI files (in channel order), the output label map and label-name JSON, and the options.
 Exit codes: 0 success, 2 a user-fixable problem (ValueError), 3 out of memory, 1 any other failure; each failure
 also sends an "error" message on the protocol channel (see ChildProtocol).
 """
@@ -14,18 +16,23 @@ import os
 import sys
 import traceback
 
-BACKEND_MODULES = {"nnunet": "ChildNnUNet", "totalsegmentator": "ChildTotalSegmentator"}
-
 
 def _isOutOfMemory(error):
     return isinstance(error, MemoryError) or type(error).__name__ in ("OutOfMemoryError", "OutOfMemory") or (
         isinstance(error, RuntimeError) and "out of memory" in str(error).lower())
 
 
-def _backendModule(name):
-    if name not in BACKEND_MODULES:
-        raise ValueError(f"Unknown backend '{name}'")
-    return importlib.import_module(BACKEND_MODULES[name])
+def _backendModule(path):
+    """Import a backend's child module from its file; its folder joins the search path (also for spawned workers,
+    which import it again by name)."""
+    from ChildProtocol import UserError
+
+    if not str(path).endswith(".py") or not os.path.isfile(path):
+        raise UserError(f"No backend child module '{path}'")
+    folder, fileName = os.path.split(os.path.abspath(path))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(fileName[:-3])
 
 
 def _environmentProbe():
@@ -47,9 +54,9 @@ def run(argv, channel):
         channel.result(**module.probe())
         return 0
     if len(argv) != 2:
-        raise UserError("Usage: ChildWorker.py REQUEST.json | ChildWorker.py probe BACKEND")
+        raise UserError("Usage: ChildWorker.py REQUEST.json | ChildWorker.py probe MODULE.py|environment")
     request = readJson(argv[1])
-    module = _backendModule(request["backend"])
+    module = _backendModule(request["childModule"])
     channel.result(**module.run(request, channel))
     return 0
 

@@ -1,9 +1,9 @@
 """Isolated Python environments, one per backend, that AISegmentation creates, owns and reports on.
 
 Each environment is a virtual environment in ``<root>/<name>/`` with the backend's pinned requirements
-(``Resources/Backends/<name>-requirements.txt``), so nothing a backend installs can touch Slicer's own Python or
-another backend. ``<root>`` is ``$AISEGMENTATION_ENVIRONMENTS_DIR`` or ``<user data folder>/AISegmentation/
-environments``. Nothing is installed at import time: only :meth:`EnvironmentManager.startJob` installs, and the
+(``<name>-requirements.txt`` in the backend's folder, found through the registry), so nothing a backend installs can
+touch Slicer's own Python or another backend. ``<root>`` is ``$AISEGMENTATION_ENVIRONMENTS_DIR`` or ``<user data
+folder>/AISegmentation/environments``. Nothing is installed at import time: only :meth:`EnvironmentManager.startJob` installs, and the
 GUI calls it only after the user agrees.
 
 Creation works when the only Python is desktop Slicer's (the ``PythonSlicer`` launcher running ``python-real``,
@@ -39,7 +39,6 @@ PROBE_FILE = "aisegmentation-probe.json"
 BACKENDS_DIR = os.path.dirname(os.path.abspath(__file__))
 WORKER_SCRIPT = os.path.join(BACKENDS_DIR, "ChildWorker.py")
 MAKE_SCRIPT = os.path.join(BACKENDS_DIR, "MakeEnvironment.py")
-REQUIREMENTS_DIR = os.path.join(os.path.dirname(os.path.dirname(BACKENDS_DIR)), "Resources", "Backends")
 MISSING, INSTALLING, READY, BROKEN = "missing", "installing", "ready", "broken"
 INSTALLERS = ("auto", "uv", "pip")
 # Variables that would make an isolated environment's Python see another installation's packages.
@@ -61,16 +60,26 @@ def environmentsRoot():
     return os.environ.get(ENVIRONMENTS_VARIABLE) or os.path.join(userDataDir(), "environments")
 
 
+def _requirementsFiles(requirementsDir=None):
+    """{environment name: requirements file}: the registered backends' (each in its folder), or those of a folder
+    of ``<name>-requirements.txt`` files."""
+    if requirementsDir is None:
+        from .Registry import environmentRequirements  # the registry imports the backends, which import this
+
+        return environmentRequirements()
+    suffix = "-requirements.txt"
+    return {name[: -len(suffix)]: os.path.join(requirementsDir, name) for name in os.listdir(requirementsDir)
+            if name.endswith(suffix)}
+
+
 def environmentNames(requirementsDir=None):
     """Names of the environments AISegmentation knows how to create (one requirements file each)."""
-    suffix = "-requirements.txt"
-    return sorted(name[: -len(suffix)] for name in os.listdir(requirementsDir or REQUIREMENTS_DIR)
-                  if name.endswith(suffix))
+    return sorted(_requirementsFiles(requirementsDir))
 
 
 def requirementsFile(name, requirementsDir=None):
-    path = os.path.join(requirementsDir or REQUIREMENTS_DIR, f"{name}-requirements.txt")
-    if not os.path.isfile(path):
+    path = _requirementsFiles(requirementsDir).get(name)
+    if path is None or not os.path.isfile(path):
         raise ValueError(f"Unknown backend environment '{name}'; known: "
                          f"{', '.join(environmentNames(requirementsDir))}")
     return path
@@ -175,8 +184,8 @@ def _sha256(path):
 class EnvironmentManager:
     """Create, inspect and remove the isolated backend environments under one root folder.
 
-    requirementsDir: where ``<name>-requirements.txt`` files are (default: the backends' own). installer: "auto"
-    (uv, or pip where the environment's interpreter cannot start on its own; see Installer), "uv" or "pip".
+    requirementsDir: where ``<name>-requirements.txt`` files are (default: the registered backends' folders).
+    installer: "auto" (uv, or pip where the environment's interpreter cannot start on its own; see Installer), "uv" or "pip".
     """
 
     def __init__(self, root=None, requirementsDir=None, installer="auto"):
@@ -281,8 +290,17 @@ class EnvironmentManager:
         return Installer.pipCommand(python, runtime["pipRunner"], requirements, torch)
 
     def startJob(self, name, backendName=None, force=False):
-        """A started job that creates (force: from scratch) or repairs environment `name`."""
+        """A started job that creates (force: from scratch) or repairs environment `name`.
+
+        Its last step probes the environment with the child module of backend `backendName` (default: the backend
+        whose environment `name` is), or with the backend-neutral probe when backendName is "environment"."""
         requirements = self.requirements(name)
+        if backendName == "environment":
+            probeTarget = "environment"
+        else:
+            from .Registry import childModuleFor
+
+            probeTarget = childModuleFor(backendName or name)
         if self.status(name) == INSTALLING:
             raise ValueError(f"Environment '{name}' is already being installed")
         folder = self.folder(name)
@@ -311,7 +329,7 @@ class EnvironmentManager:
         steps.append(ProcessStep(installCommand, f"Installing packages into '{name}' ({torch['reason']})", 8, 95,
                                  env=installEnvironment, lineProgress=lambda line: used["step"] and used["step"](line),
                                  failureHint="Check the network connection to the package index."))
-        steps.append(ProcessStep(lambda: [self.python(name), WORKER_SCRIPT, "probe", backendName or name],
+        steps.append(ProcessStep(lambda: [self.python(name), WORKER_SCRIPT, "probe", probeTarget],
                                  f"Checking '{name}'", 95, 100, protocol=True,
                                  env=lambda: childEnvironment(True, python=self.python(name))))
         os.makedirs(folder, exist_ok=True)

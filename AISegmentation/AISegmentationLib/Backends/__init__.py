@@ -1,21 +1,13 @@
-"""AI backends that run out of process: one interface (Backend.py), one job runner (JobRunner.py), isolated
-environments (Environments.py), pre-flight memory estimate (MemoryEstimate.py).
+"""AI backends that run out of process, each a plugin: ``<Name>/`` holds its parent side (a Backend subclass that
+declares its options, child module, child variables, memory model and devices), its child side and its requirements
+file; Registry.py lists them (one line each).
 
-Parent side (Slicer's process): ``<Name>Backend.py`` validates a run. Child side (the backend's own Python):
-``ChildWorker.py`` runs ``Child<Name>.py``; those files import only the standard library, the backend's packages
-and numpy/SimpleITK/nibabel/torch, never slicer, and never this package. Adding a backend = one ``<Name>Backend.py``
-registered here + one ``Child<Name>.py`` registered in ChildWorker.BACKEND_MODULES + a requirements file in
-Resources/Backends.
+Shared here: the interface (Backend.py, Options.py), the job runner (JobRunner.py, ProcessTree.py), isolated
+environments (Environments.py, MakeEnvironment.py, Installer.py, PipConfig.py, TorchSelection.py), the child's entry
+point and protocol (ChildWorker.py, ChildProtocol.py, ChildTorch.py: these and the backends' child sides import only
+the standard library, the backend's packages and numpy/SimpleITK/nibabel/torch, never slicer and never this package),
+the pre-flight memory estimate (MemoryEstimate.py), result import (ResultImport.py), safe zip extraction (SafeZip.py)
+and nnU-Net model folders (NnUNetModels.py).
 """
 
-from .NnUNetBackend import NnUNetBackend
-from .TotalSegmentatorBackend import TotalSegmentatorBackend
-
-BACKENDS = {backend.name: backend for backend in (NnUNetBackend(), TotalSegmentatorBackend())}
-
-
-def getBackend(name):
-    try:
-        return BACKENDS[name]
-    except KeyError:
-        raise ValueError(f"Unknown AI backend '{name}'; choose one of: {', '.join(BACKENDS)}") from None
+from .Registry import allBackends, backendNames, getBackend, registerBackend, unregisterBackend  # noqa: F401

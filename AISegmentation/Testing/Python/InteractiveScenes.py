@@ -55,16 +55,6 @@ class TwoSpheres:
         return mask
 
 
-def interactiveLogicClass():
-    """AISegmentationLogic with the nnInteractive methods (mixed in here until Logic.py mixes them in itself)."""
-    from AISegmentationLib.InteractiveLogic import AISegmentationInteractiveMixin
-    from AISegmentationLib.Logic import AISegmentationLogic
-
-    if issubclass(AISegmentationLogic, AISegmentationInteractiveMixin):
-        return AISegmentationLogic
-    return type("InteractiveLogic", (AISegmentationInteractiveMixin, AISegmentationLogic), {})
-
-
 def dice(a, b):
     total = a.sum() + b.sum()
     return 1.0 if total == 0 else 2.0 * (a & b).sum() / total

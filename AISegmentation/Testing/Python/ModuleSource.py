@@ -79,7 +79,8 @@ def parameterNodeFields():
         baseType, extras = annotation, []
         if get_origin(annotation) is Annotated:
             baseType, *extras = get_args(annotation)
-        default = ast.literal_eval(node.value) if node.value is not None else None
+        default = eval(compile(ast.Expression(node.value), MODULE_FILE, "eval"), namespace) \
+            if node.value is not None else None  # noqa: S307 - our own source (e.g. AI_BACKENDS[0])
         fields[node.target.id] = Field(node.target.id, baseType, extras, default, node.value is not None)
     return fields
 

@@ -24,16 +24,6 @@ sys.path.insert(0, SCRIPTS)
 import build_tiny_models  # noqa: E402 - numpy-only at import; it builds in the environment's Python
 
 
-def aiLogicClass():
-    """The Logic with the AI mixin (AISegmentationLogic gets it as a base class; this works either way)."""
-    from AISegmentationLib.AILogic import AISegmentationAIMixin
-    from AISegmentationLib.Logic import AISegmentationLogic
-
-    if issubclass(AISegmentationLogic, AISegmentationAIMixin):
-        return AISegmentationLogic
-    return type("AISegmentationAILogic", (AISegmentationAIMixin, AISegmentationLogic), {})
-
-
 def _useCacheFolders():
     # One compute thread per backend process: tiny networks gain nothing from more, and on a 2-core machine
     # that is busy with other work, threads waiting for each other slow a run down several times.
@@ -45,9 +35,10 @@ def _useCacheFolders():
 def ensureEnvironment(name):
     """Create the backend's isolated environment through the Logic (once; reused while it is ready)."""
     _useCacheFolders()
+    from AISegmentationLib.Logic import AISegmentationLogic
     from AISegmentationLib.Runtime import getRuntime
 
-    logic = aiLogicClass()(getRuntime())
+    logic = AISegmentationLogic(getRuntime())
     if logic.backendEnvironmentStatus(name) != "ready":
         start = time.time()
         details = logic.createBackendEnvironment(name, force=logic.backendEnvironmentStatus(name) == "broken")
@@ -84,8 +75,8 @@ def tinyModels(nnunetEnvironment):
 
 @pytest.fixture
 def aiLogic(logic):
-    """The test's Logic (fresh scene) with the AI methods."""
-    return aiLogicClass()(logic.runtime)
+    """The test's Logic (fresh scene)."""
+    return logic
 
 
 @pytest.fixture

@@ -1,9 +1,6 @@
-"""``aisegmentation segment nnunet|totalsegmentator`` on files: real inference with the tiny models.
+"""``aisegmentation segment nnunet|totalsegmentator`` on files: real inference with the tiny models, through the
+CLI's own main() (its segment subcommands are generated from the backends' declarations)."""
 
-Runs the CLI's own main() once ``segment`` is wired into Scripts/AISegmentationCLI.py, otherwise the same parser and
-error handling through Scripts/AISegmentationCLISegment.py (addSegmentParser / runSegment)."""
-
-import argparse
 import os
 import sys
 
@@ -15,24 +12,13 @@ from TinyModels import (SCRIPTS, aiLogic, dice, nnunetEnvironment, phantomVolume
 sys.path.insert(0, SCRIPTS)
 
 import AISegmentationCLI  # noqa: E402
-import AISegmentationCLISegment  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 
 def _cli(argv, logic):
     """Exit code of the CLI for argv, as Scripts/aisegmentation would return it."""
-    if "segment" in AISegmentationCLI.COMMANDS:
-        return AISegmentationCLI.main(argv)
-    parser = argparse.ArgumentParser(prog="aisegmentation")
-    AISegmentationCLISegment.addSegmentParser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        AISegmentationCLISegment.runSegment(logic, args)
-    except (ValueError, RuntimeError) as error:
-        print(f"aisegmentation {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return AISegmentationCLI.main(argv)
 
 
 def test_segment_nnunet_writes_seg_nrrd_with_dataset_json_names(aiLogic, tinyModels, tmp_path, capsys):

@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 
 from InteractiveLoopback import CURRENT_CAPABILITIES, LEGACY_PATHS, FakeCurrentServer, FakeLegacyServer
-from InteractiveScenes import CENTER_A, TwoSpheres, interactiveLogicClass
+from InteractiveScenes import CENTER_A, TwoSpheres
 from InteractiveServers import freePort
 from SyntheticImages import sceneSnapshot
 from AISegmentationLib.Interactive import Errors
 from AISegmentationLib.Interactive.Consent import ConsentStore
 from AISegmentationLib.Interactive.Region import ChangedRegion
+from AISegmentationLib.Logic import AISegmentationLogic
 
-L = interactiveLogicClass()
+L = AISegmentationLogic
 
 
 @pytest.fixture

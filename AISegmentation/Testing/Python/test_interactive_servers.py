@@ -11,15 +11,16 @@ import numpy as np
 import pytest
 import requests
 
-from InteractiveScenes import CENTER_A, CENTER_B, TwoSpheres, dice, interactiveLogicClass
+from InteractiveScenes import CENTER_A, CENTER_B, TwoSpheres, dice
 from InteractiveServers import GENERATIONS, ServerProcess, skipWithoutServers, tinyModel
 from SyntheticImages import sceneSnapshot
 from AISegmentationLib.Interactive import Errors
 from AISegmentationLib.Interactive.Consent import ConsentStore
+from AISegmentationLib.Logic import AISegmentationLogic
 
 pytestmark = pytest.mark.slow
 
-L = interactiveLogicClass()
+L = AISegmentationLogic
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import copy
 import importlib.metadata
 
 from ChildProtocol import UserError, watchOutput, writeJson
+from ChildTorch import availableDevices, deviceName
 
 
 def _version(package):
@@ -26,29 +27,6 @@ def probe():
 
     return {"versions": {"nnunetv2": _version("nnunetv2"), "torch": torch.__version__},
             "devices": availableDevices()}
-
-
-def availableDevices():
-    import torch
-
-    devices = ["cpu"]
-    if torch.cuda.is_available():
-        devices.insert(0, "cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        devices.insert(0, "mps")
-    return devices
-
-
-def deviceName(name):
-    """"cpu", "cuda" or "mps" for "auto" (best available) or a requested device; a clear error when it is absent."""
-    available = availableDevices()
-    if name == "auto":
-        return available[0]
-    if name not in ("cpu", "cuda", "mps"):
-        raise UserError(f"Unknown device '{name}'; choose auto, cpu, cuda or mps")
-    if name not in available:
-        raise UserError(f"Device '{name}' is not available in this environment (available: {', '.join(available)})")
-    return name
 
 
 def selectDevice(name):

@@ -14,6 +14,7 @@ import os
 import socket
 
 from ChildProtocol import UserError, watchOutput, writeJson
+from ChildTorch import availableDevices, deviceName
 
 LICENSE_URL = "https://backend.totalsegmentator.com/license-academic/"
 DOWNLOAD_HOST = ("github.com", 443)  # where TotalSegmentator downloads its open weights from
@@ -50,7 +51,6 @@ def _modes(task):
 
 def probe():
     """Versions, devices and TotalSegmentator's own task registry (names, modality, license flag, classes)."""
-    from ChildNnUNet import availableDevices
     from totalsegmentator import registry
 
     tasks = [{"name": task, "modality": registry.task_modality(task),
@@ -61,8 +61,6 @@ def probe():
 
 
 def _device(name):
-    from ChildNnUNet import deviceName
-
     return {"cuda": "gpu"}.get(deviceName(name), deviceName(name))
 
 

@@ -13,10 +13,10 @@ import os
 import re
 import shutil
 
-from . import SafeZip
-from .Backend import Backend, PreparedRun
-from .Environments import userDataDir
-from .NnUNetBackend import requireDevice
+from .. import SafeZip
+from ..Backend import Backend, PreparedRun
+from ..Environments import userDataDir
+from ..Options import DEVICES, BackendAction, BackendOption, deviceOption
 
 HOME_VARIABLE = "AISEGMENTATION_TOTALSEG_HOME_DIR"
 OFFLINE_VARIABLE = "AISEGMENTATION_OFFLINE"
@@ -87,24 +87,50 @@ def importWeights(source, home=None):
 
 
 class TotalSegmentatorBackend(Backend):
+    """settings: "home" (its home folder, default homeDir()); its environment's probe gives the task registry."""
+
     name = "totalsegmentator"
     title = "TotalSegmentator"
+    help = "TotalSegmentator (its tasks, fast / fastest, roi_subset)"
     environmentName = "totalsegmentator"
     packages = ("totalsegmentator", "nnunetv2", "torch")
+    childModule = "ChildTotalSegmentator.py"
     suggestions = ("use fast mode (3 mm) or fastest (6 mm)", "segment only some structures (roi_subset)",
                    "crop the volume to the region of interest")
+    options = (
+        BackendOption("task", "str", "total", "a task of TotalSegmentator's registry, e.g. total, total_mr, "
+                      "lung_vessels"),
+        BackendOption("fast", "bool", False, "3 mm model", title="Fast (3 mm)"),
+        BackendOption("fastest", "bool", False, "6 mm model", title="Fastest (6 mm)"),
+        BackendOption("roiSubset", "str", None, "only these structures (the run is cropped to them)", multiple=True,
+                      title="ROI subset"),
+        deviceOption(DEVICES),
+        BackendOption("licenseNumber", "str", None, "license number for licensed tasks", flag="license",
+                      secret=True),
+        BackendOption("allowDownload", "bool", True, "let TotalSegmentator download missing weights (never when "
+                      "$AISEGMENTATION_OFFLINE is set)", flag="download"),
+        BackendOption("usageStatistics", "bool", False, "allow TotalSegmentator's anonymous usage statistics"),
+    )
+    actions = (BackendAction("importWeights", "install weights from a downloaded zip or folder first (offline use)",
+                             "ZIP_OR_FOLDER", "Imported weights"),)
 
-    def prepare(self, task="total", fast=False, fastest=False, roiSubset=None, device="auto", licenseNumber=None,
-                allowDownload=True, usageStatistics=False, home=None, tasks=None):
-        """tasks: TotalSegmentator's registry as probed in its environment (validates task and licence early)."""
+    @staticmethod
+    def home(context):
+        return os.path.abspath(context.settings.get("home") or homeDir())
+
+    def importWeights(self, context, source):
+        return importWeights(source, self.home(context))
+
+    def prepare(self, context, task="total", fast=False, fastest=False, roiSubset=None, device="auto",
+                licenseNumber=None, allowDownload=True, usageStatistics=False):
+        """The task and licence are checked against TotalSegmentator's registry (probed in its environment)."""
         if fast and fastest:
             raise ValueError("Choose fast or fastest, not both")
-        if not isinstance(task, str) or not task:
+        if not task:
             raise ValueError("No TotalSegmentator task given")
-        roiSubset = [roiSubset] if isinstance(roiSubset, str) else list(roiSubset or [])
-        requireDevice(device)
-        home = os.path.abspath(home or homeDir())
-        entry = self._taskEntry(task, tasks)
+        roiSubset = list(roiSubset or [])
+        home = self.home(context)
+        entry = self._taskEntry(task, context.probe().get("tasks"))
         if entry is not None and entry.get("licenseRequired") and not licenseNumber and not hasLicense(home):
             raise ValueError(f"TotalSegmentator task '{task}' requires a license (free for non-commercial use: "
                              f"https://backend.totalsegmentator.com/license-academic/); give it as licenseNumber")
@@ -124,6 +150,11 @@ class TotalSegmentatorBackend(Backend):
             environment={"TOTALSEG_HOME_DIR": home, "TOTALSEG_WEIGHTS_PATH": weightsDir(home)},
             memoryModel={"networkSpacing": spacing, "numClasses": -(-classes // models) + 1,
                          "patchSize": [128, 128, 128], "exportSpacing": spacing})
+
+    def childVariables(self, prepared, workDir):
+        """TotalSegmentator runs nnU-Net, which reads its three folders from the environment: the job's own."""
+        return {"nnUNet_raw": workDir, "nnUNet_preprocessed": workDir, "nnUNet_results": workDir,
+                **prepared.environment}
 
     @staticmethod
     def _taskEntry(task, tasks):

@@ -1,0 +1,54 @@
+"""nnU-Net v2 backend, parent side: model folders validated before anything runs (see ChildNnUNet for the run)."""
+
+from ..Backend import Backend, PreparedRun
+from ..NnUNetModels import DEFAULT_CHECKPOINT, requireEnsemble, validateModelFolder
+from ..Options import DEVICES, BackendOption, deviceOption
+
+
+class NnUNetBackend(Backend):
+    name = "nnunet"
+    title = "nnU-Net"
+    help = "a trained nnU-Net v2 model (or an ensemble of several)"
+    environmentName = "nnunet"
+    packages = ("nnunetv2", "torch")
+    childModule = "ChildNnUNet.py"
+    maxInputs = None  # one volume per channel of the model (dataset.json channel_names)
+    suggestions = ("crop the volume to the region of interest", "use fewer models in the ensemble",
+                   "run on the CPU when the GPU memory is short")
+    options = (
+        BackendOption("modelFolders", "path", None, "trained model folder <trainer>__<plans>__<configuration>; "
+                      "several are ensembled", multiple=True, required=True, flag="model", title="Model folders"),
+        BackendOption("folds", "int", None, "folds to use: numbers and/or 'all' (default: every trained fold)",
+                      minimum=0, multiple=True, keywords=("all",),
+                      invalid="Invalid fold {value}: use fold numbers (0, 1, ...) or 'all'"),
+        BackendOption("checkpoint", "str", DEFAULT_CHECKPOINT, "checkpoint file name"),
+        deviceOption(DEVICES),
+        BackendOption("tta", "bool", True, "test-time augmentation (mirroring)", title="Test-time mirroring"),
+        BackendOption("stepSize", "float", 0.5, "sliding-window step, fraction of the patch size", minimum=0.0,
+                      maximum=1.0, minimumInclusive=False,
+                      invalid="Step size must be in (0, 1] (fraction of the patch size), got {value}"),
+    )
+
+    def prepare(self, context, modelFolders, folds=None, checkpoint=DEFAULT_CHECKPOINT, device="auto", tta=True,
+                stepSize=0.5):
+        """Validate model folder(s) (several are ensembled); folds: None (all trained), a fold, "all" or a list."""
+        if not modelFolders:
+            raise ValueError("No nnU-Net model folder given")
+        models = [validateModelFolder(folder, folds, checkpoint) for folder in modelFolders]
+        requireEnsemble(models)
+        configuration = models[0].configurationPlans
+        architecture = configuration.get("architecture", {}).get("arch_kwargs", {})
+        parameters = {"modelFolders": [model.folder for model in models], "folds": [model.folds for model in models],
+                      "checkpoint": checkpoint, "device": device, "tta": bool(tta), "stepSize": float(stepSize)}
+        return PreparedRun(
+            childOptions=dict(parameters), channels=models[0].channels,
+            description=" + ".join(model.description() for model in models), parameters=parameters,
+            labelNames={str(value): name for value, name in models[0].labels.items()},
+            memoryModel={"networkSpacing": configuration["spacing"], "numClasses": len(models[0].labels) + 1,
+                         "patchSize": configuration["patch_size"], "numChannels": len(models[0].channels),
+                         "featuresPerStage": architecture.get("features_per_stage"), "models": len(models)})
+
+    def childVariables(self, prepared, workDir):
+        """nnU-Net reads its three folders from the environment even when it only predicts: the job's own."""
+        return {"nnUNet_raw": workDir, "nnUNet_preprocessed": workDir, "nnUNet_results": workDir,
+                **prepared.environment}
