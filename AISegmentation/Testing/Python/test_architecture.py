@@ -3,6 +3,7 @@
 import ast
 import os
 import re
+import sys
 
 MODULE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIB_DIR = os.path.join(MODULE_DIR, "AISegmentationLib")
@@ -30,17 +31,71 @@ def test_library_imports_no_qt_or_application_module():
     assert offenders == []
 
 
+def _cmakeList(cmake, variable):
+    match = re.search(rf"set\({variable}\n(.*?)\n\s*\)", re.sub(r"#.*", "", cmake), re.S)
+    return set(match.group(1).split())
+
+
 def test_cmake_lists_every_python_file_and_resource():
+    """Every .py of the Lib is a script; every other file shipped with the module (Resources/, and files beside the
+    code such as the backends' requirements) is a resource, installed at its relative path."""
     cmake = open(os.path.join(MODULE_DIR, "CMakeLists.txt"), encoding="utf-8").read()
-    for root, _, files in os.walk(LIB_DIR):
-        for name in files:
-            if name.endswith(".py"):
+    scripts, resources = _cmakeList(cmake, "MODULE_PYTHON_SCRIPTS"), _cmakeList(cmake, "MODULE_PYTHON_RESOURCES")
+    for folder in (LIB_DIR, os.path.join(MODULE_DIR, "Resources")):
+        for root, folders, files in os.walk(folder):
+            folders[:] = [name for name in folders if name != "__pycache__"]
+            for name in files:
                 relative = os.path.relpath(os.path.join(root, name), MODULE_DIR).replace(os.sep, "/")
-                assert relative in cmake, f"{relative} missing from CMakeLists.txt"
-    for root, _, files in os.walk(os.path.join(MODULE_DIR, "Resources")):
-        for name in files:
-            relative = os.path.relpath(os.path.join(root, name), MODULE_DIR).replace(os.sep, "/")
-            assert relative in cmake, f"{relative} missing from CMakeLists.txt"
+                expected = scripts if name.endswith(".py") else resources
+                assert relative in expected, f"{relative} missing from CMakeLists.txt"
+    for relative in scripts | resources:
+        assert relative.startswith("${") or os.path.isfile(os.path.join(MODULE_DIR, relative)), relative
+
+
+def _stringLiterals(path):
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    return [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+
+
+def test_the_widget_and_the_cli_name_no_backend():
+    """The panel's AI section and the CLI's segment subcommands are generated from the backends' declarations."""
+    from AISegmentationLib.Backends import Registry
+
+    names = [backend.name for backend in Registry.allBackends().values()]
+    repository = os.path.dirname(MODULE_DIR)
+    paths = [os.path.join(MODULE_DIR, "AISegmentation.py")] + [
+        os.path.join(repository, "Scripts", name) for name in os.listdir(os.path.join(repository, "Scripts"))
+        if name.startswith("AISegmentationCLI") and name.endswith(".py")]
+    assert len(paths) >= 3
+    for path in paths:
+        text = open(path, encoding="utf-8").read()
+        for literal in _stringLiterals(path):
+            for name in names:  # as a key ("nnunet"); prose may cite a product (e.g. TotalSegmentator's example CT)
+                assert not re.search(rf"\b{name}\b", literal), f"{os.path.basename(path)} names {name}: {literal!r}"
+        assert not re.search(r"==\s*[\"'](nnunet|totalsegmentator)", text, re.I)
+        for module in _imports(path):
+            assert not any(f".Backends.{folder}" in module for folder in ("NnUNet", "TotalSegmentator")), module
+
+
+def test_each_backend_is_one_folder_with_its_three_parts():
+    """Parent side (the registered Backend subclass), child side (its childModule, which imports neither slicer nor
+    AISegmentationLib) and its requirements file, all in Backends/<Name>/."""
+    from AISegmentationLib.Backends import Registry
+    from AISegmentationLib.Backends.Backend import Backend
+
+    backendsDir = os.path.join(LIB_DIR, "Backends")
+    folders = {name for name in os.listdir(backendsDir) if os.path.isdir(os.path.join(backendsDir, name)) and
+               name != "__pycache__"}
+    backends = Registry.allBackends().values()
+    assert {os.path.basename(backend.folder) for backend in backends} == folders
+    for backend in backends:
+        assert isinstance(backend, Backend) and os.path.dirname(backend.folder) == backendsDir, backend.name
+        files = set(os.listdir(backend.folder)) - {"__pycache__"}
+        parent = os.path.basename(sys.modules[type(backend).__module__].__file__)
+        assert files == {parent, backend.childModule, os.path.basename(backend.requirementsPath)}, files
+        assert backend.options and backend.title and backend.environmentName
+        child = [module.split(".")[0] for module in _imports(backend.childModulePath)]
+        assert "slicer" not in child and "AISegmentationLib" not in child, child
 
 
 def test_module_file_has_the_five_template_classes():
