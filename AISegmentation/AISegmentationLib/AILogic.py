@@ -240,9 +240,10 @@ class AILogic:
     def startNnUNet(self, volumeNodes, modelFolders, segmentationNode=None, folds=None,
                     checkpoint=DEFAULT_CHECKPOINT, device="auto", tta=True, stepSize=0.5, environment="auto"):
         """startBackend("nnunet", ...): modelFolders: one trained model folder
-        (``<trainer>__<plans>__<configuration>``) or several, ensembled by averaging their probabilities. folds: None (all trained folds), a fold number,
-        "all" or a list. device: auto, cpu, cuda, mps. tta: test-time mirroring. stepSize: sliding-window step
-        (fraction of the patch). volumeNodes, segmentationNode, environment: as for startBackend."""
+        (``<trainer>__<plans>__<configuration>``) or several, ensembled by averaging their probabilities. folds: None
+        (all trained folds), a fold number, "all" or a list. device: auto, cpu, cuda, mps. tta: test-time mirroring.
+        stepSize: sliding-window step (fraction of the patch). volumeNodes, segmentationNode, environment: as for
+        startBackend."""
         return self.startBackend(NNUNET, volumeNodes, segmentationNode, environment, modelFolders=modelFolders,
                                  folds=folds, checkpoint=checkpoint, device=device, tta=tta, stepSize=stepSize)
 

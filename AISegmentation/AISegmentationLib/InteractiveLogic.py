@@ -34,7 +34,8 @@ class InteractiveLogic:
         "interactiveConsentCallback", "setInteractiveServer", "useInteractiveServer", "interactiveSession",
         "testInteractiveConnection", "closeInteractiveSession", "interactiveConsentStore",
         "setInteractiveConsentStore", "allowInteractiveServer", "revokeInteractiveServer",
-        "startInteractiveSegmentation", "startInteractiveFromSegment", "interactivePoint", "interactiveBox", "interactiveLasso", "interactiveScribble",
+        "startInteractiveSegmentation", "startInteractiveFromSegment", "interactivePoint", "interactiveBox",
+        "interactiveLasso", "interactiveScribble",
         "interactiveUndo", "interactiveReset")
 
     def __init__(self, segmentEditor):

@@ -3,8 +3,8 @@
 Each environment is a virtual environment in ``<root>/<name>/`` with the backend's pinned requirements
 (``<name>-requirements.txt`` in the backend's folder, found through the registry), so nothing a backend installs can
 touch Slicer's own Python or another backend. ``<root>`` is ``$AISEGMENTATION_ENVIRONMENTS_DIR`` or ``<user data
-folder>/AISegmentation/environments``. Nothing is installed at import time: only :meth:`EnvironmentManager.startJob` installs, and the
-GUI calls it only after the user agrees.
+folder>/AISegmentation/environments``. Nothing is installed at import time: only :meth:`EnvironmentManager.startJob`
+installs, and the GUI calls it only after the user agrees.
 
 Creation works when the only Python is desktop Slicer's (the ``PythonSlicer`` launcher running ``python-real``,
 whose compiled-in prefix does not exist) and only the package index is reachable: the base Python makes a venv
@@ -185,7 +185,8 @@ class EnvironmentManager:
     """Create, inspect and remove the isolated backend environments under one root folder.
 
     requirementsDir: where ``<name>-requirements.txt`` files are (default: the registered backends' folders).
-    installer: "auto" (uv, or pip where the environment's interpreter cannot start on its own; see Installer), "uv" or "pip".
+    installer: "auto" (uv, or pip where the environment's interpreter cannot start on its own; see Installer), "uv"
+    or "pip".
     """
 
     def __init__(self, root=None, requirementsDir=None, installer="auto"):
