@@ -32,8 +32,9 @@ MONAI's ``compute_hausdorff_distance`` (max and ``percentile=95``) and
 ``compute_average_surface_distance(symmetric=True)`` with ``spacing`` set.
 
 How it is computed (exact, no approximate distance transform): one pass for voxel counts and each mask's bounding
-box; crop to the union bounding box with a 1-voxel margin; 6-neighbour surfaces; on the CPU nearest surface
-distances by KD-tree (``scipy.spatial.cKDTree``); with torch an exact separable squared Euclidean distance
+box; crop to the union bounding box with a 1-voxel margin; 6-neighbour surfaces (slabs in parallel threads); on
+the CPU nearest surface distances by KD-tree (``scipy.spatial.cKDTree``, the two directions in parallel threads);
+with torch an exact separable squared Euclidean distance
 transform of the target surface on the crop (1D nearest-feature scan, brute-force lower envelope along the next
 axis, final envelope evaluated only at the query points); percentiles by selection (``np.partition`` /
 ``torch.kthvalue``; ``torch.quantile`` refuses more than 2^24 values). Distances are float64, except the torch
@@ -45,9 +46,11 @@ depend on rounding.
 
 import concurrent.futures
 import dataclasses
+import importlib.util
 import logging
 import math
 import os
+import sys
 
 import numpy as np
 
@@ -68,6 +71,8 @@ _TIE_RELATIVE, _TIE_ABSOLUTE = 1e-6, 1e-9
 _KDTREE_LEAF_SIZE = 64
 # Slabs (along axis 0) in which the CPU path finds surfaces, so that the work stays in the processor cache.
 _SLAB_VOXELS = 1 << 21
+# Fewer surface points than this: one thread (starting threads costs more than it saves).
+_PARALLEL_MINIMUM_POINTS = 1 << 14
 # Largest intermediate tensor (elements) of the torch distance transform.
 _TORCH_CHUNK_ELEMENTS = {"cpu": 1 << 22, "cuda": 1 << 27}
 
@@ -111,7 +116,8 @@ def compareMasks(reference, compared, spacing, device="auto", hausdorff95Mode="m
     """Compare a reference and a compared binary mask (numpy arrays or torch tensors of one shape, 2D or 3D).
 
     See the module docstring for the exact definitions. ``device``: "cpu" (numpy/scipy), "cuda" (torch on the
-    GPU), "torch-cpu" (the torch code on torch's CPU device), "auto" (CUDA when torch sees one, else "cpu").
+    GPU), "torch-cpu" (the torch code on torch's CPU device), "auto" (CUDA when torch sees one, else "cpu"; torch is
+    not imported when no GPU driver is present).
     Returns a :class:`ComparisonResult`. Raises ValueError for bad input, RuntimeError if torch/CUDA is missing
     for the requested device.
     """
@@ -128,6 +134,34 @@ def compareMasks(reference, compared, spacing, device="auto", hausdorff95Mode="m
     return _makeResult(counts, distances, spacing, options, resolvedDevice)
 
 
+def compareMaskSlabs(reference, compared, spacing, device="auto", hausdorff95Mode="max",
+                     averageSurfaceDistanceMode="pooled", surfaceDiceTolerance=2.0):
+    """:func:`compareMasks` for masks read slab by slab, so that no full-size mask is ever built: ``reference`` and
+    ``compared`` have a ``shape`` (3D) and give their boolean slab for ``[start:stop]`` along axis 0 (numpy arrays
+    do; so does :class:`LabelSlabs`). Same results as compareMasks on the full masks. On a torch device the full
+    masks are built first."""
+    options = _validateOptions(hausdorff95Mode, averageSurfaceDistanceMode, surfaceDiceTolerance)
+    _checkShapes(reference, compared)
+    spacing = _validateSpacing(spacing, len(reference.shape))
+    resolvedDevice = _resolveDevice(device)
+    if resolvedDevice != "cpu":
+        depth = reference.shape[0]
+        counts, distances = _torchCountsAndDistances(reference[0:depth], compared[0:depth], spacing, resolvedDevice)
+    else:
+        counts, distances = _slabCountsAndDistances(reference, compared, spacing)
+    return _makeResult(counts, distances, spacing, options, resolvedDevice)
+
+
+class LabelSlabs:
+    """The mask ``labels == value`` of a numpy label array, computed slab by slab when indexed along axis 0."""
+
+    def __init__(self, labels, value):
+        self.labels, self.value, self.shape = labels, value, labels.shape
+
+    def __getitem__(self, index):
+        return self.labels[index] == self.value
+
+
 def compareLabelmaps(referenceLabels, comparedLabels, spacing, labelPairs, progressCallback=None, **options):
     """Compare label pairs of two integer label arrays of one shape.
 
@@ -142,19 +176,46 @@ def compareLabelmaps(referenceLabels, comparedLabels, spacing, labelPairs, progr
     isTorch = _isTorchTensor(referenceLabels) or _isTorchTensor(comparedLabels)
     if not isTorch:
         referenceLabels, comparedLabels = np.asarray(referenceLabels), np.asarray(comparedLabels)
-    referenceBoxes = None if isTorch else _labelBoundingBoxes(referenceLabels, [p[0] for p in labelPairs])
-    comparedBoxes = None if isTorch else _labelBoundingBoxes(comparedLabels, [p[1] for p in labelPairs])
+    referenceBoxes = None if isTorch else labelBoundingBoxes(referenceLabels, [p[0] for p in labelPairs])
+    comparedBoxes = None if isTorch else labelBoundingBoxes(comparedLabels, [p[1] for p in labelPairs])
     results = []
     for index, (referenceLabel, comparedLabel) in enumerate(labelPairs):
         if progressCallback:
             progressCallback(index / max(len(labelPairs), 1), f"Comparing label {referenceLabel} with {comparedLabel}")
         region = _pairRegion(referenceLabels.shape, referenceBoxes, comparedBoxes, referenceLabel, comparedLabel)
-        result = compareMasks(referenceLabels[region] == referenceLabel, comparedLabels[region] == comparedLabel,
-                              spacing, **options)
+        if isTorch:
+            result = compareMasks(referenceLabels[region] == referenceLabel, comparedLabels[region] == comparedLabel,
+                                  spacing, **options)
+        else:
+            result = compareMaskSlabs(LabelSlabs(referenceLabels[region], referenceLabel),
+                                      LabelSlabs(comparedLabels[region], comparedLabel), spacing, **options)
+            releaseFreedMemory()
         results.append((referenceLabel, comparedLabel, result))
     if progressCallback:
         progressCallback(1.0, f"Compared {len(labelPairs)} label pairs")
     return results
+
+
+def releaseFreedMemory():
+    """Give the memory freed by the last comparison back to the system (glibc's malloc_trim; elsewhere nothing).
+
+    Called between the pairs of a batch: the allocator arenas of the worker threads otherwise keep freed blocks, and
+    the resident size of a batch would grow past what any one pair needs."""
+    global _mallocTrim
+    if _mallocTrim is None:
+        _mallocTrim = False
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            try:
+                _mallocTrim = ctypes.CDLL(None).malloc_trim
+            except (OSError, AttributeError):  # not glibc (e.g. musl)
+                pass
+    if _mallocTrim:
+        _mallocTrim(0)
+
+
+_mallocTrim = None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -211,12 +272,34 @@ def _resolveDevice(device):
         raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
     if device == "cpu":
         return "cpu"
+    if device == "auto" and "torch" not in sys.modules and not _gpuDriverPresent():
+        return "cpu"  # importing torch costs seconds; without a GPU driver it cannot see a CUDA device
     torch = _importTorch(required=device != "auto")
     if device == "auto":
         return "cuda" if torch is not None and torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device='cuda' was requested but torch sees no CUDA device; use device='cpu' or 'auto'")
     return device
+
+
+def _gpuDriverPresent():
+    """Cheap test, without importing torch, of whether torch could see a CUDA (or ROCm) device: torch installed,
+    devices not hidden by CUDA_VISIBLE_DEVICES, and a GPU driver present (unknown platforms: assume yes)."""
+    if importlib.util.find_spec("torch") is None:
+        return False
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return False
+    if sys.platform.startswith("linux"):
+        return any(os.path.exists(path) for path in (
+            "/proc/driver/nvidia/version", "/dev/nvidia0", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg"))
+    if sys.platform == "darwin":
+        return False  # no CUDA on macOS
+    if sys.platform == "win32":
+        import ctypes.util
+
+        return ctypes.util.find_library("nvcuda") is not None
+    return True
 
 
 def _importTorch(required):
@@ -408,72 +491,93 @@ def _numpyCountsAndDistances(reference, compared, spacing):
     if referenceCount == 0 or comparedCount == 0:
         return _Counts(referenceCount, comparedCount, 0), None
     crop = _unionCrop(_numpyBoundingBox(reference), _numpyBoundingBox(compared), reference.shape)
-    surfaces = _numpySurfaces(reference[crop], compared[crop])
-    _logger.debug("Crop %s: %d reference and %d compared surface voxels", [(c.start, c.stop) for c in crop],
+    return _slabCountsAndDistances(reference[crop], compared[crop], spacing)
+
+
+def _slabCountsAndDistances(reference, compared, spacing):
+    """Counts and directed distances of two mask sources (numpy arrays, or objects with ``shape`` whose
+    ``[start:stop]`` gives the boolean slab along axis 0), read slab by slab."""
+    surfaces = _numpySurfaces(reference, compared, spacing)
+    _logger.debug("Shape %s: %d reference and %d compared surface voxels", tuple(reference.shape),
                   len(surfaces.referencePoints), len(surfaces.comparedPoints))
-    counts = _Counts(referenceCount, comparedCount, surfaces.intersection)
-    return counts, _kdTreeDistances(surfaces, spacing)
+    counts = _Counts(surfaces.referenceCount, surfaces.comparedCount, surfaces.intersection)
+    if counts.reference == 0 or counts.compared == 0:
+        return counts, None
+    return counts, _kdTreeDistances(surfaces)
 
 
 @dataclasses.dataclass
 class _Surfaces:
-    referencePoints: np.ndarray  # (n, dimension) voxel indices in the crop
+    referencePoints: np.ndarray  # (n, dimension) voxel centres in mm, relative to the mask source's origin
     comparedPoints: np.ndarray
     referenceOnCompared: np.ndarray  # bool per reference surface point: also a compared surface point
     comparedOnReference: np.ndarray
     intersection: int
+    referenceCount: int
+    comparedCount: int
 
 
-def _numpySurfaces(reference, compared):
-    """Surface points of both masks and the intersection count, slab by slab along axis 0 (cache friendly)."""
+def _numpySurfaces(reference, compared, spacing):
+    """Surface points (mm) of both masks, voxel counts and the intersection count, slab by slab along axis 0 (cache
+    friendly; slabs in parallel threads)."""
     depth = reference.shape[0]
     step = max(1, _SLAB_VOXELS // max(1, int(np.prod(reference.shape[1:]))))
     starts = range(0, depth, step)
-    work = [(reference, compared, start, min(start + step, depth)) for start in starts]
+    work = [(reference, compared, start, min(start + step, depth), spacing) for start in starts]
     if len(work) > 1 and _cpuCount() > 1:
         with concurrent.futures.ThreadPoolExecutor(min(_cpuCount(), len(work))) as executor:
             slabs = list(executor.map(lambda arguments: _numpySlabSurfaces(*arguments), work))
     else:
         slabs = [_numpySlabSurfaces(*arguments) for arguments in work]
-    return _Surfaces(*(np.concatenate([slab[i] for slab in slabs]) for i in range(4)),
-                     intersection=sum(slab[4] for slab in slabs))
+    points = [np.concatenate([slab[i] for slab in slabs]) for i in range(4)]
+    return _Surfaces(*points, *(sum(slab[i] for slab in slabs) for i in range(4, 7)))
 
 
 def _cpuCount():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _numpySlabSurfaces(reference, compared, start, stop):
+def _numpySlabSurfaces(reference, compared, start, stop, spacing):
     low, high = max(start - 1, 0), min(stop + 1, reference.shape[0])
     inner = slice(start - low, stop - low)
-    referenceSurface = _surfaceMask(reference[low:high])[inner]
-    comparedSurface = _surfaceMask(compared[low:high])[inner]
-    intersection = int(np.count_nonzero(reference[start:stop] & compared[start:stop]))
+    referenceSlab, comparedSlab = _asNumpyMask(reference[low:high]), _asNumpyMask(compared[low:high])
+    referenceSurface = _surfaceMask(referenceSlab)[inner]
+    comparedSurface = _surfaceMask(comparedSlab)[inner]
+    referenceSlab, comparedSlab = referenceSlab[inner], comparedSlab[inner]
+    intersection = int(np.count_nonzero(referenceSlab & comparedSlab))
     referenceFlat, comparedFlat = np.flatnonzero(referenceSurface), np.flatnonzero(comparedSurface)
     referenceOnCompared = comparedSurface.ravel()[referenceFlat]
     comparedOnReference = referenceSurface.ravel()[comparedFlat]
-    return (_flatToIndices(referenceFlat, referenceSurface.shape, start),
-            _flatToIndices(comparedFlat, comparedSurface.shape, start),
-            referenceOnCompared, comparedOnReference, intersection)
+    return (_flatToPoints(referenceFlat, referenceSurface.shape, start, spacing),
+            _flatToPoints(comparedFlat, comparedSurface.shape, start, spacing),
+            referenceOnCompared, comparedOnReference, intersection,
+            int(np.count_nonzero(referenceSlab)), int(np.count_nonzero(comparedSlab)))
 
 
-def _flatToIndices(flat, shape, firstOffset):
-    """(n, dimension) int64 indices of flat positions in an array of ``shape``, plus ``firstOffset`` on axis 0."""
-    indices = np.empty((flat.size, len(shape)), dtype=np.int64)
+def _flatToPoints(flat, shape, firstOffset, spacing):
+    """(n, dimension) float64 positions (mm) of flat positions in an array of ``shape`` (index × spacing, index on
+    axis 0 plus ``firstOffset``)."""
+    points = np.empty((flat.size, len(shape)), dtype=np.float64)
     remainder = flat
     for axis in range(len(shape) - 1, 0, -1):
-        remainder, indices[:, axis] = np.divmod(remainder, shape[axis])
-    indices[:, 0] = remainder + firstOffset
-    return indices
+        remainder, index = np.divmod(remainder, shape[axis])
+        np.multiply(index, spacing[axis], out=points[:, axis])
+    np.multiply(remainder + firstOffset, spacing[0], out=points[:, 0])
+    return points
 
 
-def _kdTreeDistances(surfaces, spacing):
+def _kdTreeDistances(surfaces):
+    """(D(A→B), D(B→A)): the two directions run in parallel threads (scipy releases the GIL while it builds a tree
+    and, with workers=-1, splits each query over the cores)."""
     from scipy.spatial import cKDTree
 
-    referencePoints = surfaces.referencePoints * spacing
-    comparedPoints = surfaces.comparedPoints * spacing
-    return (_directedKdTreeDistances(referencePoints, surfaces.referenceOnCompared, comparedPoints, cKDTree),
-            _directedKdTreeDistances(comparedPoints, surfaces.comparedOnReference, referencePoints, cKDTree))
+    referencePoints, comparedPoints = surfaces.referencePoints, surfaces.comparedPoints
+    work = [(referencePoints, surfaces.referenceOnCompared, comparedPoints),
+            (comparedPoints, surfaces.comparedOnReference, referencePoints)]
+    if _cpuCount() > 1 and min(len(referencePoints), len(comparedPoints)) >= _PARALLEL_MINIMUM_POINTS:
+        with concurrent.futures.ThreadPoolExecutor(2) as executor:
+            return tuple(executor.map(lambda arguments: _directedKdTreeDistances(*arguments, cKDTree), work))
+    return tuple(_directedKdTreeDistances(*arguments, cKDTree) for arguments in work)
 
 
 def _directedKdTreeDistances(queryPoints, onTarget, targetPoints, cKDTree):
@@ -482,7 +586,8 @@ def _directedKdTreeDistances(queryPoints, onTarget, targetPoints, cKDTree):
     toQuery = ~onTarget
     if np.any(toQuery):
         tree = cKDTree(targetPoints, leafsize=_KDTREE_LEAF_SIZE, balanced_tree=False, compact_nodes=False)
-        distances[toQuery] = tree.query(queryPoints[toQuery], k=1, workers=-1)[0]
+        workers = -1 if np.count_nonzero(toQuery) >= _PARALLEL_MINIMUM_POINTS else 1
+        distances[toQuery] = tree.query(queryPoints[toQuery], k=1, workers=workers)[0]
     return distances
 
 
@@ -613,23 +718,43 @@ def _torchLowerEnvelope(squared, axis, spacing, chunk):
 _MAX_FIND_OBJECTS_LABEL = 1 << 16
 
 
-def _labelBoundingBoxes(labels, wanted):
-    """{label: ((lo, hi) per axis) or None} for the wanted labels, by one scipy.ndimage.find_objects pass.
+def labelBoundingBoxes(labels, wanted):
+    """{label: ((lo, hi) per axis, hi exclusive) or None when absent} of the wanted labels of a numpy label array.
 
-    Returns None (compare on the whole array) when labels are not small positive integers.
+    Labels 1..65536 of an integer array: one scipy.ndimage.find_objects pass (other values are ignored by it);
+    any other label (0, negative, larger, non-integer): one comparison pass each.
     """
     from scipy import ndimage
 
     wanted = set(wanted)
-    integerLabels = all(isinstance(label, (int, np.integer)) and 0 < label <= _MAX_FIND_OBJECTS_LABEL
-                        for label in wanted)
-    if not integerLabels or not np.issubdtype(labels.dtype, np.integer) or labels.size == 0:
-        return None
-    if labels.min() < 0 or labels.max() > _MAX_FIND_OBJECTS_LABEL:
-        return None
-    objects = ndimage.find_objects(labels, max_label=max(wanted) if wanted else 0)
-    return {label: (None if objects[label - 1] is None else
-                    [(region.start, region.stop) for region in objects[label - 1]]) for label in wanted}
+    integerArray = np.issubdtype(labels.dtype, np.integer) and labels.size > 0
+    direct = {label for label in wanted if integerArray and isinstance(label, (int, np.integer))
+              and 0 < label <= _MAX_FIND_OBJECTS_LABEL}
+    boxes = {}
+    if direct:
+        objects = ndimage.find_objects(labels, max_label=int(max(direct)))
+        boxes = {label: (None if objects[label - 1] is None else
+                         [(region.start, region.stop) for region in objects[label - 1]]) for label in direct}
+    for label in wanted - direct:
+        boxes[label] = _numpyBoundingBox(labels == label) if labels.size else None
+    return boxes
+
+
+def allLabelBoundingBoxes(labels):
+    """{label: ((lo, hi) per axis)} of every nonzero value of a numpy label array, in ascending order: one
+    scipy.ndimage.find_objects pass for integers 0..65536 (no sort); np.unique and a pass per value otherwise."""
+    from scipy import ndimage
+
+    if labels.size == 0:
+        return {}
+    if np.issubdtype(labels.dtype, np.integer):
+        low, high = int(labels.min()), int(labels.max())
+        if low >= 0 and high <= _MAX_FIND_OBJECTS_LABEL:
+            return {index + 1: [(region.start, region.stop) for region in found] for index, found
+                    in enumerate(ndimage.find_objects(labels, max_label=high)) if found is not None}
+    values = [value.item() for value in np.unique(labels) if value != 0]
+    boxes = labelBoundingBoxes(labels, values)
+    return {value: boxes[value] for value in values}
 
 
 def _pairRegion(shape, referenceBoxes, comparedBoxes, referenceLabel, comparedLabel):
