@@ -290,8 +290,12 @@ def runExportLabelmap(logic, args):
     print(f"Label map: {path} ({len(names)} labels; names in {path}.labels.json)")
 
 
+def _isSegmentationFile(path):
+    return str(path).lower().endswith(".seg.nrrd")
+
+
 def _loadSegmentationFile(logic, path, labels):
-    if str(path).lower().endswith(".seg.nrrd"):
+    if _isSegmentationFile(path):
         return logic.loadSegmentation(path), True
     return logic.importLabelmap(path, labels), bool(labels)
 
@@ -302,14 +306,19 @@ def runCompare(logic, args):
     from AISegmentationLib import SegmentComparisonMRML
     from AISegmentationLib.AtomicWrite import writeText
 
-    reference, referenceNamed = _loadSegmentationFile(logic, args.reference, args.reference_labels)
-    compared, comparedNamed = _loadSegmentationFile(logic, args.compared, args.compared_labels)
-    match = args.match or ("name" if referenceNamed or comparedNamed else "value")
-    pairs = (SegmentComparisonMRML.matchSegmentsByName if match == "name"
-             else SegmentComparisonMRML.matchSegmentsByLabelValue)(reference, compared)
-    rows, _ = logic.compareSegmentations(reference, compared, pairs, csvPath=args.csv, device=args.device,
-                                         hausdorff95Mode=args.hd95_mode, averageSurfaceDistanceMode=args.asd_mode,
-                                         surfaceDiceTolerance=args.tolerance)
+    options = dict(device=args.device, hausdorff95Mode=args.hd95_mode, averageSurfaceDistanceMode=args.asd_mode,
+                   surfaceDiceTolerance=args.tolerance)
+    if not _isSegmentationFile(args.reference) and not _isSegmentationFile(args.compared):
+        # Two label maps: compared value by value, without segmentation nodes.
+        rows = logic.compareLabelmapFiles(args.reference, args.compared, args.reference_labels, args.compared_labels,
+                                          args.match, csvPath=args.csv, **options)
+    else:
+        reference, referenceNamed = _loadSegmentationFile(logic, args.reference, args.reference_labels)
+        compared, comparedNamed = _loadSegmentationFile(logic, args.compared, args.compared_labels)
+        match = args.match or ("name" if referenceNamed or comparedNamed else "value")
+        pairs = (SegmentComparisonMRML.matchSegmentsByName if match == "name"
+                 else SegmentComparisonMRML.matchSegmentsByLabelValue)(reference, compared)
+        rows, _ = logic.compareSegmentations(reference, compared, pairs, csvPath=args.csv, **options)
     printComparisonTable(rows)
     if args.json:
         records = [{"referenceSegment": r["referenceSegment"], "comparedSegment": r["comparedSegment"],

@@ -5,6 +5,7 @@ a segment goes through :class:`SegmentEditing.SegmentEditor` (undo, masking, ove
 Bad input raises ValueError with a message meant for the user, and leaves the scene unchanged.
 """
 
+import contextlib
 import logging
 import os
 
@@ -12,8 +13,8 @@ import numpy as np
 import slicer
 import vtk
 
-from . import (GrowFromSeeds, Islands, LevelTracing, RuntimeInstall, SegmentComparison, SegmentComparisonMRML,
-               SegmentationIO, Segments, Threshold, VolumeIO)
+from . import (GrowFromSeeds, Islands, LabelmapComparison, LevelTracing, RuntimeInstall, SegmentComparison,
+               SegmentComparisonMRML, SegmentationIO, Segments, Threshold, VolumeIO)
 from .AILogic import AILogic
 from .Delegation import delegate
 from .Geometry import orientedImageFromArray, requireInsideVolume
@@ -328,18 +329,39 @@ class AISegmentationLogic:
         for node, what in ((referenceNode, "reference"), (comparedNode, "compared")):
             if node is None:
                 raise ValueError(f"No {what} segmentation selected")
-        if self._comparisonRunning:  # e.g. a second click while the GUI repaints from progressCallback
-            raise ValueError("A comparison is already running: wait for it to finish")
-        self._comparisonRunning = True
-        try:
+        with self._oneComparison():
             rows = SegmentComparisonMRML.compareSegmentations(referenceNode, comparedNode, pairs, progressCallback,
                                                               **options)
-        finally:
-            self._comparisonRunning = False
         tableNode = SegmentComparisonMRML.rowsToTableNode(self.scene, rows, tableNode)
         if csvPath:
             self.saveComparisonCsv(rows, csvPath)
         return rows, tableNode
+
+    def compareLabelmapFiles(self, referencePath, comparedPath, referenceLabels=None, comparedLabels=None,
+                             match=None, csvPath=None, progressCallback=None, **options):
+        """Compare two label-map files label by label, without building segmentation nodes (no table node).
+
+        Labels are paired by value, or by name when match="name" (the default when a name table is given; tables
+        as for importLabelmap); the compared map is resampled onto the reference's grid only when they differ.
+        Returns the rows of compareSegmentations; optionally writes them to a CSV file.
+        """
+        SegmentComparison.validateComparisonOptions(options)
+        with self._oneComparison():
+            rows = LabelmapComparison.compareLabelmapFiles(self.runtime, referencePath, comparedPath, referenceLabels,
+                                                           comparedLabels, match, progressCallback, **options)
+        if csvPath:
+            self.saveComparisonCsv(rows, csvPath)
+        return rows
+
+    @contextlib.contextmanager
+    def _oneComparison(self):
+        if self._comparisonRunning:  # e.g. a second click while the GUI repaints from progressCallback
+            raise ValueError("A comparison is already running: wait for it to finish")
+        self._comparisonRunning = True
+        try:
+            yield
+        finally:
+            self._comparisonRunning = False
 
     @staticmethod
     def saveComparisonCsv(rows, path):

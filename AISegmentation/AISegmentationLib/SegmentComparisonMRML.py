@@ -1,20 +1,18 @@
 """Segment comparison on MRML segmentations: one segment pair or all pairs of two segmentation nodes, results as a
 table node and CSV. The metrics themselves come from the Slicer-free engine :mod:`SegmentComparison`.
 
-Both segments are resampled (nearest neighbour) onto the reference segmentation's geometry, with the compared
-segmentation's parent transform (relative to the reference's) applied, and the grid is padded so that neither
-segment is cut off. Different spacing, extent, orientation and linear or non-linear transforms are thus handled.
+Both sides are placed on the reference segmentation's geometry, with the compared segmentation's parent transform
+(relative to the reference's) applied: each shared labelmap layer is read once and resampled (nearest neighbour,
+padded so that no segment is cut off) only when its voxels are not reference voxels, so different spacing, extent,
+orientation and linear or non-linear transforms are handled; each pair is compared on its own bounding box (see
+:mod:`SegmentComparisonLayers`).
 """
 
 import csv
-import logging
 
-import numpy as np
-import slicer
 import vtk
 
-from . import SegmentComparison
-from .Geometry import arrayFromImage
+from . import SegmentComparison, SegmentComparisonLayers
 from .SegmentEditing import requireSegment
 
 # (column title, ComparisonResult attribute); units are in the titles.
@@ -31,64 +29,25 @@ TABLE_COLUMNS = [
 ]
 
 
-def _referenceGeometry(segmentationNode):
-    geometryString = segmentationNode.GetSegmentation().GetConversionParameter(
-        slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName())
-    geometry = slicer.vtkOrientedImageData()
-    if geometryString:
-        slicer.vtkSegmentationConverter.DeserializeImageGeometry(geometryString, geometry, False)
-    else:
-        # No reference geometry: use the segmentation's common labelmap geometry.
-        geometryString = segmentationNode.GetSegmentation().DetermineCommonLabelmapGeometry(
-            slicer.vtkSegmentation.EXTENT_UNION_OF_SEGMENTS, None)
-        slicer.vtkSegmentationConverter.DeserializeImageGeometry(geometryString, geometry, False)
-    return geometry
-
-
-def _segmentOnGeometry(segmentationNode, segmentId, geometry, referenceTransformNode):
-    """Binary labelmap of a segment resampled onto geometry (padded so the segment fits), or None if empty."""
-    labelmap = slicer.vtkOrientedImageData()
-    segmentationNode.GetBinaryLabelmapRepresentation(segmentId, labelmap)
-    if labelmap.IsEmpty() or labelmap.GetPointData().GetScalars() is None or labelmap.GetScalarRange()[1] == 0:
-        return None
-    transform = vtk.vtkGeneralTransform()
-    slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(
-        segmentationNode.GetParentTransformNode(), referenceTransformNode, transform)
-    resampled = slicer.vtkOrientedImageData()
-    if not slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
-            labelmap, geometry, resampled, False, True, transform):
-        raise ValueError(f"Could not resample segment '{segmentId}' of '{segmentationNode.GetName()}'")
-    return resampled
-
-
-def _padToExtent(image, extent):
-    padder = vtk.vtkImageConstantPad()
-    padder.SetInputData(image)
-    padder.SetOutputWholeExtent(extent)
-    padder.SetConstant(0)
-    padder.Update()
-    return arrayFromImage(padder.GetOutput()) != 0
+def _sides(referenceNode, referenceIds, comparedNode, comparedIds):
+    """(reference Side, compared Side, spacing) on the reference segmentation's geometry."""
+    geometry = SegmentComparisonLayers.referenceGeometry(referenceNode)
+    referenceTransform = referenceNode.GetParentTransformNode()
+    referenceSide = SegmentComparisonLayers.segmentationSide(referenceNode, referenceIds, geometry, referenceTransform)
+    comparedSide = SegmentComparisonLayers.segmentationSide(comparedNode, comparedIds, geometry, referenceTransform)
+    return referenceSide, comparedSide, SegmentComparisonLayers.geometrySpacing(geometry)
 
 
 def segmentMasks(referenceNode, referenceSegmentId, comparedNode, comparedSegmentId):
-    """(reference mask, compared mask, spacing in array-axis order) on the reference segmentation's grid."""
+    """(reference mask, compared mask, spacing in array-axis order) on the reference segmentation's lattice, cropped
+    to the union of the two segments' bounding boxes (the metrics do not depend on the crop)."""
     requireSegment(referenceNode, referenceSegmentId)
     requireSegment(comparedNode, comparedSegmentId)
-    geometry = _referenceGeometry(referenceNode)
-    referenceTransform = referenceNode.GetParentTransformNode()
-    images = [_segmentOnGeometry(node, segmentId, geometry, referenceTransform)
-              for node, segmentId in ((referenceNode, referenceSegmentId), (comparedNode, comparedSegmentId))]
-    present = [image for image in images if image is not None]
-    if not present:
-        shape = (1, 1, 1)
-        return np.zeros(shape, bool), np.zeros(shape, bool), tuple(geometry.GetSpacing()[::-1])
-    extent = list(present[0].GetExtent())
-    for image in present[1:]:
-        other = image.GetExtent()
-        extent = [min(extent[i], other[i]) if i % 2 == 0 else max(extent[i], other[i]) for i in range(6)]
-    shape = tuple(extent[2 * axis + 1] - extent[2 * axis] + 1 for axis in (2, 1, 0))
-    masks = [np.zeros(shape, bool) if image is None else _padToExtent(image, extent) for image in images]
-    return masks[0], masks[1], tuple(geometry.GetSpacing()[::-1])
+    referenceSide, comparedSide, spacing = _sides(referenceNode, [referenceSegmentId], comparedNode,
+                                                  [comparedSegmentId])
+    reference, compared = SegmentComparisonLayers.pairMasks(referenceSide, referenceSegmentId, comparedSide,
+                                                            comparedSegmentId)
+    return reference, compared, spacing
 
 
 def compareSegments(referenceNode, referenceSegmentId, comparedNode, comparedSegmentId, **options):
@@ -126,19 +85,17 @@ def compareSegmentations(referenceNode, comparedNode, pairs=None, progressCallba
     if not pairs:
         raise ValueError(f"No segment pairs to compare between '{referenceNode.GetName()}' and "
                          f"'{comparedNode.GetName()}' (no segment names in common)")
-    rows = []
-    for index, (referenceId, comparedId) in enumerate(pairs):
-        referenceName = requireSegment(referenceNode, referenceId).GetName()
-        comparedName = requireSegment(comparedNode, comparedId).GetName()
-        if progressCallback:
-            progressCallback(index / len(pairs), f"Comparing {referenceName} with {comparedName}")
-        result = compareSegments(referenceNode, referenceId, comparedNode, comparedId, **options)
-        rows.append({"referenceSegment": referenceName, "comparedSegment": comparedName, "result": result})
-        logging.info("%s vs %s: Dice %.4f, HD95 %.2f mm", referenceName, comparedName, result.dice,
-                     result.hausdorff95)
-    if progressCallback:
-        progressCallback(1.0, f"Compared {len(rows)} segment pairs")
-    return rows
+    for referenceId, comparedId in pairs:
+        requireSegment(referenceNode, referenceId)
+        requireSegment(comparedNode, comparedId)
+    referenceSide, comparedSide, spacing = _sides(referenceNode, _unique(p[0] for p in pairs), comparedNode,
+                                                  _unique(p[1] for p in pairs))
+    return SegmentComparisonLayers.compareSides(referenceSide, comparedSide, pairs, spacing, progressCallback,
+                                                **options)
+
+
+def _unique(keys):
+    return list(dict.fromkeys(keys))
 
 
 def _columnTitles(rows):

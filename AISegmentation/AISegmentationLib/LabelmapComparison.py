@@ -1,0 +1,92 @@
+"""Comparison of two label-map files by label value (or by the names of label tables), without segmentation nodes.
+
+Each file is read once into a temporary label-map volume node; its voxels are one layer of its side (see
+:mod:`SegmentComparisonLayers`), placed on the reference label map's lattice (the compared one resampled, nearest
+neighbour, only when its voxels are not reference voxels). Every nonzero value is a segment, named from the label
+table or "Label <value>" as a label-map import names it; negative and large values are compared as they are. The
+temporary nodes are removed afterwards.
+"""
+
+import logging
+
+import numpy as np
+import slicer
+import vtk
+
+from . import SegmentComparisonLayers
+from .SegmentComparison import allLabelBoundingBoxes
+from .SegmentationIO import readLabelNames
+from .VolumeIO import _nodeIds, loadVolume, removeNodesAddedSince
+
+MATCH_MODES = ("value", "name")
+
+
+def compareLabelmapFiles(runtime, referencePath, comparedPath, referenceLabels=None, comparedLabels=None,
+                         match=None, progressCallback=None, **options):
+    """Rows of compareSegmentations for two label-map images (NIfTI, NRRD, MHA). ``referenceLabels`` /
+    ``comparedLabels``: name tables ({1: "spleen"}, JSON file or "1=a,2=b"); ``match``: "value" or "name" (default:
+    name when a table is given, else value); options as SegmentComparison.compareMasks."""
+    referenceNames, comparedNames = readLabelNames(referenceLabels), readLabelNames(comparedLabels)
+    match = match or ("name" if referenceNames or comparedNames else "value")
+    if match not in MATCH_MODES:
+        raise ValueError(f"match must be one of {MATCH_MODES}, got {match!r}")
+    scene = runtime.scene
+    before = _nodeIds(scene)
+    try:
+        referenceNode = loadVolume(runtime, referencePath, labelmap=True)
+        comparedNode = loadVolume(runtime, comparedPath, labelmap=True)
+        geometry = _orientedImage(referenceNode)
+        referenceTransform = referenceNode.GetParentTransformNode()
+        sides = [_labelmapSide(node, names, geometry, referenceTransform, path) for node, names, path in
+                 ((referenceNode, referenceNames, referencePath), (comparedNode, comparedNames, comparedPath))]
+        pairs = (_pairsByValue if match == "value" else _pairsByName)(*sides)
+        if not pairs:
+            raise ValueError(f"No label pairs to compare between '{referencePath}' and '{comparedPath}' (no label "
+                             f"{'values' if match == 'value' else 'names'} in common)")
+        return SegmentComparisonLayers.compareSides(*sides, pairs, SegmentComparisonLayers.geometrySpacing(geometry),
+                                                    progressCallback, **options)
+    finally:
+        removeNodesAddedSince(scene, before)
+
+
+def _orientedImage(volumeNode):
+    """vtkOrientedImageData sharing the voxels of a volume node, with its IJK-to-RAS geometry."""
+    image = slicer.vtkOrientedImageData()
+    image.ShallowCopy(volumeNode.GetImageData())
+    matrix = vtk.vtkMatrix4x4()
+    volumeNode.GetIJKToRASMatrix(matrix)
+    image.SetImageToWorldMatrix(matrix)
+    return image
+
+
+def _labelmapSide(volumeNode, names, geometry, referenceTransformNode, path):
+    transform = SegmentComparisonLayers.transformBetween(volumeNode, referenceTransformNode)
+    layer = SegmentComparisonLayers.placeImage(_orientedImage(volumeNode), geometry, transform, f"'{path}'")
+    if layer is None:
+        return SegmentComparisonLayers.Side([], {})
+    if not np.issubdtype(layer.labels.dtype, np.integer):
+        if not np.all(np.mod(layer.labels, 1) == 0):
+            raise ValueError(f"'{path}' is not a label map: it has non-integer voxel values")
+        layer.labels = layer.labels.astype(np.int64)
+    boxes = allLabelBoundingBoxes(layer.labels)
+    layer.boxes = {value: [(low + offset, high + offset) for (low, high), offset in zip(box, layer.offset)]
+                   for value, box in boxes.items()}
+    missing = sorted(set(names) - set(boxes))
+    if missing:
+        logging.warning("Label values %s named in the table are absent from %s", missing, path)
+    segments = {value: SegmentComparisonLayers.SideSegment(names.get(value, f"Label {value}"), 0, value)
+                for value in boxes}
+    return SegmentComparisonLayers.Side([layer], segments)
+
+
+def _pairsByValue(referenceSide, comparedSide):
+    return [(value, value) for value in referenceSide.segments if value in comparedSide.segments]
+
+
+def _pairsByName(referenceSide, comparedSide):
+    """Names compared case-insensitively; the first compared label of a name is taken (as matchSegmentsByName)."""
+    compared = {}
+    for value, segment in comparedSide.segments.items():
+        compared.setdefault(segment.name.strip().lower(), value)
+    return [(value, compared[segment.name.strip().lower()]) for value, segment in referenceSide.segments.items()
+            if segment.name.strip().lower() in compared]
