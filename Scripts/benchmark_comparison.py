@@ -5,14 +5,17 @@ Builds the standard pair (300×512×512, spacing 2.5×0.8×0.8 mm: two noisy ove
 compared one with small false-positive islands and internal holes) and a 128×256×256 pair, then times in one run:
 ours (CPU; CUDA when torch sees one; the torch code on torch's CPU device for the small case), MONAI
 (compute_dice, compute_hausdorff_distance max and 95th percentile, compute_average_surface_distance symmetric),
-SimpleITK (LabelOverlapMeasuresImageFilter, HausdorffDistanceImageFilter), DeepMind surface-distance and medpy
-(small case only unless --include-slow). Each measurement runs in its own subprocess on masks loaded from .npy
+SimpleITK (LabelOverlapMeasuresImageFilter, HausdorffDistanceImageFilter), DeepMind surface-distance, medpy
+(small case only unless --include-slow) and "reference-kdtree", the exact crop + erosion surfaces + cKDTree recipe
+written plainly (the yardstick of the single-pair target). Each measurement runs in its own subprocess on masks loaded from .npy
 files, so that peak memory (peak resident set size over the call minus the resident size before it, Linux VmHWM
 reset through /proc/self/clear_refs; and the tracemalloc peak of the allocations Python traces) is that call's
 own. Values are printed beside ours: the libraries differ by definition, not by error (see
-AISegmentationLib/SegmentComparison.py).
+AISegmentationLib/SegmentComparison.py). Times: best and median of the repeats; "peer/ours" compares medians.
+Then the batch case (61 labels end to end: see benchmark_comparison_batch.py).
 
 Usage: benchmark_comparison.py [--small-only] [--skip-slow] [--include-slow] [--repeats N] [--timeout S]
+                               [--skip-batch | --batch-only] [--batch-monai-labels N]
 """
 
 import argparse
@@ -112,6 +115,32 @@ def oursExtraValues(reference, compared, spacing):
             "averageSurfaceDistance meanOfMeans": pooled.averageSurfaceDistance}
 
 
+def runReferenceKdTree(reference, compared, spacing):
+    """The exact reference recipe, written plainly: crop to the union bounding box, 6-neighbour surfaces by binary
+    erosion (outside the array is background), nearest surface points by scipy's cKDTree on both cores."""
+    from scipy import ndimage
+    from scipy.spatial import cKDTree
+
+    union = reference | compared
+    crop = tuple(slice(indices[0], indices[-1] + 1) for indices in
+                 (np.flatnonzero(union.any(axis=tuple(other for other in range(3) if other != axis)))
+                  for axis in range(3)))
+    structure = ndimage.generate_binary_structure(3, 1)
+    points = []
+    for mask in (reference[crop], compared[crop]):
+        surface = mask & ~ndimage.binary_erosion(mask, structure, border_value=0)
+        points.append(np.argwhere(surface) * np.asarray(spacing, float))
+    forward = cKDTree(points[1]).query(points[0], workers=-1)[0]
+    backward = cKDTree(points[0]).query(points[1], workers=-1)[0]
+    intersection = np.count_nonzero(reference[crop] & compared[crop])
+    pooled = np.concatenate([forward, backward])
+    return {"dice": 2 * intersection / (np.count_nonzero(reference) + np.count_nonzero(compared)),
+            "hausdorff": float(pooled.max()),
+            "hausdorff95": float(max(np.percentile(forward, 95), np.percentile(backward, 95))),
+            "averageSurfaceDistance": float(pooled.mean()),
+            "surfaceDice": float(np.count_nonzero(pooled <= TOLERANCE * (1 + 1e-6) + 1e-9) / len(pooled))}
+
+
 def runMonai(reference, compared, spacing):
     import torch
     from monai import metrics
@@ -169,6 +198,7 @@ LIBRARIES = {
     "ours-cpu": lambda r, c, s: runOurs(r, c, s, "cpu"),
     "ours-cuda": lambda r, c, s: runOurs(r, c, s, "cuda"),
     "ours-torch-cpu": lambda r, c, s: runOurs(r, c, s, "torch-cpu"),
+    "reference-kdtree": runReferenceKdTree,
     "monai": runMonai,
     "simpleitk": runSimpleItk,
     "surface-distance": runSurfaceDistance,
@@ -266,19 +296,19 @@ def formatValue(value):
 
 def printTable(caseName, shape, spacing, rows):
     print(f"\n== {caseName}: {shape[0]}x{shape[1]}x{shape[2]}, spacing {spacing} mm ==")
-    header = f"{'library':18s} {'time s':>8s} {'peer/ours':>9s} {'RSS+ MB':>8s} {'traced MB':>9s} " + " ".join(
-        f"{name[:10]:>10s}" for name in VALUE_NAMES)
+    header = f"{'library':18s} {'best s':>8s} {'median s':>8s} {'peer/ours':>9s} {'RSS+ MB':>8s} {'traced MB':>9s} " + \
+        " ".join(f"{name[:10]:>10s}" for name in VALUE_NAMES)
     print(header)
     ours = next((row for row in rows if row["library"] == "ours-cpu" and "times" in row), None)
     for row in rows:
         if "error" in row:
             print(f"{row['library']:18s} {row['error']}")
             continue
-        best = min(row["times"])
-        ratio = best / min(ours["times"]) if ours else float("nan")
+        best, median = min(row["times"]), float(np.median(row["times"]))
+        ratio = median / float(np.median(ours["times"])) if ours else float("nan")
         values = " ".join(f"{formatValue(row['values'].get(name)):>10s}" for name in VALUE_NAMES)
-        print(f"{row['library']:18s} {best:8.3f} {ratio:9.1f} {row['rssDeltaMB']:8.1f} {row['tracedPeakMB']:9.1f} "
-              f"{values}")
+        print(f"{row['library']:18s} {best:8.3f} {median:8.3f} {ratio:9.1f} {row['rssDeltaMB']:8.1f} "
+              f"{row['tracedPeakMB']:9.1f} {values}")
     if ours and "extra" in ours:
         print("ours, other conventions: " + ", ".join(f"{k} = {v:.4f}" for k, v in ours["extra"].items()))
 
@@ -291,6 +321,9 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats of our engine (peers run once)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per library and case")
     parser.add_argument("--libraries", nargs="*", help="only these libraries")
+    parser.add_argument("--skip-batch", action="store_true", help="skip the batch case (benchmark_comparison_batch)")
+    parser.add_argument("--batch-only", action="store_true", help="only the batch case")
+    parser.add_argument("--batch-monai-labels", type=int, help="MONAI on the first N labels of the batch case")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--spacing", nargs="*", type=float, help=argparse.SUPPRESS)
@@ -298,7 +331,7 @@ def main():
     if arguments.worker:
         worker(arguments.worker, arguments.folder, tuple(arguments.spacing), arguments.repeats)
         return
-    caseNames = ["small"] if arguments.small_only else ["small", "big"]
+    caseNames = [] if arguments.batch_only else ["small"] if arguments.small_only else ["small", "big"]
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="aiseg-benchmark-") as root:
         for caseName in caseNames:
@@ -322,10 +355,15 @@ def main():
                 if not available(library):
                     rows.append({"library": library, "error": "not available here"})
                     continue
-                repeats = arguments.repeats if library.startswith("ours") else 1
+                repeats = arguments.repeats if library.startswith(("ours", "reference")) else 1
                 rows.append(measure(library, folder, spacing, repeats, arguments.timeout))
                 print(f"  {library}: {rows[-1].get('times', rows[-1].get('error'))}", flush=True)
             printTable(caseName, shape, spacing, rows)
+    if not arguments.skip_batch:
+        from benchmark_comparison_batch import runBatch
+
+        skipMonai = bool(arguments.libraries) and "monai" not in arguments.libraries
+        runBatch(arguments.repeats, arguments.batch_monai_labels, skipMonai, arguments.timeout)
 
 
 if __name__ == "__main__":
