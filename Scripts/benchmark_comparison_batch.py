@@ -100,6 +100,10 @@ def _rowValues(rows):
 
 
 def _logic():
+    """The Logic, with the modules the comparison loads on first use already loaded (their code is not data)."""
+    import scipy.ndimage  # noqa: F401
+    import scipy.spatial  # noqa: F401
+
     from AISegmentationLib.Logic import AISegmentationLogic
 
     return AISegmentationLogic()
@@ -107,8 +111,6 @@ def _logic():
 
 def workStartup(folder):
     import AISegmentationCLI  # noqa: F401 - the command line's own imports
-    import scipy.ndimage  # noqa: F401 - and the ones the comparison loads on first use
-    import scipy.spatial  # noqa: F401
 
     _logic()
     return {"seconds": 0.0, "values": {}}
