@@ -30,8 +30,9 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from AISegmentationLib import LevelTracing, SegmentComparison, Threshold
-from AISegmentationLib.AILogic import ENVIRONMENT_CHOICES
+from AISegmentationLib.Classic import LevelTracing, Threshold
+from AISegmentationLib.Comparison import SegmentComparison
+from AISegmentationLib.Backends.AILogic import ENVIRONMENT_CHOICES
 from AISegmentationLib.Backends.Options import formatText, parseListText
 from AISegmentationLib.Logic import AISegmentationLogic as AISegmentationCoreLogic
 
@@ -665,7 +666,8 @@ class AISegmentationTest(ScriptedLoadableModuleTest):
     def test_PanelClassicToolsAndComparison(self):
         import numpy as np
 
-        from AISegmentationLib import Demo, SampleData
+        from AISegmentationLib import SampleData
+        from AISegmentationLib.Demo import Demo
 
         self.delayDisplay("Loading the sample CT")
         slicer.util.selectModule("AISegmentation")

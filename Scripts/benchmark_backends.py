@@ -3,7 +3,7 @@ through the segment editor logic) against calling the backends' own command line
 
     .venv/bin/python Scripts/benchmark_backends.py [--repeats 3] [--install-environment]
 
-nnU-Net: the tiny phantom model (Scripts/build_tiny_models.py) on a synthetic phantom volume, ours
+nnU-Net: the tiny phantom model (DevTools/build_tiny_models.py) on a synthetic phantom volume, ours
 ``runNnUNet`` vs ``nnUNetv2_predict_from_modelfolder``. TotalSegmentator: the real ``example_ct_sm.nii.gz`` with the
 tiny weights in TotalSegmentator's layout, ours ``runTotalSegmentator(fast=True)`` vs ``TotalSegmentator --fast``.
 Both run in the same isolated environments. Prints median wall times, the overhead ratio (ours / direct - 1; target
@@ -24,8 +24,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "AISegmentation"))
-sys.path.insert(0, os.path.join(ROOT, "AISegmentation", "Testing", "Python"))
-sys.path.insert(0, os.path.join(ROOT, "Scripts"))
+sys.path.insert(0, ROOT)
 
 
 def _median(function, repeats):
@@ -60,8 +59,8 @@ def _environmentFigures(logic, name, reinstall):
 
 def benchmarkNnUNet(logic, models, repeats, work):
     import numpy as np
-    import build_tiny_models
-    from SyntheticImages import makeVolume
+    from DevTools import build_tiny_models
+    from DevTools.SyntheticImages import makeVolume
 
     channels, _ = build_tiny_models.phantomCase(4242, shape=(48, 64, 64))
     volume = makeVolume(logic, channels[0], name="phantom")
@@ -123,7 +122,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.environ["AISEGMENTATION_BACKEND_THREADS"] = str(args.threads)
     logging.basicConfig(level=logging.WARNING)
-    import TinyModels
+    from DevTools import TinyModels
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="benchmark-backends-") as work:

@@ -11,7 +11,7 @@ written plainly (the yardstick of the single-pair target). Each measurement runs
 files, so that peak memory (peak resident set size over the call minus the resident size before it, Linux VmHWM
 reset through /proc/self/clear_refs; and the tracemalloc peak of the allocations Python traces) is that call's
 own. Values are printed beside ours: the libraries differ by definition, not by error (see
-AISegmentationLib/SegmentComparison.py). Times: best and median of the repeats; "peer/ours" compares medians.
+AISegmentationLib/Comparison/SegmentComparison.py). Times: best and median of the repeats; "peer/ours" compares medians.
 Then the batch case (61 labels end to end: see benchmark_comparison_batch.py).
 
 Usage: benchmark_comparison.py [--small-only] [--skip-slow] [--include-slow] [--repeats N] [--timeout S]
@@ -21,7 +21,6 @@ Usage: benchmark_comparison.py [--small-only] [--skip-slow] [--include-slow] [--
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,9 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "AISegmentation"))
+sys.path.insert(0, REPO)
+
+from DevTools import Memory  # noqa: E402
 
 CASES = {
     "big": ((300, 512, 512), (2.5, 0.8, 0.8)),
@@ -92,7 +94,7 @@ def makePair(shape, seed=0):
 # ---------------------------------------------------------------------------------------------------------------
 
 def runOurs(reference, compared, spacing, device):
-    from AISegmentationLib import SegmentComparison
+    from AISegmentationLib.Comparison import SegmentComparison
 
     if device == "cuda":
         import torch
@@ -106,7 +108,7 @@ def runOurs(reference, compared, spacing, device):
 
 def oursExtraValues(reference, compared, spacing):
     """Our values under the other conventions (not timed), to set beside medpy and SlicerRT."""
-    from AISegmentationLib import SegmentComparison
+    from AISegmentationLib.Comparison import SegmentComparison
 
     pooled = SegmentComparison.compareMasks(reference, compared, spacing, device="cpu", hausdorff95Mode="pooled",
                                             averageSurfaceDistanceMode="meanOfMeans")
@@ -206,33 +208,6 @@ LIBRARIES = {
 }
 
 
-def _statusKilobytes(field):
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
-def resetPeakMemory():
-    """Resets the peak resident set size (Linux: VmHWM via clear_refs) and returns the current one (kB).
-
-    Elsewhere falls back to ru_maxrss, whose high-water mark cannot be reset (the delta may then read 0)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clearRefs:
-            clearRefs.write("5")
-        return _statusKilobytes("VmRSS")
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def peakMemory():
-    try:
-        return _statusKilobytes("VmHWM")
-    except (OSError, KeyError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
 def worker(library, folder, spacing, repeats):
     """Runs in a subprocess: warm up on a tiny pair, then time the call on the case; prints one JSON line."""
     function = LIBRARIES[library]
@@ -242,7 +217,7 @@ def worker(library, folder, spacing, repeats):
     reference, compared = np.load(os.path.join(folder, "reference.npy")), np.load(os.path.join(folder, "compared.npy"))
     times = []
     for _ in range(repeats):
-        rssBefore = resetPeakMemory()
+        rssBefore = Memory.resetPeakMemory()
         tracemalloc.start()
         start = time.perf_counter()
         values = function(reference, compared, spacing)
@@ -253,7 +228,7 @@ def worker(library, folder, spacing, repeats):
         times.append(time.perf_counter() - start)
         tracedPeak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        rssDelta = peakMemory() - rssBefore
+        rssDelta = Memory.peakMemory() - rssBefore
     output = {"library": library, "times": times, "values": values, "rssDeltaMB": rssDelta / 1024,
               "tracedPeakMB": tracedPeak / 2 ** 20}
     if library == "ours-cpu":

@@ -9,7 +9,7 @@ earlier ones where the shifted labels overlap. Both are written as uint8 NIfTI.
 Timed, each in its own subprocess (peak resident set size of that process; "extra" = above the same process just
 before the measured step, or for the command line above a process that only loads the modules, scipy's included,
 and the Logic):
-  cli                    `AISegmentationCLI.py compare ref.nii.gz cmp.nii.gz --json ...`, end to end (wall clock)
+  cli                    `aisegmentation compare ref.nii.gz cmp.nii.gz --json ...`, end to end (wall clock)
   compareLabelmapFiles   the facade on the two files (reading included)
   compareSegmentations   the facade on two segmentation nodes imported from the files (import timed apart)
   engine                 SegmentComparison.compareLabelmaps on the two arrays already in memory
@@ -32,7 +32,7 @@ import numpy as np
 SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(SCRIPTS)
 sys.path.insert(0, os.path.join(REPO, "AISegmentation"))
-sys.path.insert(0, SCRIPTS)
+sys.path.insert(0, REPO)
 
 SOURCE = "example_seg_fast_force_split.nii.gz"
 VALUES = ("dice", "hausdorff", "hausdorff95", "averageSurfaceDistance")
@@ -110,14 +110,14 @@ def _logic():
 
 
 def workStartup(folder):
-    import AISegmentationCLI  # noqa: F401 - the command line's own imports
+    from AISegmentationLib.CommandLine import Main  # noqa: F401 - the command line's own imports
 
     _logic()
     return {"seconds": 0.0, "values": {}}
 
 
 def workCompareLabelmapFiles(folder):
-    from benchmark_comparison import peakMemory, resetPeakMemory
+    from DevTools.Memory import peakMemory, resetPeakMemory
 
     logic = _logic()
     before = resetPeakMemory()
@@ -129,8 +129,8 @@ def workCompareLabelmapFiles(folder):
 
 
 def workCompareSegmentations(folder):
-    from AISegmentationLib import SegmentComparisonMRML
-    from benchmark_comparison import peakMemory, resetPeakMemory
+    from AISegmentationLib.Comparison import SegmentComparisonMRML
+    from DevTools.Memory import peakMemory, resetPeakMemory
 
     logic = _logic()
     start = time.perf_counter()
@@ -146,8 +146,8 @@ def workCompareSegmentations(folder):
 
 
 def workEngine(folder):
-    from AISegmentationLib import SegmentComparison
-    from benchmark_comparison import peakMemory, resetPeakMemory
+    from AISegmentationLib.Comparison import SegmentComparison
+    from DevTools.Memory import peakMemory, resetPeakMemory
 
     reference, compared = _readArrays(folder)
     labels = [value for value in SegmentComparison.allLabelBoundingBoxes(reference)
@@ -165,7 +165,7 @@ def workMonai(folder, limit=None):
     import torch
     from monai import metrics
 
-    from benchmark_comparison import peakMemory, resetPeakMemory
+    from DevTools.Memory import peakMemory, resetPeakMemory
 
     reference, compared = _readArrays(folder)
     labels = [int(value) for value in np.unique(reference) if value != 0 and np.any(compared == value)][:limit]
@@ -232,10 +232,11 @@ def measureCli(folder, timeout):
 
 def cliWrapper(folder, jsonPath):
     """Runs the command line as a child and prints its wall time and peak RSS (MB) from wait4."""
-    command = [sys.executable, os.path.join(SCRIPTS, "AISegmentationCLI.py"), "compare",
+    command = [sys.executable, "-m", "AISegmentationLib.CommandLine", "compare",
                os.path.join(folder, "reference.nii.gz"), os.path.join(folder, "compared.nii.gz"), "--json", jsonPath]
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    environment = dict(os.environ, PYTHONPATH=os.path.join(REPO, "AISegmentation"))
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=environment)
     _pid, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     print("RESULT " + json.dumps({"seconds": seconds, "peakMB": usage.ru_maxrss / 1024, "status": status}))
@@ -253,7 +254,8 @@ def startupPeak(folder, timeout):
 def startupWrapper(folder):
     command = [sys.executable, os.path.abspath(__file__), "--worker", "startup", "--folder", folder]
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    environment = dict(os.environ, PYTHONPATH=os.path.join(REPO, "AISegmentation"))
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=environment)
     _pid, _status, usage = os.wait4(process.pid, 0)
     print("RESULT " + json.dumps({"seconds": time.perf_counter() - start, "peakMB": usage.ru_maxrss / 1024}))
 

@@ -148,8 +148,8 @@ def benchmarkWrite(repeats, size=192):
 
 @contextlib.contextmanager
 def startedServer(generation):
-    sys.path.insert(0, os.path.join(REPO, "AISegmentation", "Testing", "Python"))
-    from InteractiveServers import ServerProcess, tinyModel
+    sys.path.insert(0, REPO)
+    from DevTools.InteractiveServers import ServerProcess, tinyModel
 
     server = ServerProcess(generation, tinyModel())
     try:

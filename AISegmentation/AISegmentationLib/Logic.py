@@ -13,12 +13,13 @@ import numpy as np
 import slicer
 import vtk
 
-from . import (GrowFromSeeds, Islands, LabelmapComparison, LevelTracing, RuntimeInstall, SegmentComparison,
-               SegmentComparisonMRML, SegmentationIO, Segments, Threshold, VolumeIO)
-from .AILogic import AILogic
+from . import RuntimeInstall, SegmentationIO, Segments, VolumeIO
+from .Classic import GrowFromSeeds, Islands, LevelTracing, Threshold
+from .Comparison import LabelmapComparison, SegmentComparison, SegmentComparisonMRML
+from .Backends.AILogic import AILogic
 from .Delegation import delegate
 from .Geometry import orientedImageFromArray, requireInsideVolume
-from .InteractiveLogic import InteractiveLogic
+from .Interactive.InteractiveLogic import InteractiveLogic
 from .Runtime import getRuntime
 from .SegmentEditing import SegmentEditor, requireSegment, requireVolume
 from .Validation import countNonFinite, requireNumber, requirePoints, requireRange

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from SyntheticImages import ball, makeVolume, rasOfIjk
+from DevTools.SyntheticImages import ball, makeVolume, rasOfIjk
 
 SHAPE = (40, 48, 64)  # KJI
 CENTER_A = (20, 24, 18)
@@ -53,8 +53,3 @@ class TwoSpheres:
         k, j, i = center
         mask[k, j:j + 2, i - halfLength:i + halfLength + 1] = 1
         return mask
-
-
-def dice(a, b):
-    total = a.sum() + b.sum()
-    return 1.0 if total == 0 else 2.0 * (a & b).sum() / total

@@ -7,6 +7,7 @@ import pytest
 
 MODULE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, MODULE_DIR)
+sys.path.insert(0, os.path.dirname(MODULE_DIR))  # the repository: DevTools, shared with the benchmark scripts
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 

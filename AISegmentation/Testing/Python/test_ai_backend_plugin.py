@@ -4,19 +4,16 @@ panel's declarations; and the facade's console API is the one it was before the 
 
 import inspect
 import json
-import os
 import sys
 import textwrap
 
 import numpy as np
 import pytest
-from SyntheticImages import makeVolume
+from DevTools.SyntheticImages import makeVolume
 
 from AISegmentationLib.Backends import Registry
 from AISegmentationLib.Logic import AISegmentationLogic
 
-SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
-                       "Scripts")
 PARENT = '''
     """Example backend, parent side: voxels at or above a threshold become one segment."""
 
@@ -194,8 +191,7 @@ def test_a_backend_registered_at_test_time_runs_end_to_end(logic, exampleBackend
 
 
 def test_a_backend_registered_at_test_time_gets_its_cli_arguments(logic, exampleBackend, tmp_path, capsys):
-    sys.path.insert(0, SCRIPTS)
-    import AISegmentationCLI
+    from AISegmentationLib.CommandLine import Main as AISegmentationCLI
 
     volume, image = _volume(logic)
     inputPath = logic.saveVolume(volume, str(tmp_path / "input.nii.gz"))

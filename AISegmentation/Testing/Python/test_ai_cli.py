@@ -2,16 +2,13 @@
 CLI's own main() (its segment subcommands are generated from the backends' declarations)."""
 
 import os
-import sys
 
 import pytest
 
-from TinyModels import (SCRIPTS, aiLogic, dice, nnunetEnvironment, phantomVolume, segmentArrays,  # noqa: F401
-                        tinyModels, totalSegmentatorEnvironment, totalSegmentatorHome)
-
-sys.path.insert(0, SCRIPTS)
-
-import AISegmentationCLI  # noqa: E402
+from AISegmentationLib.CommandLine import Main as AISegmentationCLI
+from DevTools.SyntheticImages import dice
+from DevTools.TinyModels import (aiLogic, nnunetEnvironment, phantomVolume, segmentArrays, tinyModels,  # noqa: F401
+                                 totalSegmentatorEnvironment, totalSegmentatorHome)
 
 pytestmark = pytest.mark.slow
 

@@ -152,7 +152,8 @@ def test_importing_the_ai_logic_installs_nothing(tmp_path):
 
     moduleDir = os.path.dirname(os.path.dirname(BACKENDS_DIR))
     env = dict(os.environ, AISEGMENTATION_ENVIRONMENTS_DIR=str(tmp_path / "environments"))
-    subprocess.run([sys.executable, "-c", "import AISegmentationLib.AILogic"], cwd=moduleDir, env=env, check=True)
+    subprocess.run([sys.executable, "-c", "import AISegmentationLib.Backends.AILogic"], cwd=moduleDir, env=env,
+                   check=True)
     assert not (tmp_path / "environments").exists()
 
 

@@ -9,9 +9,9 @@ import zipfile
 
 import numpy as np
 import pytest
-from SyntheticImages import OBLIQUE_DIRECTIONS, makeVolume, sceneSnapshot
-from TinyModels import (aiLogic, dice, labelmapToWorld, nnunetEnvironment, phantomVolume,  # noqa: F401 - fixtures
-                        segmentArrays, tinyModels, volumeToWorld)
+from DevTools.SyntheticImages import OBLIQUE_DIRECTIONS, dice, makeVolume, sceneSnapshot
+from DevTools.TinyModels import (aiLogic, labelmapToWorld, nnunetEnvironment, phantomVolume,  # noqa: F401 - fixtures
+                                 segmentArrays, tinyModels, volumeToWorld)
 
 from AISegmentationLib.Backends.JobRunner import JobCancelledError
 

@@ -72,7 +72,7 @@ def test_an_unreadable_label_file_names_the_file(tmp_path):
 
 def test_a_float_label_map_with_huge_or_negative_values_is_refused(logic, tmp_path):
     import SimpleITK as sitk
-    from SyntheticImages import makeVolume
+    from DevTools.SyntheticImages import makeVolume
 
     volume = makeVolume(logic, np.zeros((4, 5, 6), np.int16))
     for value in (1e12, -2.0):

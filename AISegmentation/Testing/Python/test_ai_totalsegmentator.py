@@ -1,5 +1,5 @@
 """TotalSegmentator through the Logic: the real ``totalsegmentator`` package, in its isolated environment, on the
-real example CT, with the tiny phantom network placed in its weights layout (see Scripts/build_tiny_models.py).
+real example CT, with the tiny phantom network placed in its weights layout (see DevTools/build_tiny_models.py).
 The tiny network marks bright (bone-like) voxels as label 1 and dark (air-like) voxels as label 2, which
 TotalSegmentator names after its class map ("spleen", "kidney_right"): anatomy is not the point, the code path is.
 """
@@ -12,8 +12,8 @@ import zipfile
 
 import numpy as np
 import pytest
-from TinyModels import (aiLogic, labelmapToWorld, nnunetEnvironment, segmentArrays, tinyModels,  # noqa: F401
-                        totalSegmentatorEnvironment, totalSegmentatorHome, volumeToWorld)
+from DevTools.TinyModels import (aiLogic, labelmapToWorld, nnunetEnvironment, segmentArrays, tinyModels,  # noqa: F401
+                                 totalSegmentatorEnvironment, totalSegmentatorHome, volumeToWorld)
 
 pytestmark = pytest.mark.slow
 

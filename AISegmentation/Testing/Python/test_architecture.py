@@ -62,10 +62,9 @@ def test_the_widget_and_the_cli_name_no_backend():
     from AISegmentationLib.Backends import Registry
 
     names = [backend.name for backend in Registry.allBackends().values()]
-    repository = os.path.dirname(MODULE_DIR)
+    commandLine = os.path.join(LIB_DIR, "CommandLine")
     paths = [os.path.join(MODULE_DIR, "AISegmentation.py")] + [
-        os.path.join(repository, "Scripts", name) for name in os.listdir(os.path.join(repository, "Scripts"))
-        if name.startswith("AISegmentationCLI") and name.endswith(".py")]
+        os.path.join(commandLine, name) for name in os.listdir(commandLine) if name.endswith(".py")]
     assert len(paths) >= 3
     for path in paths:
         text = open(path, encoding="utf-8").read()
@@ -138,3 +137,53 @@ def test_the_in_slicer_self_test_needs_nothing_outside_the_installed_module():
     cmake = open(os.path.join(MODULE_DIR, "CMakeLists.txt"), encoding="utf-8").read()
     assert "Testing/Python/" not in re.sub(r"#.*", "", cmake)
     assert "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in cmake
+
+
+def _pythonFiles(folder):
+    return sorted(os.path.join(root, name) for root, folders, files in os.walk(folder) for name in files
+                  if name.endswith(".py") and "__pycache__" not in root)
+
+
+def _codeLiterals(path):
+    """String literals of a file other than its docstrings (prose may name a folder; code may not)."""
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and ast.get_docstring(node)}
+    return [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in docstrings]
+
+
+def test_tests_scripts_and_developer_tools_import_each_other_one_way():
+    """Scripts/ (the commands users and developers run: aisegmentation, run_tests, the benchmarks) and the tests both
+    build on DevTools/ (tiny models, synthetic images, real nnInteractive servers); no test imports or runs a file
+    of Scripts/, no script imports the tests, and DevTools imports neither."""
+    repository = os.path.dirname(MODULE_DIR)
+    testing = os.path.join(MODULE_DIR, "Testing", "Python")
+    scripts, devTools = os.path.join(repository, "Scripts"), os.path.join(repository, "DevTools")
+    scriptNames = {os.path.basename(path)[:-3] for path in _pythonFiles(scripts)}
+    testNames = {os.path.basename(path)[:-3] for path in _pythonFiles(testing)}
+    assert scriptNames and testNames and os.path.isfile(os.path.join(devTools, "__init__.py"))
+    for path in _pythonFiles(testing):
+        imported = {module.split(".")[0] for module in _imports(path)}
+        assert not imported & scriptNames, (path, imported & scriptNames)
+        for literal in _codeLiterals(path):
+            assert not any(name in literal for name in scriptNames), (path, literal)
+    for path in _pythonFiles(scripts):
+        imported = {module.split(".")[0] for module in _imports(path)}
+        assert not imported & testNames, (path, imported & testNames)
+        assert not any("Testing" in literal for literal in _codeLiterals(path)), path
+    for path in _pythonFiles(devTools):
+        imported = {module.split(".")[0] for module in _imports(path)}
+        assert not imported & (testNames | scriptNames), (path, imported & (testNames | scriptNames))
+        assert not any(word in literal for literal in _codeLiterals(path) for word in ("Testing", "Scripts")), path
+
+
+def test_the_module_and_the_library_never_import_the_command_line_or_developer_tools():
+    """The command line is product code inside the Lib (run as ``python -m AISegmentationLib.CommandLine``), but the
+    Slicer module loads without it; nothing shipped imports DevTools/."""
+    commandLine = os.path.join(LIB_DIR, "CommandLine")
+    for path in [os.path.join(MODULE_DIR, "AISegmentation.py")] + _pythonFiles(LIB_DIR):
+        imported = set(_imports(path))
+        assert not any(module.split(".")[0] == "DevTools" for module in imported), path
+        if not path.startswith(commandLine + os.sep):
+            assert not any("CommandLine" in module.split(".") for module in imported), path

@@ -1,24 +1,15 @@
 """The command line, run as a user runs it: a child process on files."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 from AISegmentationLib.Runtime import isDesktopSlicer
+from CommandLineProcess import runCli as run
 
 # The command line is the headless entry point: inside desktop Slicer, sys.executable is not a Python interpreter.
 pytestmark = pytest.mark.skipif(isDesktopSlicer(), reason="the command line runs headless, outside desktop Slicer")
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-CLI = os.path.join(REPO, "Scripts", "AISegmentationCLI.py")
 SUBCOMMANDS = ["compare", "demo", "threshold", "level-trace", "grow-from-seeds", "islands", "import-labelmap", "export-labelmap"]
-
-
-def run(*args):
-    return subprocess.run([sys.executable, CLI, *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
@@ -34,7 +25,7 @@ def test_compare_label_maps_by_value_with_json_and_csv(tmp_path, sampleFile):
 
     import SimpleITK as sitk
 
-    from AISegmentationLib import SegmentComparison
+    from AISegmentationLib.Comparison import SegmentComparison
 
     reference, compared = sampleFile("example_seg.nii.gz"), sampleFile("example_seg_fast.nii.gz")
     result = run("compare", reference, compared, "--device", "cpu", "--json", tmp_path / "r.json",
@@ -74,7 +65,7 @@ def test_threshold_then_islands_then_export(tmp_path, sampleFile):
 
 
 def test_grow_from_seeds_with_markups_files(tmp_path, sampleFile):
-    from AISegmentationLib import Demo
+    from AISegmentationLib.Demo import Demo
 
     output = tmp_path / "liver.seg.nrrd"
     result = run("grow-from-seeds", sampleFile("example_ct.nii.gz"), "--seeds", f"liver={Demo.LIVER_SEEDS}",

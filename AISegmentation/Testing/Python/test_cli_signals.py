@@ -4,19 +4,17 @@ ends it with one line and exit code 143 / 130, and leaves no partial output file
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
 from AISegmentationLib.Runtime import isDesktopSlicer
+from CommandLineProcess import cliCommand, cliEnvironment
 
 pytestmark = pytest.mark.skipif(isDesktopSlicer() or os.name == "nt",
                                 reason="the command line runs headless; POSIX signals")
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-CLI = os.path.join(REPO, "Scripts", "AISegmentationCLI.py")
 SHAPE = (160, 256, 256)  # noise: its segmentation takes a second or two to compress and write
 THRESHOLD = (0, 499)
 
@@ -32,9 +30,9 @@ def noiseVolume(tmp_path_factory):
 
 
 def _startThreshold(volumePath, output):
-    return subprocess.Popen([sys.executable, CLI, "threshold", str(volumePath), "--segment", "noise", "--range",
-                             *map(str, THRESHOLD), "--output", str(output)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(cliCommand("threshold", volumePath, "--segment", "noise", "--range", *THRESHOLD,
+                                       "--output", output),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cliEnvironment())
 
 
 def _signalWhenOutputAppears(process, folder, signalNumber, timeout=240):

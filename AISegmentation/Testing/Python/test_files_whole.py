@@ -5,23 +5,16 @@ one clear line."""
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import slicer
 
 from AISegmentationLib.Runtime import isDesktopSlicer
-from SyntheticImages import makeVolume, sceneSnapshot, twoBlobs
+from CommandLineProcess import runCli
+from DevTools.SyntheticImages import makeVolume, sceneSnapshot, twoBlobs
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-CLI = os.path.join(REPO, "Scripts", "AISegmentationCLI.py")
 headlessOnly = pytest.mark.skipif(isDesktopSlicer(), reason="the command line runs headless, outside desktop Slicer")
-
-
-def runCli(*args):
-    return subprocess.run([sys.executable, CLI, *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
 def _truncate(path, fraction=0.5):
@@ -227,8 +220,9 @@ def test_header_and_data_formats_are_written_whole(logic, tmp_path, extension):
 
 
 def test_writers_leave_no_temporary_files_and_unwritable_folders_are_clear_errors(logic, tmp_path):
-    from AISegmentationLib import Overview, SegmentComparisonMRML
-    from AISegmentationLib.Demo import writeTable
+    from AISegmentationLib.Comparison import SegmentComparisonMRML
+    from AISegmentationLib.Demo import Overview
+    from AISegmentationLib.Demo.Demo import writeTable
 
     image, _, _ = twoBlobs()
     volume = makeVolume(logic, image)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import slicer
 
-from SyntheticImages import OBLIQUE_DIRECTIONS, makeVolume, sceneSnapshot, twoBlobs
+from DevTools.SyntheticImages import OBLIQUE_DIRECTIONS, dice, makeVolume, sceneSnapshot, twoBlobs
 
 
 def _seeded(logic, spacing=(1.0, 1.0, 1.0), directions=None):
@@ -24,29 +24,25 @@ def _seeded(logic, spacing=(1.0, 1.0, 1.0), directions=None):
     return volume, segmentation, ids, blobA, blobB
 
 
-def _dice(a, b):
-    return 2.0 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
-
-
 @pytest.mark.parametrize("spacing, directions", [((1, 1, 1), None), ((0.6, 0.9, 2.2), OBLIQUE_DIRECTIONS)])
 def test_grow_from_seeds_separates_two_blobs(logic, spacing, directions):
     volume, segmentation, (a, b, background), blobA, blobB = _seeded(logic, spacing, directions)
     session = logic.growFromSeeds(volume, segmentation, [a, b, background])
-    assert _dice(session.previewArray(a).astype(bool), blobA) > 0.95
-    assert _dice(session.previewArray(b).astype(bool), blobB) > 0.95
+    assert dice(session.previewArray(a).astype(bool), blobA) > 0.95
+    assert dice(session.previewArray(b).astype(bool), blobB) > 0.95
     # The preview does not touch the segmentation; apply does.
     assert logic.segmentArray(segmentation, a, volume).sum() == 27
     session.apply()
     resultA = logic.segmentArray(segmentation, a, volume).astype(bool)
     resultB = logic.segmentArray(segmentation, b, volume).astype(bool)
-    assert _dice(resultA, blobA) > 0.95 and _dice(resultB, blobB) > 0.95
+    assert dice(resultA, blobA) > 0.95 and dice(resultB, blobB) > 0.95
     assert not np.logical_and(resultA, resultB).any()
 
 
 def test_seed_change_updates_the_preview_incrementally(logic):
     volume, segmentation, (a, b, background), blobA, blobB = _seeded(logic)
     session = logic.growFromSeeds(volume, segmentation, [a, background])
-    assert _dice(session.previewArray(a).astype(bool), blobA) > 0.95
+    assert dice(session.previewArray(a).astype(bool), blobA) > 0.95
     assert not session.previewArray(a)[blobB].any()  # blob B has no seed of A yet: it stays background
     filterBefore = session._filter
     logic.paintSeeds(volume, segmentation, a, [_rasOf(volume, (36, 20, 15))], 2.0)  # a seed of A inside blob B
@@ -57,7 +53,7 @@ def test_seed_change_updates_the_preview_incrementally(logic):
 
 
 def _rasOf(volume, ijk):
-    from SyntheticImages import rasOfIjk
+    from DevTools.SyntheticImages import rasOfIjk
 
     return rasOfIjk(volume, ijk)
 
@@ -94,7 +90,8 @@ def test_bad_seeds_are_refused_with_clear_messages(logic):
 
 
 def test_liver_grow_from_seeds_on_real_ct_reaches_dice_085(logic, sampleFile):
-    from AISegmentationLib import Demo, SegmentComparison
+    from AISegmentationLib.Comparison import SegmentComparison
+    from AISegmentationLib.Demo import Demo
 
     ct = logic.loadVolume(sampleFile("example_ct.nii.gz"))
     reference = logic.loadVolume(sampleFile("example_seg_fast_force_split.nii.gz"), "reference")

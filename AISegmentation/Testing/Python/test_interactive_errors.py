@@ -13,8 +13,8 @@ import pytest
 
 from InteractiveLoopback import CURRENT_CAPABILITIES, LEGACY_PATHS, FakeCurrentServer, FakeLegacyServer
 from InteractiveScenes import CENTER_A, TwoSpheres
-from InteractiveServers import freePort
-from SyntheticImages import sceneSnapshot
+from DevTools.InteractiveServers import freePort
+from DevTools.SyntheticImages import sceneSnapshot
 from AISegmentationLib.Interactive import Errors
 from AISegmentationLib.Interactive.Consent import ConsentStore
 from AISegmentationLib.Interactive.Region import ChangedRegion

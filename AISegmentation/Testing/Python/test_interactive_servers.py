@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import requests
 
-from InteractiveScenes import CENTER_A, CENTER_B, TwoSpheres, dice
-from InteractiveServers import GENERATIONS, ServerProcess, skipWithoutServers, tinyModel
-from SyntheticImages import sceneSnapshot
+from InteractiveScenes import CENTER_A, CENTER_B, TwoSpheres
+from DevTools.InteractiveServers import GENERATIONS, ServerProcess, skipWithoutServers, tinyModel
+from DevTools.SyntheticImages import dice, sceneSnapshot
 from AISegmentationLib.Interactive import Errors
 from AISegmentationLib.Interactive.Consent import ConsentStore
 from AISegmentationLib.Logic import AISegmentationLogic

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import slicer
 
-from SyntheticImages import OBLIQUE_DIRECTIONS, makeVolume, sceneSnapshot, twoBlobs
+from DevTools.SyntheticImages import OBLIQUE_DIRECTIONS, makeVolume, sceneSnapshot, twoBlobs
 
 
 @pytest.mark.parametrize("extension", [".nrrd", ".nii.gz", ".mha"])

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from SyntheticImages import makeVolume, sceneSnapshot
+from DevTools.SyntheticImages import makeVolume, sceneSnapshot
 
 
 def _islandsSegment(logic):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from SyntheticImages import OBLIQUE_DIRECTIONS, makeVolume, rasOfIjk, sceneSnapshot
+from DevTools.SyntheticImages import OBLIQUE_DIRECTIONS, makeVolume, rasOfIjk, sceneSnapshot
 
 
 def _cylinder(shape=(20, 30, 40)):

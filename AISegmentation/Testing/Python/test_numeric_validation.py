@@ -8,9 +8,9 @@ ignored by threshold (automatic methods on the finite voxels only) and refused b
 import numpy as np
 import pytest
 
-from AISegmentationLib import Threshold
+from AISegmentationLib.Classic import Threshold
 from AISegmentationLib.Validation import requireInteger, requireNumber, requirePoints, requireRange
-from SyntheticImages import makeVolume, rasOfIjk, sceneSnapshot, twoBlobs
+from DevTools.SyntheticImages import makeVolume, rasOfIjk, sceneSnapshot, twoBlobs
 
 NAN, INF = float("nan"), float("inf")
 

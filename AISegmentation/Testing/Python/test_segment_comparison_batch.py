@@ -12,13 +12,12 @@ import SimpleITK as sitk
 import vtk
 from vtk.util import numpy_support
 
-from AISegmentationLib import SegmentComparison, SegmentComparisonMRML
-from SyntheticImages import OBLIQUE_DIRECTIONS, ball, makeVolume
+from AISegmentationLib.Comparison import SegmentComparison, SegmentComparisonMRML
+from DevTools.SyntheticImages import OBLIQUE_DIRECTIONS, ball, makeVolume
 
 FIELDS = ("dice", "jaccard", "referenceVolume", "comparedVolume", "hausdorff", "hausdorff95", "averageSurfaceDistance",
           "surfaceDice")
 MODULE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPTS_DIR = os.path.join(os.path.dirname(MODULE_DIR), "Scripts")
 
 
 def _orientedImage(volumeNode, array):
@@ -197,7 +196,7 @@ def test_label_slabs_equal_full_masks():
 
 
 def _pythonInSubprocess(code):
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([MODULE_DIR, SCRIPTS_DIR]))
+    environment = dict(os.environ, PYTHONPATH=MODULE_DIR)
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                                env=environment)
     assert completed.returncode == 0, completed.stderr
@@ -206,7 +205,7 @@ def _pythonInSubprocess(code):
 
 def test_torch_is_not_imported_for_the_cpu_device_nor_for_auto_without_a_gpu_driver():
     code = (
-        "import sys\nimport numpy as np\nfrom AISegmentationLib import SegmentComparison as S\n"
+        "import sys\nimport numpy as np\nfrom AISegmentationLib.Comparison import SegmentComparison as S\n"
         "a = np.zeros((6, 7, 8), bool); a[1:4, 2:5, 3:6] = True\n"
         "S.compareMasks(a, np.roll(a, 1, 0), (1, 1, 1), device='cpu')\n"
         "S.compareLabelmaps(a.astype(np.uint8), a.astype(np.uint8), (1, 1, 1), [(1, 1)], device='cpu')\n"
@@ -220,7 +219,7 @@ def test_torch_is_not_imported_for_the_cpu_device_nor_for_auto_without_a_gpu_dri
 
 def test_cli_compare_of_two_label_maps_does_not_import_torch(tmp_path):
     referencePath, comparedPath = _labelPair(tmp_path)
-    code = ("import sys\nfrom AISegmentationCLI import main\n"
+    code = ("import sys\nfrom AISegmentationLib.CommandLine.Main import main\n"
             f"code = main(['compare', {referencePath!r}, {comparedPath!r}, '--device', 'cpu', '--json', "
             f"{str(tmp_path / 'r.json')!r}])\n"
             "print(code, 'torch' in sys.modules)\n")

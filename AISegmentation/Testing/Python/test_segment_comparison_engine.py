@@ -1,4 +1,4 @@
-"""Tests of the Slicer-free comparison engine AISegmentationLib.SegmentComparison.
+"""Tests of the Slicer-free comparison engine AISegmentationLib.Comparison.SegmentComparison.
 
 Every expected value is computed here independently: surfaces by explicit 6-neighbour loops on a padded array,
 distances by all surface-point pairs (scipy.spatial.distance.cdist), percentiles by sorting, or analytically.
@@ -14,7 +14,7 @@ from scipy.spatial.distance import cdist
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from AISegmentationLib import SegmentComparison  # noqa: E402
+from AISegmentationLib.Comparison import SegmentComparison  # noqa: E402
 
 try:
     import torch

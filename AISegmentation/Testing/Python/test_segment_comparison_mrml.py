@@ -7,8 +7,8 @@ import pytest
 import slicer
 import vtk
 
-from AISegmentationLib import SegmentComparison
-from SyntheticImages import OBLIQUE_DIRECTIONS, ball, makeVolume
+from AISegmentationLib.Comparison import SegmentComparison
+from DevTools.SyntheticImages import OBLIQUE_DIRECTIONS, ball, makeVolume
 
 
 def _segmentation(logic, volume, masks, name):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import slicer
 
-from AISegmentationLib import Threshold
-from SyntheticImages import OBLIQUE_DIRECTIONS, makeVolume, sceneSnapshot, twoBlobs
+from AISegmentationLib.Classic import Threshold
+from DevTools.SyntheticImages import OBLIQUE_DIRECTIONS, makeVolume, sceneSnapshot, twoBlobs
 
 
 def test_manual_threshold_counts_exactly_on_anisotropic_oblique_volume(logic):

@@ -54,3 +54,10 @@ def sceneSnapshot(logic, segmentationNode=None):
             snapshot[segmentId] = (segmentation.GetSegment(segmentId).GetName(),
                                    None if array is None else int(array.sum()))
     return snapshot
+
+
+def dice(a, b):
+    """Dice coefficient of two masks (1.0 when both are empty)."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    total = a.sum() + b.sum()
+    return 1.0 if total == 0 else 2.0 * (a & b).sum() / total

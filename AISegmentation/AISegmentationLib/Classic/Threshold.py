@@ -13,8 +13,8 @@ import slicer
 import vtk
 from vtk.util.numpy_support import numpy_to_vtk
 
-from .Geometry import arrayFromImage, binaryImage
-from .Validation import countNonFinite, requireRange
+from ..Geometry import arrayFromImage, binaryImage
+from ..Validation import countNonFinite, requireRange
 
 # Method name -> vtkITKImageThresholdCalculator setter (the 12 methods of the Threshold effect).
 AUTO_THRESHOLD_METHODS = {

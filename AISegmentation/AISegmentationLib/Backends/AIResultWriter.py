@@ -12,9 +12,9 @@ import logging
 import numpy as np
 import slicer
 
-from . import Segments
-from .Backends import ResultImport
-from .Geometry import orientedImageFromArray
+from .. import Segments
+from . import ResultImport
+from ..Geometry import orientedImageFromArray
 
 ATTRIBUTE_PREFIX = "AISegmentation."
 LABEL_VALUE_TAG = "AISegmentation.labelValue"

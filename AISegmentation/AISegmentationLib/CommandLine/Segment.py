@@ -2,25 +2,21 @@
 
     aisegmentation segment BACKEND INPUT... [backend options] --output OUT.seg.nrrd
 
-One sub-subcommand per backend, generated from its declarations (AISegmentationLib/Backends: its options become
+One sub-subcommand per backend, generated from its declarations (Backends/: its options become
 arguments with their type, choices, default and help; its actions, e.g. importing weights, become arguments run
-before the job); ``segment BACKEND --help`` lists them. Wired into AISegmentationCLI.py with
+before the job); ``segment BACKEND --help`` lists them. Wired into Main.py with
 ``addSegmentParser(commands)`` and ``COMMANDS["segment"] = runSegment``. The backend runs out of process (its
 isolated environment when created, see --create-environment). Ctrl-C or SIGTERM while it runs cancels the job (its
-whole process tree ends) before the command exits; errors, exit codes and -v are handled by AISegmentationCLI.main.
+whole process tree ends) before the command exits; errors, exit codes and -v are handled by Main.main.
 """
 
 import argparse
 import contextlib
 import logging
-import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "AISegmentation"))
-
-from AISegmentationLib.AILogic import ENVIRONMENT_CHOICES  # noqa: E402
-from AISegmentationLib.Backends import Registry  # noqa: E402
-from AISegmentationLib.Backends.Options import parseText  # noqa: E402
+from ..Backends import Registry
+from ..Backends.AILogic import ENVIRONMENT_CHOICES
+from ..Backends.Options import parseText
 
 OPTION_PREFIX, ACTION_PREFIX = "option_", "action_"  # argparse destinations of backend options and actions
 

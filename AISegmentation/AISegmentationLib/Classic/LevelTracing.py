@@ -11,7 +11,7 @@ import slicer
 import vtk
 from vtk.util.numpy_support import vtk_to_numpy
 
-from .Geometry import arrayFromImage, orientedImageFromArray
+from ..Geometry import arrayFromImage, orientedImageFromArray
 
 PLANES = ("IJ", "IK", "JK")
 

@@ -35,16 +35,16 @@ import weakref
 import slicer
 import vtk
 
-from . import VolumeIO
+from .. import VolumeIO
 from .AIResultWriter import ResultWriter
-from .Backends import Registry
-from .Backends.Backend import BackendContext
-from .Backends.Environments import READY, WORKER_SCRIPT, EnvironmentManager, childEnvironment, currentPython
-from .Backends.JobRunner import BackgroundJob, ProcessStep
-from .Backends.NnUNetModels import DEFAULT_CHECKPOINT, importModelZip, validateModelFolder
-from .Backends.Options import validateOptions
-from .Geometry import sameGeometry
-from .SegmentEditing import requireVolume
+from . import Registry
+from .Backend import BackendContext
+from .Environments import READY, WORKER_SCRIPT, EnvironmentManager, childEnvironment, currentPython
+from .JobRunner import BackgroundJob, ProcessStep
+from .NnUNetModels import DEFAULT_CHECKPOINT, importModelZip, validateModelFolder
+from .Options import validateOptions
+from ..Geometry import sameGeometry
+from ..SegmentEditing import requireVolume
 
 ENVIRONMENT_CHOICES = ("auto", "isolated", "current")
 NNUNET, TOTALSEGMENTATOR = "nnunet", "totalsegmentator"  # the backends of the console shortcuts

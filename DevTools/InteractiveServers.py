@@ -1,7 +1,7 @@
 """Real nnInteractive servers on 127.0.0.1 for the tests: environments, the tiny model, start and stop.
 
-The first use creates the two server environments (Scripts/start_nninteractive_server.py ensure-env; the legacy one
-is several GB and starts installing in the background at once) and the tiny model (Scripts/build_tiny_nninteractive.py
+The first use creates the two server environments (DevTools/start_nninteractive_server.py ensure-env; the legacy one
+is several GB and starts installing in the background at once) and the tiny model (DevTools/build_tiny_nninteractive.py
 in the current server's environment). Both are cached: $AISEGMENTATION_INTERACTIVE_ENVS_DIR and
 $AISEGMENTATION_TINY_MODELS_DIR, by default under build/. Set AISEGMENTATION_SKIP_INTERACTIVE_SERVERS=1 to skip the
 tests that need them (e.g. offline); CI does not set it.
@@ -18,10 +18,10 @@ import time
 
 import pytest
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-SCRIPTS_DIR = os.path.join(REPO_ROOT, "Scripts")
-LAUNCHER = os.path.join(SCRIPTS_DIR, "start_nninteractive_server.py")
-BUILDER = os.path.join(SCRIPTS_DIR, "build_tiny_nninteractive.py")
+DEVTOOLS_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(DEVTOOLS_DIR)
+LAUNCHER = os.path.join(DEVTOOLS_DIR, "start_nninteractive_server.py")
+BUILDER = os.path.join(DEVTOOLS_DIR, "build_tiny_nninteractive.py")
 LOG_DIR = os.path.join(REPO_ROOT, "build", "interactive-logs")
 GENERATIONS = ("current", "legacy")
 READY_TIMEOUT = 300.0

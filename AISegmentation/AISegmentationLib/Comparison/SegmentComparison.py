@@ -54,7 +54,7 @@ import sys
 
 import numpy as np
 
-from .Validation import requireNumber
+from ..Validation import requireNumber
 
 HAUSDORFF95_MODES = ("max", "pooled", "slicerrt")
 AVERAGE_SURFACE_DISTANCE_MODES = ("pooled", "meanOfMeans")

@@ -19,11 +19,11 @@ is held in memory only: nothing here writes it into the scene or the log.
 import numpy as np
 import slicer
 
-from .Interactive import Prompts
-from .Interactive.Connection import ServerSettings, normalizeUrl
-from .Interactive.Consent import ConsentStore
-from .Interactive.Protocol import testConnection
-from .Interactive.Session import InteractiveSession
+from . import Prompts
+from .Connection import ServerSettings, normalizeUrl
+from .Consent import ConsentStore
+from .Protocol import testConnection
+from .Session import InteractiveSession
 
 
 class InteractiveLogic:

@@ -3,25 +3,23 @@
 Both are cached on disk and reused while valid: the environments under ``$AISEGMENTATION_ENVIRONMENTS_DIR`` and the
 tiny models under ``$AISEGMENTATION_TINY_MODELS_DIR`` (defaults: ``output/test-cache/`` in the repository), so CI
 can keep them between runs by pointing these variables at a cache folder. The models are built with
-Scripts/build_tiny_models.py, run in the isolated "nnunet" environment (it has nnunetv2 and torch).
+DevTools/build_tiny_models.py, run in the isolated "nnunet" environment (it has nnunetv2 and torch).
 """
 
 import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-SCRIPTS = os.path.join(REPOSITORY, "Scripts")
-CACHE = os.path.join(REPOSITORY, "output", "test-cache")
-sys.path.insert(0, SCRIPTS)
+from . import build_tiny_models  # numpy-only at import; it builds in the environment's Python
 
-import build_tiny_models  # noqa: E402 - numpy-only at import; it builds in the environment's Python
+DEVTOOLS_DIR = os.path.dirname(os.path.abspath(__file__))
+REPOSITORY = os.path.dirname(DEVTOOLS_DIR)
+CACHE = os.path.join(REPOSITORY, "output", "test-cache")
 
 
 def _useCacheFolders():
@@ -60,7 +58,7 @@ def buildTinyModels(python):
     """The manifest of the tiny models (paths), built once with nnU-Net's own planner and trainer."""
     _useCacheFolders()
     output = os.environ[build_tiny_models.DIRECTORY_VARIABLE]
-    result = subprocess.run([python, os.path.join(SCRIPTS, "build_tiny_models.py"), "--output", output],
+    result = subprocess.run([python, os.path.join(DEVTOOLS_DIR, "build_tiny_models.py"), "--output", output],
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"Building the tiny models failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -90,19 +88,13 @@ def totalSegmentatorHome(tinyModels, tmp_path):
 def phantomVolume(logic, seed, twoChannel=False, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0),
                   directions=None):
     """(volume nodes, truth KJI label array) of a new phantom case (a seed the models never saw)."""
-    from SyntheticImages import makeVolume
+    from .SyntheticImages import makeVolume
 
     channels, truth = build_tiny_models.phantomCase(seed, twoChannel=twoChannel)
     names = ["T1", "T2"] if twoChannel else ["phantom"]
     volumes = [makeVolume(logic, image, spacing, origin, directions, name=name)
                for image, name in zip(channels, names)]
     return volumes, truth
-
-
-def dice(a, b):
-    a, b = np.asarray(a, bool), np.asarray(b, bool)
-    total = a.sum() + b.sum()
-    return 1.0 if total == 0 else 2.0 * (a & b).sum() / total
 
 
 def segmentArrays(logic, segmentationNode, volumeNode):

@@ -29,10 +29,10 @@ import tempfile
 import time
 import venv
 
-SCRIPTS_DIR = os.path.dirname(os.path.abspath(__file__))
+DEVTOOLS_DIR = os.path.dirname(os.path.abspath(__file__))
 REQUIREMENTS = {
-    "current": os.path.join(SCRIPTS_DIR, "requirements-interactive-server.txt"),
-    "legacy": os.path.join(SCRIPTS_DIR, "requirements-interactive-legacy-server.txt"),
+    "current": os.path.join(DEVTOOLS_DIR, "requirements-interactive-server.txt"),
+    "legacy": os.path.join(DEVTOOLS_DIR, "requirements-interactive-legacy-server.txt"),
 }
 # Installed with the requirements but unusable beside them: PyPI's torchvision does not import beside the CPU torch,
 # and nothing the server runs needs it (timm imports it lazily, only for trainers this model does not use).
@@ -42,7 +42,7 @@ STAMP = ".aisegmentation-requirements.sha256"
 
 def envsDir():
     return os.environ.get("AISEGMENTATION_INTERACTIVE_ENVS_DIR") or os.path.join(
-        os.path.dirname(SCRIPTS_DIR), "build", "interactive-envs")
+        os.path.dirname(DEVTOOLS_DIR), "build", "interactive-envs")
 
 
 def envPython(generation):

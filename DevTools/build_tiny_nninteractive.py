@@ -2,7 +2,7 @@
 """Build a tiny nnInteractive model from synthetic data, for tests and demos that need a real server on CPU.
 
 The model has the layout both server generations load (``nninteractive-server --model-dir DIR --fold 0`` and the
-legacy ``nninteractive-slicer-server`` through ``Scripts/start_nninteractive_server.py``): ``plans.json``,
+legacy ``nninteractive-slicer-server`` through ``DevTools/start_nninteractive_server.py``): ``plans.json``,
 ``dataset.json``, ``inference_session_class.json`` (nnInteractive 1.x), ``inference_info.json`` (2.x), ``LICENSE``
 and ``fold_0/checkpoint_final.pth``. The network is an nnU-Net ``PlainConvUNet`` with 8 input channels, as
 nnInteractive feeds it: the normalized image plus 7 interaction channels (previous segmentation, box/lasso +/-,
@@ -10,7 +10,7 @@ point +/-, scribble +/-). It trains with a plain torch loop on random 32^3 scene
 prompt selects the object it touches, a negative prompt removes it, the previous segmentation is kept.
 
 Run it with a Python that has torch and dynamic_network_architectures (the current server's environment does):
-    python Scripts/build_tiny_nninteractive.py --output DIR [--iterations 700]
+    python DevTools/build_tiny_nninteractive.py --output DIR [--iterations 700]
 With the defaults (seed 0, one thread) the model is the same on every machine with the same torch build; it takes
 about 6 minutes on one core (validation Dice about 0.77 on random scenes; the interactive tests need Dice >= 0.9 on
 the two-spheres scene, which it reaches).
@@ -123,7 +123,7 @@ def writeModelFiles(folder, stateDict, info):
         with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
             json.dump(content, f, indent=1)
     with open(os.path.join(folder, "LICENSE"), "w", encoding="utf-8") as f:
-        f.write("Apache-2.0\nSynthetic test model built by AISegmentation's Scripts/build_tiny_nninteractive.py\n")
+        f.write("Apache-2.0\nSynthetic test model built by AISegmentation's DevTools/build_tiny_nninteractive.py\n")
     checkpoint = {"network_weights": stateDict, "trainer_name": "nnInteractiveTrainer_stub",
                   "init_args": {"configuration": "3d_fullres"}}
     torch.save(checkpoint, os.path.join(folder, "fold_0", "checkpoint_final.pth"))

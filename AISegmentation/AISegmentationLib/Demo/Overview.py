@@ -6,7 +6,7 @@ import slicer
 import vtk
 from vtk.util.numpy_support import numpy_to_vtk
 
-from .AtomicWrite import atomicOutput
+from ..AtomicWrite import atomicOutput
 
 MINIMUM_HEIGHT_PIXELS = 384
 

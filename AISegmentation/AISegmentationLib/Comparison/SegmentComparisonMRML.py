@@ -13,7 +13,7 @@ import csv
 import vtk
 
 from . import SegmentComparison, SegmentComparisonLayers
-from .SegmentEditing import requireSegment
+from ..SegmentEditing import requireSegment
 
 # (column title, ComparisonResult attribute); units are in the titles.
 TABLE_COLUMNS = [
@@ -132,7 +132,7 @@ def rowsToTableNode(scene, rows, tableNode=None, name="Segment comparison"):
 
 def rowsToCsv(rows, path):
     """Write comparison rows to a CSV file (same columns as the table node), atomically."""
-    from .AtomicWrite import atomicOpen
+    from ..AtomicWrite import atomicOpen
 
     with atomicOpen(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)

@@ -1,7 +1,7 @@
 """Headless AISegmentation command line: the module's Logic on files, no desktop Slicer needed.
 
-Run through Scripts/aisegmentation (which prepares .venv). Every subcommand reads files and writes files;
-`aisegmentation SUBCOMMAND --help` documents its options.
+Run through Scripts/aisegmentation (which prepares .venv and runs ``python -m AISegmentationLib.CommandLine``).
+Every subcommand reads files and writes files; `aisegmentation SUBCOMMAND --help` documents its options.
 
 Every output file is written under a temporary name beside it and renamed when complete. Exit codes: 0 success,
 2 bad input or a failed step (one line on stderr), 1 an unexpected internal error, 130 Ctrl-C (SIGINT),
@@ -15,8 +15,6 @@ import os
 import signal
 import sys
 import threading
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "AISegmentation"))
 
 EXIT_INTERNAL_ERROR = 1
 EXIT_ERROR = 2
@@ -78,7 +76,7 @@ def addVolumeOptions(parser):
 
 
 def _addInputs(parser, segmentRequired=True):
-    from AISegmentationLib.SegmentEditing import MASK_MODES, OVERWRITE_MODES
+    from ..SegmentEditing import MASK_MODES, OVERWRITE_MODES
 
     parser.add_argument("volume", help="source volume: NRRD, NIfTI, MHA file or a DICOM series folder")
     addVolumeOptions(parser)
@@ -97,8 +95,8 @@ def _addInputs(parser, segmentRequired=True):
 
 
 def buildParser():
-    from AISegmentationCLISegment import addSegmentParser
-    from AISegmentationLib import Threshold
+    from .Segment import addSegmentParser
+    from ..Classic import Threshold
 
     parser = argparse.ArgumentParser(prog="aisegmentation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -193,7 +191,7 @@ def _prepare(logic, args):
         segmentation = logic.createSegmentation(volume, os.path.basename(args.output).split(".")[0])
     maskSegmentId = None
     if args.mask_segment:
-        from AISegmentationLib.Segments import segmentIdByName
+        from ..Segments import segmentIdByName
 
         maskSegmentId = segmentIdByName(segmentation, args.mask_segment)
     logic.setMasking(args.mask_mode, maskSegmentId, args.overwrite_mode, args.intensity_range)
@@ -209,7 +207,7 @@ def _save(logic, args, volume, segmentation):
 
 
 def runDemo(logic, args):
-    from AISegmentationLib.Demo import runDemo as demo
+    from ..Demo.Demo import runDemo as demo
 
     result = demo(logic, args.output)
     print(f"Liver Dice against TotalSegmentator's liver: {result['liverDice']:.3f}")
@@ -245,7 +243,7 @@ def runLevelTrace(logic, args):
 
 def runGrowFromSeeds(logic, args):
     volume, segmentation = _prepare(logic, args)
-    from AISegmentationLib.Segments import segmentIdByName
+    from ..Segments import segmentIdByName
 
     seedIds = [segmentIdByName(segmentation, name) for name in args.seed_segments]
     for item in args.seeds:
@@ -265,7 +263,7 @@ def runGrowFromSeeds(logic, args):
 
 def runIslands(logic, args):
     volume, segmentation = _prepare(logic, args)
-    from AISegmentationLib.Segments import segmentIdByName
+    from ..Segments import segmentIdByName
 
     segmentId = segmentIdByName(segmentation, args.segment)
     if args.keep_largest:
@@ -303,8 +301,8 @@ def _loadSegmentationFile(logic, path, labels):
 def runCompare(logic, args):
     import json
 
-    from AISegmentationLib import SegmentComparisonMRML
-    from AISegmentationLib.AtomicWrite import writeText
+    from ..Comparison import SegmentComparisonMRML
+    from ..AtomicWrite import writeText
 
     options = dict(device=args.device, hausdorff95Mode=args.hd95_mode, averageSurfaceDistanceMode=args.asd_mode,
                    surfaceDiceTolerance=args.tolerance)
@@ -342,7 +340,7 @@ def printComparisonTable(rows):
 
 
 def runSegment(logic, args):
-    from AISegmentationCLISegment import runSegment as run
+    from .Segment import runSegment as run
 
     run(logic, args)
 
@@ -354,7 +352,7 @@ COMMANDS = {"demo": runDemo, "threshold": runThreshold, "level-trace": runLevelT
 
 def requireWritableOutputs(args):
     """Check every output path before any work, so that an unwritable folder fails fast with a clear message."""
-    from AISegmentationLib.AtomicWrite import requireWritableOutput
+    from ..AtomicWrite import requireWritableOutput
 
     if args.command == "demo":
         requireWritableOutput(os.path.join(args.output, "demo.seg.nrrd"))
@@ -382,7 +380,7 @@ def main(argv=None):
         args = buildParser().parse_args(argv)
         logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                             format="%(levelname)s %(message)s")
-        from AISegmentationLib.Logic import AISegmentationLogic
+        from ..Logic import AISegmentationLogic
 
         logic = AISegmentationLogic()
         _raiseSignals(previousHandlers)
@@ -408,10 +406,3 @@ def main(argv=None):
         _restoreSignals(previousHandlers)
     return 0
 
-
-if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # before main's own handling took over (argument parsing, imports)
-        print(f"aisegmentation: interrupted (Ctrl-C); {INTERRUPTED_NOTE}", file=sys.stderr)
-        sys.exit(EXIT_SIGINT)

@@ -13,10 +13,13 @@ import time
 
 import slicer
 
-from . import Overview, SampleData, SegmentComparison
-from .AtomicWrite import atomicOpen, prepareOutputFolder
+from . import Overview
+from .. import SampleData
+from ..Comparison import SegmentComparison
+from ..AtomicWrite import atomicOpen, prepareOutputFolder
 
-DEMO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Resources", "Demo")
+DEMO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "Resources",
+                        "Demo")
 LIVER_SEEDS = os.path.join(DEMO_DIR, "liverSeeds.mrk.json")
 OTHER_SEEDS = os.path.join(DEMO_DIR, "otherSeeds.mrk.json")
 REFERENCE_LIVER_LABEL = 5

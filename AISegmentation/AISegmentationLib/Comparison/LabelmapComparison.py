@@ -15,8 +15,8 @@ import vtk
 
 from . import SegmentComparisonLayers
 from .SegmentComparison import allLabelBoundingBoxes
-from .SegmentationIO import readLabelNames
-from .VolumeIO import _nodeIds, loadVolume, removeNodesAddedSince
+from ..SegmentationIO import readLabelNames
+from ..VolumeIO import _nodeIds, loadVolume, removeNodesAddedSince
 
 MATCH_MODES = ("value", "name")
 

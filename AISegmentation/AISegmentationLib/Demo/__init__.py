@@ -1,0 +1,1 @@
+"""The demo (Demo.py: classic tools, AI and comparison on the example CT) and its PNG overview (Overview.py)."""
