@@ -19,6 +19,20 @@ def ijkToRasMatrix(volumeNode):
     return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
 
 
+def volumeImage(volumeNode, shareVoxels=False):
+    """vtkOrientedImageData with a volume node's extent and IJK-to-RAS geometry (its parent transform not applied):
+    sharing the node's voxels, or geometry only."""
+    image = slicer.vtkOrientedImageData()
+    if shareVoxels:
+        image.ShallowCopy(volumeNode.GetImageData())
+    else:
+        image.SetExtent(volumeNode.GetImageData().GetExtent())
+    matrix = vtk.vtkMatrix4x4()
+    volumeNode.GetIJKToRASMatrix(matrix)
+    image.SetGeometryFromImageToWorldMatrix(matrix)
+    return image
+
+
 def rasToIjk(volumeNode, rasPoints):
     """Continuous IJK coordinates (N x 3) of RAS points (N x 3, or one point)."""
     points = np.atleast_2d(np.asarray(rasPoints, dtype=float))
@@ -57,6 +71,22 @@ def orientedImageFromArray(array, referenceImage, scalarType=vtk.VTK_UNSIGNED_CH
     image.CopyDirections(referenceImage)
     image.AllocateScalars(scalarType, 1)
     arrayFromImage(image)[:] = array
+    return image
+
+
+def croppedLabelmap(referenceImage, box, mask):
+    """vtkOrientedImageData (unsigned char) on referenceImage's grid covering only box (KJI (lo, hi) per axis, hi
+    exclusive), voxels from mask (the box's KJI array)."""
+    extent = referenceImage.GetExtent()
+    (k0, k1), (j0, j1), (i0, i1) = box
+    image = slicer.vtkOrientedImageData()
+    image.SetExtent(extent[0] + i0, extent[0] + i1 - 1, extent[2] + j0, extent[2] + j1 - 1,
+                    extent[4] + k0, extent[4] + k1 - 1)
+    image.SetSpacing(referenceImage.GetSpacing())
+    image.SetOrigin(referenceImage.GetOrigin())
+    image.CopyDirections(referenceImage)
+    image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
+    arrayFromImage(image)[:] = mask
     return image
 
 

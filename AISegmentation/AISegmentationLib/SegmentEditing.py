@@ -9,9 +9,8 @@ import logging
 
 import numpy as np
 import slicer
-import vtk
 
-from .Geometry import arrayFromImage, orientedImageFromArray, sameGeometry, volumeGeometryDescription
+from .Geometry import arrayFromImage, orientedImageFromArray, sameGeometry, volumeGeometryDescription, volumeImage
 
 MASK_MODES = {
     "everywhere": slicer.vtkMRMLSegmentationNode.EditAllowedEverywhere,
@@ -146,11 +145,7 @@ class SegmentEditor:
             return
         segmentationGeometry = slicer.vtkOrientedImageData()
         slicer.vtkSegmentationConverter.DeserializeImageGeometry(geometryString, segmentationGeometry, False)
-        volumeGeometry = slicer.vtkOrientedImageData()
-        volumeGeometry.SetExtent(volumeNode.GetImageData().GetExtent())
-        ijkToRas = vtk.vtkMatrix4x4()
-        volumeNode.GetIJKToRASMatrix(ijkToRas)
-        volumeGeometry.SetGeometryFromImageToWorldMatrix(ijkToRas)
+        volumeGeometry = volumeImage(volumeNode)
         if not sameGeometry(segmentationGeometry, volumeGeometry):
             raise ValueError(
                 f"Segmentation '{segmentationNode.GetName()}' and volume '{volumeNode.GetName()}' have different "

@@ -32,9 +32,6 @@ import shutil
 import tempfile
 import weakref
 
-import slicer
-import vtk
-
 from .. import VolumeIO
 from .AIResultWriter import ResultWriter
 from . import Registry
@@ -43,7 +40,7 @@ from .Environments import READY, WORKER_SCRIPT, EnvironmentManager, childEnviron
 from .JobRunner import BackgroundJob, ProcessStep
 from .NnUNetModels import DEFAULT_CHECKPOINT, importModelZip, validateModelFolder
 from .Options import validateOptions
-from ..Geometry import sameGeometry
+from ..Geometry import sameGeometry, volumeImage
 from ..SegmentEditing import requireVolume
 
 ENVIRONMENT_CHOICES = ("auto", "isolated", "current")
@@ -316,9 +313,9 @@ class AILogic:
                              f"got {len(volumeNodes)}")
         for node in volumeNodes:
             requireVolume(node)
-        first = _imageGeometry(volumeNodes[0])
+        first = volumeImage(volumeNodes[0])
         for node in volumeNodes[1:]:
-            if not sameGeometry(first, _imageGeometry(node)):
+            if not sameGeometry(first, volumeImage(node)):
                 raise ValueError(f"Input volumes '{volumeNodes[0].GetName()}' and '{node.GetName()}' do not share one "
                                  f"grid; resample them onto one volume first")
         return list(volumeNodes)
@@ -358,15 +355,6 @@ class AILogic:
         weakref.finalize(job, shutil.rmtree, workDir, True)  # also when nobody ever waits for the job
         logging.info("%s: %s in %s (%s)", backend.title, prepared.description, environmentLabel, estimate.summary())
         return job.start()
-
-
-def _imageGeometry(volumeNode):
-    image = slicer.vtkOrientedImageData()
-    image.SetExtent(volumeNode.GetImageData().GetExtent())
-    matrix = vtk.vtkMatrix4x4()
-    volumeNode.GetIJKToRASMatrix(matrix)
-    image.SetGeometryFromImageToWorldMatrix(matrix)
-    return image
 
 
 def _logProgress(percent, message):

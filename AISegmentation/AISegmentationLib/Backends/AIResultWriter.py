@@ -13,8 +13,9 @@ import numpy as np
 import slicer
 
 from .. import Segments
+from ..Boxes import boundingBox, boxSlices
+from ..Geometry import croppedLabelmap, orientedImageFromArray
 from . import ResultImport
-from ..Geometry import orientedImageFromArray
 
 ATTRIBUTE_PREFIX = "AISegmentation."
 LABEL_VALUE_TAG = "AISegmentation.labelValue"
@@ -77,7 +78,8 @@ class ResultWriter:
                 else:
                     color = [channel / 255.0 for channel in entry["color"]] if entry.get("color") else None
                     segmentId = Segments.addSegment(segmentationNode, entry["name"], color)
-                    labelmaps[segmentId] = _croppedLabelmap(mask, aligned)
+                    box = boundingBox(mask)
+                    labelmaps[segmentId] = croppedLabelmap(aligned, box, mask[boxSlices(box)])
                 _tagSegment(segmentation.GetSegment(segmentId), value, entry, source)
             editor.modifySegments(segmentationNode, volumeNode, labelmaps, "set", saveUndoState=False)
         except BaseException:
@@ -96,19 +98,6 @@ class ResultWriter:
                       "durationSeconds": f"{job.seconds:.1f}"}
         for key, value in attributes.items():
             segmentationNode.SetAttribute(ATTRIBUTE_PREFIX + key, str(value))
-
-
-def _croppedLabelmap(mask, referenceImage):
-    """Binary oriented labelmap of mask cropped to its bounding box (a new segment needs no more)."""
-    box = ResultImport.boundingBox(mask)
-    extent = referenceImage.GetExtent()
-    cropped = slicer.vtkOrientedImageData()
-    cropped.SetExtent(extent[0] + box[2].start, extent[0] + box[2].stop - 1, extent[2] + box[1].start,
-                      extent[2] + box[1].stop - 1, extent[4] + box[0].start, extent[4] + box[0].stop - 1)
-    cropped.SetSpacing(referenceImage.GetSpacing())
-    cropped.SetOrigin(referenceImage.GetOrigin())
-    cropped.CopyDirections(referenceImage)
-    return orientedImageFromArray(mask[box].astype(np.uint8), cropped)
 
 
 def _tagSegment(segment, value, entry, source):

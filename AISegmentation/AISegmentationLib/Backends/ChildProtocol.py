@@ -12,6 +12,7 @@ Everything else that the process or its libraries print (print(), tqdm, worker p
 which the caller shows as the log. tqdm's "NN%|" updates there are turned into progress within the current stage.
 """
 
+import importlib.metadata
 import io
 import json
 import os
@@ -121,3 +122,11 @@ def readJson(path):
 def writeJson(path, value):
     with open(path, "w", encoding="utf-8") as file:
         json.dump(value, file, indent=1)
+
+
+def packageVersion(distribution):
+    """Installed version of a distribution in this environment, or None when it is not installed."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None

@@ -156,15 +156,3 @@ def presentLabels(array, names):
     if unnamed:
         raise RuntimeError(f"The backend's label map has values without names: {unnamed[:10]}")
     return present
-
-
-def boundingBox(mask):
-    """(slices in KJI) of the non-zero part of mask, or None when it is empty."""
-    bounds = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        indices = np.flatnonzero(mask.any(axis=other))
-        if indices.size == 0:
-            return None
-        bounds.append(slice(int(indices[0]), int(indices[-1]) + 1))
-    return tuple(bounds)

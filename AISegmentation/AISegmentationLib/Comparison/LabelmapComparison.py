@@ -10,13 +10,12 @@ temporary nodes are removed afterwards.
 import logging
 
 import numpy as np
-import slicer
-import vtk
 
-from . import SegmentComparisonLayers
-from .SegmentComparison import allLabelBoundingBoxes
+from ..Geometry import volumeImage
 from ..SegmentationIO import readLabelNames
 from ..VolumeIO import _nodeIds, loadVolume, removeNodesAddedSince
+from . import SegmentComparisonLayers
+from .SegmentComparison import allLabelBoundingBoxes
 
 MATCH_MODES = ("value", "name")
 
@@ -35,7 +34,7 @@ def compareLabelmapFiles(runtime, referencePath, comparedPath, referenceLabels=N
     try:
         referenceNode = loadVolume(runtime, referencePath, labelmap=True)
         comparedNode = loadVolume(runtime, comparedPath, labelmap=True)
-        geometry = _orientedImage(referenceNode)
+        geometry = volumeImage(referenceNode, shareVoxels=True)
         referenceTransform = referenceNode.GetParentTransformNode()
         sides = [_labelmapSide(node, names, geometry, referenceTransform, path) for node, names, path in
                  ((referenceNode, referenceNames, referencePath), (comparedNode, comparedNames, comparedPath))]
@@ -49,19 +48,10 @@ def compareLabelmapFiles(runtime, referencePath, comparedPath, referenceLabels=N
         removeNodesAddedSince(scene, before)
 
 
-def _orientedImage(volumeNode):
-    """vtkOrientedImageData sharing the voxels of a volume node, with its IJK-to-RAS geometry."""
-    image = slicer.vtkOrientedImageData()
-    image.ShallowCopy(volumeNode.GetImageData())
-    matrix = vtk.vtkMatrix4x4()
-    volumeNode.GetIJKToRASMatrix(matrix)
-    image.SetImageToWorldMatrix(matrix)
-    return image
-
-
 def _labelmapSide(volumeNode, names, geometry, referenceTransformNode, path):
     transform = SegmentComparisonLayers.transformBetween(volumeNode, referenceTransformNode)
-    layer = SegmentComparisonLayers.placeImage(_orientedImage(volumeNode), geometry, transform, f"'{path}'")
+    layer = SegmentComparisonLayers.placeImage(volumeImage(volumeNode, shareVoxels=True), geometry, transform,
+                                               f"'{path}'")
     if layer is None:
         return SegmentComparisonLayers.Side([], {})
     if not np.issubdtype(layer.labels.dtype, np.integer):

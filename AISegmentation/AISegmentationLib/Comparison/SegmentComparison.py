@@ -54,6 +54,7 @@ import sys
 
 import numpy as np
 
+from ..Boxes import boundingBox
 from ..Validation import requireNumber
 
 HAUSDORFF95_MODES = ("max", "pooled", "slicerrt")
@@ -468,29 +469,11 @@ def _makeResult(counts, distances, spacing, options, device):
 # CPU path: numpy + scipy KD-tree
 # ---------------------------------------------------------------------------------------------------------------
 
-def _numpyBoundingBox(mask):
-    """((lo, hi) per axis) of the nonzero voxels, or None when empty: one pass for axis 0, one over its range."""
-    rows = mask.reshape(mask.shape[0], -1)
-    if rows.flags.c_contiguous and rows.shape[1] % 8 == 0:
-        rows = rows.view(np.uint64)  # 8 voxels per test
-    indices = np.flatnonzero(rows.any(axis=1))
-    if indices.size == 0:
-        return None
-    low, high = int(indices[0]), int(indices[-1]) + 1
-    projection = np.logical_or.reduce(mask[low:high], axis=0)
-    box = [(low, high)]
-    for axis in range(projection.ndim):
-        profile = projection.any(axis=tuple(other for other in range(projection.ndim) if other != axis))
-        indices = np.flatnonzero(profile)
-        box.append((int(indices[0]), int(indices[-1]) + 1))
-    return box
-
-
 def _numpyCountsAndDistances(reference, compared, spacing):
     referenceCount, comparedCount = int(np.count_nonzero(reference)), int(np.count_nonzero(compared))
     if referenceCount == 0 or comparedCount == 0:
         return _Counts(referenceCount, comparedCount, 0), None
-    crop = _unionCrop(_numpyBoundingBox(reference), _numpyBoundingBox(compared), reference.shape)
+    crop = _unionCrop(boundingBox(reference), boundingBox(compared), reference.shape)
     return _slabCountsAndDistances(reference[crop], compared[crop], spacing)
 
 
@@ -736,7 +719,7 @@ def labelBoundingBoxes(labels, wanted):
         boxes = {label: (None if objects[label - 1] is None else
                          [(region.start, region.stop) for region in objects[label - 1]]) for label in direct}
     for label in wanted - direct:
-        boxes[label] = _numpyBoundingBox(labels == label) if labels.size else None
+        boxes[label] = boundingBox(labels == label) if labels.size else None
     return boxes
 
 

@@ -12,8 +12,8 @@ import csv
 
 import vtk
 
-from . import SegmentComparison, SegmentComparisonLayers
 from ..SegmentEditing import requireSegment
+from . import SegmentComparison, SegmentComparisonLayers
 
 # (column title, ComparisonResult attribute); units are in the titles.
 TABLE_COLUMNS = [

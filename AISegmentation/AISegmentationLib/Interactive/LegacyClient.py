@@ -16,10 +16,11 @@ import zlib
 
 import numpy as np
 
+from ..Boxes import boundingBox
 from .Errors import ServerReplyError
 from .HttpErrors import fromRequestsError, statusError
 from .Protocol import LEGACY_CAPABILITIES
-from .Region import ChangedRegion, boundingBox, emptyRegion
+from .Region import ChangedRegion, emptyRegion
 
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_STATUS_REPLY = 1 << 20  # JSON status replies and error texts are small

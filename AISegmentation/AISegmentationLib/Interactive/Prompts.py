@@ -7,8 +7,8 @@ volume's array); boxes are half-open ((k0, k1), (j0, j1), (i0, i1)).
 
 import numpy as np
 
+from ..Boxes import boundingBox
 from ..Geometry import rasToIjk, requireInsideVolume
-from .Region import boundingBox
 
 # A box or lasso whose extent along a voxel axis stays below this many voxels lies on one slice of that axis.
 FLAT_TOLERANCE = 1.0

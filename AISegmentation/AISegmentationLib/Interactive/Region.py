@@ -26,22 +26,6 @@ class ChangedRegion:
         return f"ChangedRegion(box={self.box}, voxels={int(np.count_nonzero(self.mask))})"
 
 
-def boundingBox(mask):
-    """Half-open KJI box of the nonzero voxels of a 3D array, or None when there are none.
-
-    One pass over the whole array finds the slices that hold voxels; the other two axes come from that slab only
-    (a prompt usually lies on one slice, so this stays cheap on a 512 x 512 x 300 volume).
-    """
-    slices = np.flatnonzero(np.asarray(mask).reshape(mask.shape[0], -1).any(axis=1))
-    if slices.size == 0:
-        return None
-    k0, k1 = int(slices[0]), int(slices[-1]) + 1
-    slab = mask[k0:k1]
-    rows = np.flatnonzero(slab.any(axis=(0, 2)))
-    columns = np.flatnonzero(slab.any(axis=(0, 1)))
-    return ((k0, k1), (int(rows[0]), int(rows[-1]) + 1), (int(columns[0]), int(columns[-1]) + 1))
-
-
 def emptyRegion():
     return ChangedRegion(((0, 0), (0, 0), (0, 0)), np.zeros((0, 0, 0), np.uint8))
 

@@ -9,25 +9,9 @@ labelmap would clear the segment outside the box, even with a modification exten
 
 import numpy as np
 import slicer
-import vtk
 
-from ..Geometry import arrayFromImage
+from ..Geometry import croppedLabelmap
 from ..SegmentEditing import requireSegment
-
-
-def croppedLabelmap(alignedImage, box, mask):
-    """vtkOrientedImageData on alignedImage's grid covering only box (KJI half-open), voxels from mask."""
-    extent = alignedImage.GetExtent()
-    (k0, k1), (j0, j1), (i0, i1) = box
-    image = slicer.vtkOrientedImageData()
-    image.SetExtent(extent[0] + i0, extent[0] + i1 - 1, extent[2] + j0, extent[2] + j1 - 1,
-                    extent[4] + k0, extent[4] + k1 - 1)
-    image.SetSpacing(alignedImage.GetSpacing())
-    image.SetOrigin(alignedImage.GetOrigin())
-    image.CopyDirections(alignedImage)
-    image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
-    arrayFromImage(image)[:] = mask
-    return image
 
 
 def writeRegion(segmentEditor, segmentationNode, segmentId, volumeNode, region):

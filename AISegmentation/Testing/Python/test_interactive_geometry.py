@@ -6,7 +6,7 @@ import pytest
 from InteractiveScenes import CENTER_A, CENTER_B, SHAPE, TwoSpheres
 from AISegmentationLib.Interactive import Prompts
 from AISegmentationLib.Interactive.Connection import ServerSettings, isLoopbackHost, normalizeUrl
-from AISegmentationLib.Interactive.Region import boundingBox
+from AISegmentationLib.Boxes import boundingBox
 
 
 @pytest.fixture

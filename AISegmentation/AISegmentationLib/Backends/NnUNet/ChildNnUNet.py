@@ -8,24 +8,16 @@ exactly the input's geometry.
 """
 
 import copy
-import importlib.metadata
 
-from ChildProtocol import UserError, watchOutput, writeJson
+from ChildProtocol import UserError, packageVersion, watchOutput, writeJson
 from ChildTorch import availableDevices, deviceName
-
-
-def _version(package):
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def probe():
     import nnunetv2.inference.predict_from_raw_data  # noqa: F401 - the import is the check
     import torch
 
-    return {"versions": {"nnunetv2": _version("nnunetv2"), "torch": torch.__version__},
+    return {"versions": {"nnunetv2": packageVersion("nnunetv2"), "torch": torch.__version__},
             "devices": availableDevices()}
 
 
@@ -85,5 +77,5 @@ def run(request, channel):
     dtype = np.uint8 if max(map(int, names), default=0) < 256 else np.uint16
     reader.write_seg(segmentation.astype(dtype), request["outputLabelmap"], properties)
     writeJson(request["outputLabels"], {"labels": {str(value): {"name": name} for value, name in names.items()}})
-    return {"info": {"versions": {"nnunetv2": _version("nnunetv2"), "torch": _version("torch")},
+    return {"info": {"versions": {"nnunetv2": packageVersion("nnunetv2"), "torch": packageVersion("torch")},
                      "device": str(device), "trainer": predictors[0].trainer_name, "folds": options["folds"]}}

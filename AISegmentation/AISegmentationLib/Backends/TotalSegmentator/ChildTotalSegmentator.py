@@ -9,11 +9,10 @@ invalid license) becomes an error message.
 
 import csv
 import glob
-import importlib.metadata
 import os
 import socket
 
-from ChildProtocol import UserError, watchOutput, writeJson
+from ChildProtocol import UserError, packageVersion, watchOutput, writeJson
 from ChildTorch import availableDevices, deviceName
 
 LICENSE_URL = "https://backend.totalsegmentator.com/license-academic/"
@@ -24,16 +23,9 @@ TERMINOLOGY_FIELDS = {"category": "SegmentedPropertyCategoryCodeSequence",
                       "region": "AnatomicRegionSequence", "regionModifier": "AnatomicRegionModifierSequence"}
 
 
-def _version(package):
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def _versions():
-    return {"totalsegmentator": _version("TotalSegmentator"), "nnunetv2": _version("nnunetv2"),
-            "torch": _version("torch")}
+    return {"totalsegmentator": packageVersion("TotalSegmentator"), "nnunetv2": packageVersion("nnunetv2"),
+            "torch": packageVersion("torch")}
 
 
 def _modes(task):
