@@ -5,8 +5,6 @@ and the logic facade. Everything that computes lives in AISegmentationLib and ru
 """
 
 import json
-import logging
-import os
 from typing import Annotated
 
 import slicer

@@ -6,7 +6,6 @@ Bad input raises ValueError with a message meant for the user, and leaves the sc
 """
 
 import contextlib
-import logging
 import os
 
 import numpy as np

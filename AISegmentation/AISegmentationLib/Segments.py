@@ -2,8 +2,6 @@
 
 import colorsys
 
-import slicer
-
 
 def distinctColor(index):
     """A colour (r, g, b in 0..1) that differs clearly from its neighbours in the sequence (golden-ratio hues)."""
