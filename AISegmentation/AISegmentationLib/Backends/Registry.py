@@ -10,6 +10,7 @@ import importlib
 BACKENDS = (
     "TotalSegmentator.TotalSegmentatorBackend.TotalSegmentatorBackend",
     "NnUNet.NnUNetBackend.NnUNetBackend",
+    "Moose.MooseBackend.MooseBackend",
 )
 
 _extra = {}  # name -> backend registered at run time
