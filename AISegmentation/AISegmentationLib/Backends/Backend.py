@@ -51,6 +51,7 @@ class Backend:
     devices = DEVICES  # the devices its "device" option offers
     maxInputs = 1  # input volumes a run takes at most (None: any number, e.g. one per model channel)
     suggestions = ()  # what helps when memory is short
+    resources = ()  # data files in its folder besides its three parts (e.g. a model catalog)
 
     @property
     def folder(self):

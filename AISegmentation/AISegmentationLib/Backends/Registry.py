@@ -10,6 +10,7 @@ import importlib
 BACKENDS = (
     "TotalSegmentator.TotalSegmentatorBackend.TotalSegmentatorBackend",
     "NnUNet.NnUNetBackend.NnUNetBackend",
+    "MonaiAuto3DSeg.MonaiAuto3DSegBackend.MonaiAuto3DSegBackend",
     "Moose.MooseBackend.MooseBackend",
 )
 

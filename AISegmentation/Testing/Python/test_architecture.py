@@ -78,7 +78,7 @@ def test_the_widget_and_the_cli_name_no_backend():
 
 def test_each_backend_is_one_folder_with_its_three_parts():
     """Parent side (the registered Backend subclass), child side (its childModule, which imports neither slicer nor
-    AISegmentationLib) and its requirements file, all in Backends/<Name>/."""
+    AISegmentationLib) and its requirements file, all in Backends/<Name>/, plus the data files it declares."""
     from AISegmentationLib.Backends import Registry
     from AISegmentationLib.Backends.Backend import Backend
 
@@ -91,7 +91,8 @@ def test_each_backend_is_one_folder_with_its_three_parts():
         assert isinstance(backend, Backend) and os.path.dirname(backend.folder) == backendsDir, backend.name
         files = set(os.listdir(backend.folder)) - {"__pycache__"}
         parent = os.path.basename(sys.modules[type(backend).__module__].__file__)
-        assert files == {parent, backend.childModule, os.path.basename(backend.requirementsPath)}, files
+        assert files == {parent, backend.childModule, os.path.basename(backend.requirementsPath),
+                         *backend.resources}, files
         assert backend.options and backend.title and backend.environmentName
         child = [module.split(".")[0] for module in _imports(backend.childModulePath)]
         assert "slicer" not in child and "AISegmentationLib" not in child, child
