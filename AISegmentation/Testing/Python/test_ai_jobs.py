@@ -135,7 +135,7 @@ def test_environment_states(tmp_path):
     assert manager.status("nnunet") == "missing"
     with pytest.raises(ValueError, match="Unknown backend environment 'nope'"):
         manager.status("nope")
-    assert Environments.environmentNames() == ["nnunet", "totalsegmentator"]
+    assert Environments.environmentNames() == ["monaiauto3dseg", "moose", "nnunet", "totalsegmentator"]
 
 
 def test_isolated_child_environment_drops_variables_that_leak_packages(monkeypatch):
