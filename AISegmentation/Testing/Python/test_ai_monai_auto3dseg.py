@@ -6,9 +6,7 @@ import functools
 import http.server
 import json
 import os
-import signal
 import threading
-import time
 import zipfile
 
 import numpy as np
@@ -17,9 +15,10 @@ from DevTools.SyntheticImages import OBLIQUE_DIRECTIONS, dice, makeVolume, scene
 from DevTools.TinyModels import aiLogic, labelmapToWorld, phantomVolume, segmentArrays, volumeToWorld  # noqa: F401
 from DevTools.TinyMonaiModels import monaiEnvironment, tinyMonaiModels  # noqa: F401 - fixtures
 
-from AISegmentationLib.Backends.JobRunner import JobCancelledError
 from AISegmentationLib.CommandLine import Main as AISegmentationCLI
 from AISegmentationLib.Segments import segmentTag
+from BackendChecks import (checkCancelEndsTheProcessTree, checkKilledChildIsAClearError, requireLabelDice,
+                           waitForStage)
 
 pytestmark = pytest.mark.slow
 
@@ -33,11 +32,7 @@ def _run(logic, volumes, **options):
 
 
 def _requirePhantom(logic, segmentation, volume, truth):
-    arrays = segmentArrays(logic, segmentation, volume)
-    assert set(arrays) == set(PHANTOM_LABELS)
-    scores = {name: dice(arrays[name], truth == value) for name, value in PHANTOM_LABELS.items()}
-    assert min(scores.values()) >= 0.9, scores
-    return scores
+    return requireLabelDice(logic, segmentation, volume, truth, PHANTOM_LABELS)
 
 
 def test_phantom_dice_exact_oblique_anisotropic_geometry_names_colours_terminology(aiLogic, tinyMonaiModels):
@@ -178,23 +173,7 @@ def _startLongRun(aiLogic, tinyMonaiModels):
     big = makeVolume(aiLogic, np.random.default_rng(5).normal(40, 25, (96, 160, 160)).astype(np.float32), name="big")
     job = aiLogic.startBackend(BACKEND, big, modelFile=tinyMonaiModels["phantom"]["path"], device="cpu",
                                overlap=0.9, environment="isolated")
-    deadline = time.time() + 120
-    while job.message != "Predicting" and not job.done and time.time() < deadline:
-        time.sleep(0.05)
-    assert job.message == "Predicting" and job.pid is not None, job.logLines()[-10:]
-    return job
-
-
-def _processGroupGone(pid):
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii") as file:
-                fields = file.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[2] == str(pid) and fields[0] != "Z":
-            return False
-    return True
+    return waitForStage(job, "Predicting")
 
 
 def test_cancel_ends_the_process_tree_and_a_killed_child_is_a_clear_error(aiLogic, tinyMonaiModels):
@@ -203,16 +182,8 @@ def test_cancel_ends_the_process_tree_and_a_killed_child_is_a_clear_error(aiLogi
     aiLogic.addSegment(segmentation, "manual")
     job = _startLongRun(aiLogic, tinyMonaiModels)
     before = sceneSnapshot(aiLogic, segmentation)
-    pid, start = job.pid, time.time()
-    job.cancel()
-    with pytest.raises(JobCancelledError):
-        job.wait()
-    while not _processGroupGone(pid) and time.time() - start < 5.0:
-        time.sleep(0.05)
-    assert _processGroupGone(pid) and job.state == "cancelled"
+    checkCancelEndsTheProcessTree(job)
     job = _startLongRun(aiLogic, tinyMonaiModels)
     before = sceneSnapshot(aiLogic, segmentation)
-    os.kill(job.pid, signal.SIGKILL)
-    with pytest.raises(RuntimeError, match=r"was killed \(SIGKILL\)"):
-        job.wait(timeout=30)
+    checkKilledChildIsAClearError(job)
     assert sceneSnapshot(aiLogic, segmentation) == before

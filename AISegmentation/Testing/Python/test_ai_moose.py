@@ -3,20 +3,20 @@ nnU-Net predictor and chunking), in its isolated environment, with the tiny phan
 MOOSE's models in MOOSE's own layout (see DevTools/TinyMoose.py), offline."""
 
 import os
-import signal
 import time
 
 import numpy as np
 import pytest
 from DevTools.build_tiny_models import phantomCase
-from DevTools.SyntheticImages import OBLIQUE_DIRECTIONS, dice, makeVolume, sceneSnapshot
+from DevTools.SyntheticImages import OBLIQUE_DIRECTIONS, makeVolume, sceneSnapshot
 from DevTools.TinyModels import (aiLogic, labelmapToWorld, nnunetEnvironment, phantomVolume,  # noqa: F401
                                  segmentArrays, tinyModels, volumeToWorld)
 from DevTools.TinyMoose import TINY_MOOSE_LABELS, TINY_MOOSE_MODEL, mooseEnvironment, mooseHome  # noqa: F401
 
-from AISegmentationLib.Backends.JobRunner import JobCancelledError
 from AISegmentationLib.Backends.Moose.MooseBackend import KNOWN_MODELS, modelModality
 from AISegmentationLib.CommandLine import Main as AISegmentationCLI
+from BackendChecks import (checkCancelEndsTheProcessTree, checkKilledChildIsAClearError, requireLabelDice,
+                           waitForStage)
 
 pytestmark = pytest.mark.slow
 
@@ -31,11 +31,7 @@ def mooseLogic(aiLogic, mooseHome):
 
 
 def _requirePhantomResult(logic, segmentation, volume, truth):
-    arrays = segmentArrays(logic, segmentation, volume)
-    assert set(arrays) == set(LABELS)
-    scores = {name: dice(arrays[name], truth == value) for name, value in LABELS.items()}
-    assert min(scores.values()) >= 0.9, scores
-    return scores
+    return requireLabelDice(logic, segmentation, volume, truth, LABELS)
 
 
 def test_model_list_comes_from_the_package(mooseEnvironment, aiLogic):
@@ -124,26 +120,7 @@ def test_missing_model_offline_or_without_downloads_is_a_clear_error(mooseLogic,
 
 
 def _startLongRun(logic, volume):
-    job = logic.startBackend("moose", volume, device="cpu")
-    deadline = time.time() + 120
-    while not job.message.startswith("Segmenting") and not job.done and time.time() < deadline:
-        time.sleep(0.05)
-    assert job.message.startswith("Segmenting") and job.pid is not None, job.logLines()[-10:]
-    time.sleep(1.0)
-    return job
-
-
-def _processGroupGone(pid):
-    """True when no live process is left in the process group (zombies count as gone)."""
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii") as file:
-                fields = file.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[2] == str(pid) and fields[0] != "Z":
-            return False
-    return True
+    return waitForStage(logic.startBackend("moose", volume, device="cpu"), "Segmenting", prefix=True, settle=1.0)
 
 
 def test_cancel_ends_the_process_tree_and_a_killed_child_is_a_clear_error(mooseLogic):
@@ -153,17 +130,8 @@ def test_cancel_ends_the_process_tree_and_a_killed_child_is_a_clear_error(mooseL
     big = makeVolume(mooseLogic, np.full((128, 192, 192), -1000.0, np.float32), name="big")
     before = sceneSnapshot(mooseLogic, segmentation)
     job = _startLongRun(mooseLogic, big)
-    pid, workDir = job.pid, os.path.dirname(job.steps[0].command[-1])
-    start = time.time()
-    job.cancel()
-    with pytest.raises(JobCancelledError):
-        job.wait()
-    while not _processGroupGone(pid) and time.time() - start < 5.0:
-        time.sleep(0.05)
-    assert time.time() - start < 5.0 and _processGroupGone(pid)
+    workDir = checkCancelEndsTheProcessTree(job)
     assert not os.path.exists(workDir)
     job = _startLongRun(mooseLogic, big)
-    os.kill(job.pid, signal.SIGKILL)
-    with pytest.raises(RuntimeError, match=r"was killed \(SIGKILL\).*ran out of memory"):
-        job.wait(timeout=30)
+    checkKilledChildIsAClearError(job)
     assert sceneSnapshot(mooseLogic, segmentation) == before
