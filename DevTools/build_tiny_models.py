@@ -57,6 +57,39 @@ def defaultOutputDir():
     return os.environ.get(DIRECTORY_VARIABLE) or os.path.join(root, "output", "tiny_models")
 
 
+def builtManifest(output, builderVersion, what="Tiny models"):
+    """The path of output's manifest.json when it was written by this builder version (nothing to build), else None."""
+    manifestPath = os.path.join(output, "manifest.json")
+    if os.path.isfile(manifestPath):
+        with open(manifestPath, encoding="utf-8") as file:
+            if json.load(file).get("builderVersion") == builderVersion:
+                logging.info("%s already built in %s", what, output)
+                return manifestPath
+    return None
+
+
+def writeManifest(output, manifest):
+    manifestPath = os.path.join(output, "manifest.json")
+    with open(manifestPath, "w", encoding="utf-8") as file:
+        json.dump(manifest, file, indent=2)
+    return manifestPath
+
+
+def builderArguments(argv, description, defaultOutput, addArguments):
+    """A builder's command line: --output, its own arguments (addArguments(parser)), --force (forgets the manifest,
+    so that buildAll builds again). Sets up logging; returns the arguments with output an absolute path."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", default=defaultOutput, help="folder for the models (default: %(default)s)")
+    addArguments(parser)
+    parser.add_argument("--force", action="store_true", help="rebuild even when the models are there")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    args.output = os.path.abspath(args.output)
+    if args.force and os.path.isfile(os.path.join(args.output, "manifest.json")):
+        os.remove(os.path.join(args.output, "manifest.json"))
+    return args
+
+
 def _ellipsoid(shape, center, radii):
     grid = np.ogrid[tuple(slice(0, n) for n in shape)]
     return sum(((axis - c) / r) ** 2 for axis, c, r in zip(grid, center, radii)) <= 1.0
@@ -199,12 +232,9 @@ def placeInTotalSegmentatorLayout(modelFolder, weightsRoot):
 
 def buildAll(output, epochs=12, iterationsPerEpoch=25):
     """Build every tiny model into output (skipped when a manifest of this builder version is there)."""
-    manifestPath = os.path.join(output, "manifest.json")
-    if os.path.isfile(manifestPath):
-        with open(manifestPath, encoding="utf-8") as file:
-            if json.load(file).get("builderVersion") == BUILDER_VERSION:
-                logging.info("Tiny models already built in %s", output)
-                return manifestPath
+    manifestPath = builtManifest(output, BUILDER_VERSION)
+    if manifestPath:
+        return manifestPath
     work = os.path.join(output, "work")
     shutil.rmtree(work, ignore_errors=True)
     results = os.path.join(output, "nnUNet_results")
@@ -236,25 +266,19 @@ def buildAll(output, epochs=12, iterationsPerEpoch=25):
                 "phantomModel": phantomModel, "secondPhantomModel": secondModel,
                 "twoChannelModel": os.path.join(results, TWO_CHANNEL["name"], TRAINER_FOLDER),
                 "totalSegmentatorHome": os.path.join(output, "totalsegmentator")}
-    with open(manifestPath, "w", encoding="utf-8") as file:
-        json.dump(manifest, file, indent=2)
-    return manifestPath
+    return writeManifest(output, manifest)
+
+
+def _trainingArguments(parser):
+    parser.add_argument("--epochs", type=int, default=12, help="training epochs per model (default: %(default)s)")
+    parser.add_argument("--iterations", type=int, default=25, help="iterations per epoch (default: %(default)s)")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", default=defaultOutputDir(), help="folder for the models (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=12, help="training epochs per model (default: %(default)s)")
-    parser.add_argument("--iterations", type=int, default=25, help="iterations per epoch (default: %(default)s)")
-    parser.add_argument("--force", action="store_true", help="rebuild even when the models are there")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    output = os.path.abspath(args.output)
-    if args.force and os.path.isfile(os.path.join(output, "manifest.json")):
-        os.remove(os.path.join(output, "manifest.json"))
+    args = builderArguments(argv, __doc__, defaultOutputDir(), _trainingArguments)
     start = time.time()
-    manifestPath = buildAll(output, args.epochs, args.iterations)
-    logging.info("Tiny models in %s (%.1f s)", output, time.time() - start)
+    manifestPath = buildAll(args.output, args.epochs, args.iterations)
+    logging.info("Tiny models in %s (%.1f s)", args.output, time.time() - start)
     print(manifestPath)
     return 0
 

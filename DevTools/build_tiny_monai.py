@@ -13,7 +13,6 @@ random 32³ crops of phantoms (build_tiny_models.phantomCase; seeds the tests ne
 the config says. Runs with a Python that has monai and torch (the isolated "monaiauto3dseg" environment).
 """
 
-import argparse
 import csv
 import hashlib
 import io
@@ -172,12 +171,9 @@ def packModel(network, config, labels, path):
 
 def buildAll(output, iterations=300):
     """Build both models into output (skipped when a manifest of this builder version is there)."""
-    manifestPath = os.path.join(output, "manifest.json")
-    if os.path.isfile(manifestPath):
-        with open(manifestPath, encoding="utf-8") as file:
-            if json.load(file).get("builderVersion") == BUILDER_VERSION:
-                logging.info("Tiny MONAI models already built in %s", output)
-                return manifestPath
+    manifestPath = build_tiny_models.builtManifest(output, BUILDER_VERSION, "Tiny MONAI models")
+    if manifestPath:
+        return manifestPath
     import monai
     import torch
 
@@ -194,22 +190,16 @@ def buildAll(output, iterations=300):
                      segmentNames=[label[0] for label in spec["labels"]])
         manifest["models"][name] = entry
         logging.info("%s: held-out Dice %.3f in %.0f s", name, entry["heldOutDice"], entry["seconds"])
-    with open(manifestPath, "w", encoding="utf-8") as file:
-        json.dump(manifest, file, indent=2)
-    return manifestPath
+    return build_tiny_models.writeManifest(output, manifest)
+
+
+def _trainingArguments(parser):
+    parser.add_argument("--iterations", type=int, default=300, help="training iterations (default: %(default)s)")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", default=defaultOutputDir(), help="folder for the models (default: %(default)s)")
-    parser.add_argument("--iterations", type=int, default=300, help="training iterations (default: %(default)s)")
-    parser.add_argument("--force", action="store_true", help="rebuild even when the models are there")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    output = os.path.abspath(args.output)
-    if args.force and os.path.isfile(os.path.join(output, "manifest.json")):
-        os.remove(os.path.join(output, "manifest.json"))
-    print(buildAll(output, args.iterations))
+    args = build_tiny_models.builderArguments(argv, __doc__, defaultOutputDir(), _trainingArguments)
+    print(buildAll(args.output, args.iterations))
     return 0
 
 
