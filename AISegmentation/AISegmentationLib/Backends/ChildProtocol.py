@@ -17,6 +17,7 @@ import io
 import json
 import os
 import re
+import socket
 import sys
 import threading
 
@@ -122,6 +123,20 @@ def readJson(path):
 def writeJson(path, value):
     with open(path, "w", encoding="utf-8") as file:
         json.dump(value, file, indent=1)
+
+
+def downloadBlockedReason(options, host):
+    """None when the backend may download what it is missing (options "allowDownload" and not "offline", and host,
+    a (name, port) pair, answers within 5 s); otherwise why not, for the user's message."""
+    if not options["allowDownload"]:
+        return "downloads are switched off"
+    if options["offline"]:
+        return "there is no network connection"
+    try:
+        socket.create_connection(host, timeout=5).close()
+    except OSError:
+        return "there is no network connection"
+    return None
 
 
 def packageVersion(distribution):

@@ -11,9 +11,8 @@ and a CT model's input must look like a CT in Hounsfield units. The input is nam
 import json
 import os
 import shutil
-import socket
 
-from ChildProtocol import UserError, packageVersion, writeJson
+from ChildProtocol import UserError, downloadBlockedReason, packageVersion, writeJson
 from ChildTorch import availableDevices, deviceName
 
 DOWNLOAD_HOST = ("github.com", 443)  # where MOOSE downloads most of its models from
@@ -79,14 +78,6 @@ def _installed(modelsDir, entry):
         return False
 
 
-def _networkReachable():
-    try:
-        socket.create_connection(DOWNLOAD_HOST, timeout=5).close()
-        return True
-    except OSError:
-        return False
-
-
 def requireModels(name, options, channel):
     from moosez.constants import KEY_FOLDER_NAME
     from moosez.models import MODEL_METADATA
@@ -98,10 +89,10 @@ def requireModels(name, options, channel):
     if not missing:
         return
     folders = ", ".join(MODEL_METADATA[model][KEY_FOLDER_NAME] for model in missing)
-    if options["allowDownload"] and not options["offline"] and _networkReachable():
+    reason = downloadBlockedReason(options, DOWNLOAD_HOST)
+    if reason is None:
         channel.log(f"MOOSE downloads model(s) {', '.join(missing)} into {modelsDir}")
         return
-    reason = "downloads are switched off" if not options["allowDownload"] else "there is no network connection"
     raise UserError(f"MOOSE model '{name}' is not installed ({folders} not found in {modelsDir}) and {reason}. "
                     f"Run it once on a connected machine (or copy its model folder there), then run again.")
 

@@ -10,9 +10,8 @@ invalid license) becomes an error message.
 import csv
 import glob
 import os
-import socket
 
-from ChildProtocol import UserError, packageVersion, watchOutput, writeJson
+from ChildProtocol import UserError, downloadBlockedReason, packageVersion, watchOutput, writeJson
 from ChildTorch import availableDevices, deviceName
 
 LICENSE_URL = "https://backend.totalsegmentator.com/license-academic/"
@@ -116,23 +115,15 @@ def missingWeights(taskIds):
     return missing
 
 
-def _networkReachable():
-    try:
-        socket.create_connection(DOWNLOAD_HOST, timeout=5).close()
-        return True
-    except OSError:
-        return False
-
-
 def _requireWeights(task, options, channel):
     missing = missingWeights(requiredWeightTasks(task, options["fast"], options["fastest"], options["roiSubset"]))
     if not missing:
         return
     names = ", ".join(os.path.basename(path) for path in missing)
-    if options["allowDownload"] and not options["offline"] and _networkReachable():
+    reason = downloadBlockedReason(options, DOWNLOAD_HOST)
+    if reason is None:
         channel.log(f"Downloading TotalSegmentator weights: {names}")
         return
-    reason = "downloads are switched off" if not options["allowDownload"] else "there is no network connection"
     raise UserError(f"TotalSegmentator weights for task '{task}' are missing ({names} not found in "
                     f"{os.path.dirname(missing[0])}) and {reason}. Download the weights zip on a connected machine "
                     f"and import it (importTotalSegmentatorWeights / --import-weights), then run again.")
