@@ -15,6 +15,12 @@ from .MemoryEstimate import estimateMemory
 from .Options import DEVICES
 
 
+def nnUNetChildVariables(prepared, workDir):
+    """childVariables of a backend whose child runs nnU-Net, which reads its three folders from the environment even
+    when it only predicts: the job's own (workDir), then the run's own variables."""
+    return {"nnUNet_raw": workDir, "nnUNet_preprocessed": workDir, "nnUNet_results": workDir, **prepared.environment}
+
+
 @dataclass
 class PreparedRun:
     """A validated run: everything the job runner and the result import need, nothing executed yet."""

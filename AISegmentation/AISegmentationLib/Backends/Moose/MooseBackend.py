@@ -9,7 +9,7 @@ exists, the list of the pinned moosez version below stands in (a test checks tha
 
 import os
 
-from ..Backend import Backend, PreparedRun
+from ..Backend import Backend, PreparedRun, nnUNetChildVariables
 from ..Environments import userDataDir
 from ..Options import DEVICES, BackendOption, deviceOption
 
@@ -94,8 +94,7 @@ class MooseBackend(Backend):
 
     def childVariables(self, prepared, workDir):
         """MOOSE runs nnU-Net, which reads its three folders from the environment: the job's own."""
-        return {"nnUNet_raw": workDir, "nnUNet_preprocessed": workDir, "nnUNet_results": workDir,
-                **prepared.environment}
+        return nnUNetChildVariables(prepared, workDir)
 
     @staticmethod
     def _modelEntry(model, models):

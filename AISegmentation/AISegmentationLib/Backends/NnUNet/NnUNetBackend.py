@@ -1,6 +1,6 @@
 """nnU-Net v2 backend, parent side: model folders validated before anything runs (see ChildNnUNet for the run)."""
 
-from ..Backend import Backend, PreparedRun
+from ..Backend import Backend, PreparedRun, nnUNetChildVariables
 from ..NnUNetModels import DEFAULT_CHECKPOINT, requireEnsemble, validateModelFolder
 from ..Options import DEVICES, BackendOption, deviceOption
 
@@ -50,5 +50,4 @@ class NnUNetBackend(Backend):
 
     def childVariables(self, prepared, workDir):
         """nnU-Net reads its three folders from the environment even when it only predicts: the job's own."""
-        return {"nnUNet_raw": workDir, "nnUNet_preprocessed": workDir, "nnUNet_results": workDir,
-                **prepared.environment}
+        return nnUNetChildVariables(prepared, workDir)

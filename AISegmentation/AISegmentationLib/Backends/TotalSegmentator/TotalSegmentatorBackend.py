@@ -14,7 +14,7 @@ import re
 import shutil
 
 from .. import SafeZip
-from ..Backend import Backend, PreparedRun
+from ..Backend import Backend, PreparedRun, nnUNetChildVariables
 from ..Environments import userDataDir
 from ..Options import DEVICES, BackendAction, BackendOption, deviceOption
 
@@ -153,8 +153,7 @@ class TotalSegmentatorBackend(Backend):
 
     def childVariables(self, prepared, workDir):
         """TotalSegmentator runs nnU-Net, which reads its three folders from the environment: the job's own."""
-        return {"nnUNet_raw": workDir, "nnUNet_preprocessed": workDir, "nnUNet_results": workDir,
-                **prepared.environment}
+        return nnUNetChildVariables(prepared, workDir)
 
     @staticmethod
     def _taskEntry(task, tasks):
