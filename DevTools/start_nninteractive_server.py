@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Create the nnInteractive server environments and start a server on this machine, on CPU.
 
-Two server generations (see DESIGN.md, "AI backends"), each in its own virtual environment so that their pinned
-packages never meet Slicer's or each other's:
+Two server generations (the course's legacy plain-HTTP one and the current one with leases), each in its own virtual
+environment so that their pinned packages never meet Slicer's or each other's:
   current  nninteractive-server (nnInteractive >= 2.5), requirements-interactive-server.txt
   legacy   nninteractive-slicer-server 0.3.2 (pins torch 2.8, nnunetv2 2.6.4, nnInteractive 1.0.1),
            requirements-interactive-legacy-server.txt; it hard-codes cuda:0 and downloads its weights into

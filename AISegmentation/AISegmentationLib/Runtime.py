@@ -58,7 +58,8 @@ def _desktopRuntime():
     return SlicerRuntime(slicer.mrmlScene, logics["Segmentations"].GetMRMLApplicationLogic(), logics)
 
 
-# (module name, logic class) in the order that was seen to work on slicer-core (see DESIGN.md).
+# (module name, logic class) in the order that was seen to work on slicer-core; without the Data logic every labelmap
+# helper call leaks a display node.
 _HEADLESS_LOGICS = [
     ("Volumes", "vtkSlicerVolumesLogic"),
     ("Segmentations", "vtkSlicerSegmentationsModuleLogic"),

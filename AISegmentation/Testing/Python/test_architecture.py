@@ -1,4 +1,5 @@
-"""House rules that can be checked mechanically (DESIGN.md "Layers")."""
+"""House rules that can be checked mechanically: the Lib stays Qt-free, CMake lists what ships, the module file keeps
+Slicer's template shape, tests and scripts import each other one way, backends are plugins."""
 
 import ast
 import os
