@@ -26,15 +26,21 @@ def _domainText(minimum, maximum, minimumInclusive, maximumInclusive, unit):
     return f"a finite number{suffix}"
 
 
+def _finiteOrNone(value):
+    """float(value) for a finite real number (bool and text are not numbers here), else None."""
+    try:
+        number = float(value) if _isNumberLike(value) else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if number is not None and math.isfinite(number) else None
+
+
 def requireNumber(name, value, minimum=None, maximum=None, minimumInclusive=True, maximumInclusive=True, unit=""):
     """float(value) when value is a finite real number within the bounds; otherwise ValueError
     "<name> must be <domain>, got <value>"."""
     domain = _domainText(minimum, maximum, minimumInclusive, maximumInclusive, unit)
-    try:
-        number = float(value) if _isNumberLike(value) else None
-    except (TypeError, ValueError, OverflowError):
-        number = None
-    if number is None or not math.isfinite(number):
+    number = _finiteOrNone(value)
+    if number is None:
         raise ValueError(f"{name} must be {domain}, got {value!r}")
     if minimum is not None and (number < minimum or (number == minimum and not minimumInclusive)):
         raise ValueError(f"{name} must be {domain}, got {value!r}")
@@ -51,11 +57,8 @@ def requireInteger(name, value, minimum=None, maximum=None):
         domain = f"a whole number >= {minimum}"
     else:
         domain = "a whole number"
-    try:
-        number = float(value) if _isNumberLike(value) else None
-    except (TypeError, ValueError, OverflowError):
-        number = None
-    if number is None or not math.isfinite(number) or number != math.floor(number):
+    number = _finiteOrNone(value)
+    if number is None or number != math.floor(number):
         raise ValueError(f"{name} must be {domain}, got {value!r}")
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
         raise ValueError(f"{name} must be {domain}, got {value!r}")
@@ -72,11 +75,7 @@ def requireRange(name, bounds, unit=""):
         raise ValueError(f"{name} must be a pair (minimum, maximum) of finite numbers{suffix}, got {bounds!r}") \
             from None
     for value in (low, high):
-        try:
-            number = float(value) if _isNumberLike(value) else None
-        except (TypeError, ValueError, OverflowError):
-            number = None
-        if number is None or not math.isfinite(number):
+        if _finiteOrNone(value) is None:
             raise ValueError(f"{name} must be two finite numbers{suffix}, got ({low!r}, {high!r})")
     if float(low) > float(high):
         raise ValueError(f"{name} = ({low!r}, {high!r}) has its minimum above maximum")
