@@ -319,8 +319,25 @@ class BackgroundJob:
         """Block until the job ends; then finalize in this thread and return its result, or raise its error.
 
         progressCallback(percent, message) is called from this thread; setting cancelEvent cancels the job.
-        TimeoutError when timeout (seconds) passes first (the job keeps running).
+        TimeoutError when timeout (seconds) passes first (the job keeps running). Ctrl-C in the waiting thread
+        (KeyboardInterrupt, e.g. in the Python console) cancels the job, waits for its process tree to end and its
+        cleanup to run, then re-raises: nothing keeps running and nothing is written.
         """
+        try:
+            self._waitForEnd(timeout, progressCallback, cancelEvent)
+        except KeyboardInterrupt:
+            self.cancel()
+            self._finished.wait(self._gracePeriod + 10.0)
+            self._runCleanup()
+            raise
+        if progressCallback is not None:
+            progressCallback(self._progress, self._message)
+        self._finish()
+        if self._error is not None:
+            raise self._error
+        return self.result
+
+    def _waitForEnd(self, timeout, progressCallback, cancelEvent):
         deadline = None if timeout is None else time.time() + timeout
         reported = None
         while not self._finished.wait(0.1):
@@ -331,12 +348,6 @@ class BackgroundJob:
                 progressCallback(*reported)
             if deadline is not None and time.time() > deadline:
                 raise TimeoutError(f"{self.title} is still running")
-        if progressCallback is not None:
-            progressCallback(self._progress, self._message)
-        self._finish()
-        if self._error is not None:
-            raise self._error
-        return self.result
 
     def _finish(self):
         with self._lock:

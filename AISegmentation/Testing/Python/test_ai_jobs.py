@@ -100,6 +100,27 @@ def test_non_zero_exit_signal_and_missing_result_become_clear_errors():
         BackgroundJob("Test job", [ProcessStep(["/nonexistent/python"], "Missing")]).start().wait()
 
 
+def test_ctrl_c_while_waiting_cancels_the_job_ends_its_tree_and_re_raises():
+    cleaned = []
+    job = _job(TREE_CHILD, cleanup=lambda: cleaned.append(True)).start()
+
+    pids = []
+
+    def interruptOnceTheGrandchildRuns(percent, message):
+        if any(line.isdigit() for line in job.logLines()):
+            pids.append(job.pid)
+            raise KeyboardInterrupt  # what Ctrl-C raises in the waiting thread (the Python console)
+
+    with pytest.raises(KeyboardInterrupt):
+        job.wait(timeout=20, progressCallback=interruptOnceTheGrandchildRuns)
+    grandchild = int(next(line for line in job.logLines() if line.isdigit()))
+    assert job.done and job.state == "cancelled" and cleaned == [True]
+    deadline = time.time() + 5
+    while (_alive(pids[0]) or _alive(grandchild)) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pids[0]) and not _alive(grandchild)
+
+
 def test_wait_timeout_keeps_the_job_running():
     job = _job("import time; time.sleep(600)").start()
     with pytest.raises(TimeoutError):
