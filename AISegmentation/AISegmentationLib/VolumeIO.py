@@ -74,12 +74,11 @@ def loadVolume(runtime, path, name=None, labelmap=False, acceptIrregularSpacing=
             fileList.InsertNextValue(fileName)
     else:
         requireWholeImageFile(path)
-    messages = slicer.vtkMRMLMessageCollection()
     node = None
     try:
         with quietVtkErrors():
-            node = runtime.volumesLogic.AddArchetypeVolume(
-                archetype, name, LABELMAP_LOADING_OPTION if labelmap else 0, fileList, messages)
+            node = _addArchetypeVolume(runtime.volumesLogic, archetype, name,
+                                       LABELMAP_LOADING_OPTION if labelmap else 0, fileList)
     except Exception as error:  # a VTK reader can raise on a malformed header
         logging.debug("AddArchetypeVolume raised %s", error)
     if node is None or node.GetImageData() is None or node.GetImageData().GetNumberOfPoints() == 0:
@@ -93,6 +92,16 @@ def loadVolume(runtime, path, name=None, labelmap=False, acceptIrregularSpacing=
             raise
     logging.info("Loaded volume '%s' %s from %s", node.GetName(), node.GetImageData().GetDimensions(), path)
     return node
+
+
+def _addArchetypeVolume(volumesLogic, archetype, name, loadingOptions, fileList):
+    """vtkSlicerVolumesLogic.AddArchetypeVolume with a message collection where it takes one (slicer-core 5.13);
+    slicer-core 5.11 (the one trame-slicer supports, for the web front end) has only the four-argument form."""
+    try:
+        return volumesLogic.AddArchetypeVolume(archetype, name, loadingOptions, fileList,
+                                               slicer.vtkMRMLMessageCollection())
+    except TypeError:  # "no overloads ... take 5 arguments"
+        return volumesLogic.AddArchetypeVolume(archetype, name, loadingOptions, fileList)
 
 
 def writeNode(storageNode, node, path, what):
