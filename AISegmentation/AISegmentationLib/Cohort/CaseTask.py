@@ -1,0 +1,368 @@
+"""One case of a cohort, as a Dask worker runs it (or any process: the same function runs in the caller's).
+
+``runCase(case, outputDir, steps, ...)`` loads the case's image(s) (files or a DICOM series folder), runs the steps
+and writes, in ``<outputDir>/cases/<case>/``, each file through AtomicWrite (temporary name, then rename):
+
+- ``<case>.seg.nrrd``; ``<case>_labels.nii.gz`` with its name table ``<case>_labels.nii.gz.labels.json``;
+- ``<case>_seg.dcm``, a DICOM SEG referencing the source series, for a DICOM input;
+- ``<case>_overview.png`` (three orthogonal slices with the segments);
+- LAST ``case.json``, the record below: its presence marks the case as finished (done or failed).
+
+Steps: "segment" runs a registered backend by name with its options (the command's, overridden by the case's) in
+the real Logic of this process (one AISegmentationLogic per worker process, its scene cleared between cases) - or,
+for a case with a ``prediction``, takes that segmentation instead; "compare" compares the case's label map with its
+reference by label value, or by name when the reference has a name table (``<reference>.labels.json``) or is a
+``.seg.nrrd``, with every metric of the comparison engine; "volumes" measures each segment. Without the segment
+step, compare and volumes use the case's prediction.
+
+Any exception in a case becomes a record with status "failed" and the error message (the traceback goes to the
+log), returned normally: a deterministic failure is not retried; only a dead worker is (by Dask). A cancelled case
+writes no record (a rerun does it again) and returns ``{"case": id, "status": "cancelled"}``.
+
+Record (``case.json``, and what runCase returns)::
+
+    {"case": id, "status": "done" | "failed", "error": str | None, "seconds": float, "steps": [...],
+     "configuration": sha256 of what determines the outputs (inputs, steps, backend, options),
+     "inputs": {"images": [...], "reference": path | None, "prediction": path | None, "dicom": bool},
+     "outputs": {"segmentation", "labelmap", "labels", "dicomSeg", "overview", "record"}: paths relative to
+                the cohort output folder (None when not written),
+     "files": {relative path: {"size": int, "sha256": str}} (every output but case.json),
+     "metrics": [{"referenceSegment", "comparedSegment", "dice", "jaccard", "referenceVolume", "comparedVolume",
+                  "volumeDifference", "hausdorff", "hausdorff95", "averageSurfaceDistance", "surfaceDice",
+                  "note"}]  (volumes in mL, distances in mm; an infinite distance is the string "inf"),
+     "volumes": [{"segment", "labelValue", "voxels", "volumeMl"}],
+     "backend": {"name", "model", "version", "parameters", "device", "environment", "durationSeconds"}
+                or {"prediction": path} or {},
+     "warnings": [str], "worker": host:pid}
+"""
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import socket
+import threading
+import time
+import traceback
+
+from ..AtomicWrite import isTemporaryName, writeText
+from ..Comparison.SegmentComparisonMRML import TABLE_COLUMNS, matchSegmentsByName
+from ..SampleData import fileSha256
+
+STEPS = ("segment", "compare", "volumes")
+CASES_FOLDER = "cases"
+RECORD_NAME = "case.json"
+DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
+CANCEL_POLL_SECONDS = 0.5
+METRIC_KEYS = [attribute for _, attribute in TABLE_COLUMNS]
+PROVENANCE_KEYS = ("backend", "model", "version", "parameters", "device", "environment", "durationSeconds")
+
+_workerLogic = None
+
+
+class CaseCancelled(Exception):
+    """The cohort was cancelled while this case ran."""
+
+
+def requireSteps(steps):
+    """The steps as a tuple in their run order; ValueError for an unknown or empty list."""
+    if isinstance(steps, str):
+        steps = [part.strip() for part in steps.split(",") if part.strip()]
+    steps = list(steps or [])
+    unknown = [step for step in steps if step not in STEPS]
+    if unknown or not steps:
+        raise ValueError(f"Unknown or no cohort step(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+                         f"choose among {', '.join(STEPS)}")
+    return tuple(step for step in STEPS if step in steps)
+
+
+def caseFolder(outputDir, caseId):
+    return os.path.join(outputDir, CASES_FOLDER, caseId)
+
+
+def recordPath(outputDir, caseId):
+    return os.path.join(caseFolder(outputDir, caseId), RECORD_NAME)
+
+
+def configurationKey(case, steps, backend, options):
+    """sha256 of what determines a case's outputs: a finished case is reused only when it is unchanged."""
+    inputs = {"images": case["images"], "reference": case.get("reference"), "prediction": case.get("prediction")}
+    text = json.dumps({"inputs": inputs, "steps": list(steps), "backend": backend, "options": options},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def caseOptions(backendOptions, case):
+    """The backend options of one case: the command's, overridden by the case's own."""
+    return {**(backendOptions or {}), **(case.get("options") or {})}
+
+
+def workerLogic():
+    """This process's AISegmentationLogic (one per Dask worker process), created on first use."""
+    global _workerLogic
+    if _workerLogic is None:
+        from ..Logic import AISegmentationLogic
+        from ..Runtime import getRuntime
+
+        _workerLogic = AISegmentationLogic(getRuntime())
+    return _workerLogic
+
+
+def removeTemporaryLeftovers(folder):
+    """Remove what an interrupted atomic write left in a folder tree (names with AtomicWrite's marker)."""
+    removed = []
+    for root, folders, files in os.walk(folder, topdown=True):
+        for name in list(folders) + files:
+            if isTemporaryName(name):
+                path = os.path.join(root, name)
+                if os.path.isdir(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                    folders.remove(name)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(path)
+                removed.append(path)
+    return removed
+
+
+class _CancelWatcher:
+    """A threading.Event set when the cohort is cancelled: a distributed.Event (by name) polled in a thread, and/or
+    a threading.Event of the caller (in-process runs)."""
+
+    def __init__(self, distributedEventName=None, localEvent=None):
+        self.event = threading.Event()
+        self._name, self._local = distributedEventName, localEvent
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        if self._name:
+            from distributed import Event
+
+            remote = Event(self._name)
+            if remote.is_set():
+                self.event.set()
+            self._thread = threading.Thread(target=self._watch, args=(remote,), daemon=True,
+                                            name=f"cancel-watch-{self._name}")
+            self._thread.start()
+        elif self._local is not None:
+            self._thread = threading.Thread(target=self._watchLocal, daemon=True)
+            self._thread.start()
+        return self
+
+    def _watch(self, remote):
+        while not self._stop.is_set() and not self.event.is_set():
+            try:
+                if remote.wait(CANCEL_POLL_SECONDS):
+                    self.event.set()
+            except Exception:  # noqa: BLE001 - the scheduler went away: nothing to watch any more
+                logging.debug("Cancel watch ended", exc_info=True)
+                return
+
+    def _watchLocal(self):
+        while not self._stop.is_set() and not self.event.is_set():
+            if self._local.wait(CANCEL_POLL_SECONDS):
+                self.event.set()
+
+    def check(self):
+        if self.event.is_set():
+            raise CaseCancelled()
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        return False
+
+
+def runCase(case, outputDir, steps=STEPS, backend=None, backendOptions=None, environment="auto",
+            cancelEventName=None, cancelEvent=None, logic=None):
+    """Run one case (see the module docstring); returns its record. case: a dict of Manifest.case();
+    cancelEventName: a distributed.Event polled while the case runs; cancelEvent: a threading.Event (in-process)."""
+    started = time.time()
+    outputDir = os.path.abspath(outputDir)
+    caseId = case["case"]
+    folder = caseFolder(outputDir, caseId)
+    steps = requireSteps(steps)
+    options = caseOptions(backendOptions, case)
+    record = {"case": caseId, "status": FAILED, "error": None, "seconds": 0.0, "steps": list(steps),
+              "configuration": configurationKey(case, steps, backend, options),
+              "inputs": {"images": case["images"], "reference": case.get("reference"),
+                         "prediction": case.get("prediction"), "dicom": bool(case.get("dicom"))},
+              "outputs": {"segmentation": None, "labelmap": None, "labels": None, "dicomSeg": None,
+                          "overview": None, "record": os.path.relpath(recordPath(outputDir, caseId), outputDir)},
+              "files": {}, "metrics": [], "volumes": [], "backend": {}, "warnings": [],
+              "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    os.makedirs(folder, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(recordPath(outputDir, caseId))  # no stale marker while the case is redone
+    removeTemporaryLeftovers(folder)
+    logic = logic or workerLogic()
+    try:
+        with _CancelWatcher(cancelEventName, cancelEvent) as watcher:
+            watcher.check()
+            logic.scene.Clear(0)
+            _runSteps(logic, case, folder, outputDir, steps, backend, options, environment, watcher, record)
+            watcher.check()
+        record["status"] = DONE
+    except CaseCancelled:
+        return _cancelled(caseId, started)
+    except Exception as error:  # noqa: BLE001 - a failed case is a record; the cohort goes on
+        from ..Backends.JobRunner import JobCancelledError
+
+        if isinstance(error, JobCancelledError):
+            return _cancelled(caseId, started)
+        logging.error("Case %s failed:\n%s", caseId, traceback.format_exc())
+        record["error"] = str(error) or type(error).__name__
+    finally:
+        with contextlib.suppress(Exception):
+            logic.scene.Clear(0)
+    record["files"] = {os.path.relpath(path, outputDir): {"size": os.path.getsize(path), "sha256": fileSha256(path)}
+                       for path in _outputPaths(outputDir, record)}
+    record["seconds"] = round(time.time() - started, 3)
+    writeText(recordPath(outputDir, caseId), json.dumps(record, indent=1, allow_nan=False))
+    return record
+
+
+def _cancelled(caseId, started):
+    logging.info("Case %s cancelled", caseId)
+    return {"case": caseId, "status": CANCELLED, "error": "cancelled", "seconds": round(time.time() - started, 3)}
+
+
+def _outputPaths(outputDir, record):
+    paths = [os.path.join(outputDir, path) for key, path in record["outputs"].items() if path and key != "record"]
+    return [path for path in paths if os.path.isfile(path)]
+
+
+def _relative(outputDir, path):
+    return os.path.relpath(path, outputDir)
+
+
+def _runSteps(logic, case, folder, outputDir, steps, backend, options, environment, watcher, record):
+    caseId = case["case"]
+    for path in case["images"]:
+        if not os.path.exists(path):
+            raise ValueError(f"Image '{path}' of case '{caseId}' does not exist")
+    volumes = [logic.loadVolume(path, name=f"{caseId}_{index}") for index, path in enumerate(case["images"])]
+    watcher.check()
+    if "segment" in steps and not case.get("prediction"):
+        if not backend:
+            raise ValueError(f"Case '{caseId}' has no prediction and no backend was chosen for the segment step")
+        segmentation = logic.runBackend(backend, volumes, environment=environment, cancelEvent=watcher.event,
+                                        progressCallback=_quietProgress, **options)
+        segmentation.SetName(caseId)
+        record["backend"] = _provenance(segmentation)
+    elif case.get("prediction"):
+        segmentation = _loadPrediction(logic, case["prediction"], volumes[0], caseId)
+        record["backend"] = {"prediction": case["prediction"]}
+    else:
+        raise ValueError(f"Case '{caseId}' has no segmentation to {' and '.join(steps)}: add the segment step (with a "
+                         "backend) or a prediction column")
+    watcher.check()
+    outputs = record["outputs"]
+    segmentationPath = logic.saveSegmentation(segmentation, os.path.join(folder, f"{caseId}.seg.nrrd"))
+    outputs["segmentation"] = _relative(outputDir, segmentationPath)
+    labelmapPath, labelNames = logic.exportLabelmap(segmentation, volumes[0],
+                                                    os.path.join(folder, f"{caseId}_labels.nii.gz"))
+    from ..SegmentationIO import labelNamesPath
+
+    outputs["labelmap"] = _relative(outputDir, labelmapPath)
+    outputs["labels"] = _relative(outputDir, labelNamesPath(labelmapPath))
+    if case.get("dicom"):
+        outputs["dicomSeg"] = _relative(outputDir, _writeDicomSeg(labelmapPath, labelNames, case["images"][0],
+                                                                  os.path.join(folder, f"{caseId}_seg.dcm")))
+    watcher.check()
+    from ..Demo.Overview import segmentationOverview
+
+    outputs["overview"] = _relative(outputDir, segmentationOverview(
+        logic, volumes[0], segmentation, os.path.join(folder, f"{caseId}_overview.png")))
+    if "compare" in steps:
+        watcher.check()
+        record["metrics"] = _compare(logic, case, segmentation, labelmapPath, record)
+    if "volumes" in steps:
+        record["volumes"] = logic.segmentStatistics(segmentation, volumes[0])
+
+
+def _quietProgress(percent, message):
+    logging.debug("%3.0f %% %s", percent, message)
+
+
+def _provenance(segmentationNode):
+    from ..Backends.AIResultWriter import ATTRIBUTE_PREFIX
+
+    provenance = {}
+    for key in PROVENANCE_KEYS:
+        value = segmentationNode.GetAttribute(ATTRIBUTE_PREFIX + key)
+        if value is None:
+            continue
+        with contextlib.suppress(ValueError):
+            value = json.loads(value) if key in ("version", "parameters") else value
+        provenance["name" if key == "backend" else key] = value
+    return provenance
+
+
+def _isSegmentationFile(path):
+    return os.fspath(path).lower().endswith(".seg.nrrd")
+
+
+def _nameTable(labelmapPath):
+    from ..SegmentationIO import labelNamesPath
+
+    path = labelNamesPath(labelmapPath)
+    return path if os.path.isfile(path) else None
+
+
+def _loadPrediction(logic, path, volumeNode, caseId):
+    if not os.path.exists(path):
+        raise ValueError(f"Prediction '{path}' of case '{caseId}' does not exist")
+    if _isSegmentationFile(path):
+        segmentation = logic.loadSegmentation(path, name=caseId)
+    else:
+        segmentation = logic.importLabelmap(path, _nameTable(path), volumeNode, name=caseId)
+    return segmentation
+
+
+def _writeDicomSeg(labelmapPath, labelNames, dicomFolder, outputPath):
+    try:
+        from .DicomSeg import writeDicomSeg
+    except ImportError as error:
+        raise ValueError(f"DICOM SEG output is not available here: {error}") from None
+    return writeDicomSeg(labelmapPath, labelNames, dicomFolder, outputPath)
+
+
+def _compare(logic, case, segmentation, labelmapPath, record):
+    reference = case.get("reference")
+    if not reference:
+        record["warnings"].append("no reference: the compare step had nothing to compare with")
+        return []
+    if not os.path.exists(reference):
+        raise ValueError(f"Reference '{reference}' of case '{case['case']}' does not exist")
+    if _isSegmentationFile(reference):
+        referenceNode = logic.loadSegmentation(reference, name=f"{case['case']} reference")
+        rows, _table = logic.compareSegmentations(referenceNode, segmentation,
+                                                  matchSegmentsByName(referenceNode, segmentation))
+    else:
+        referenceNames = _nameTable(reference)
+        rows = logic.compareLabelmapFiles(reference, labelmapPath, referenceNames, _nameTable(labelmapPath),
+                                          match="name" if referenceNames else "value")
+    return [metricRow(row) for row in rows]
+
+
+def metricRow(row):
+    """A comparison row of the engine as a JSON-ready dict; infinite values become the string "inf"."""
+    result = row["result"]
+    values = {key: _jsonNumber(getattr(result, key)) for key in METRIC_KEYS}
+    return {"referenceSegment": row["referenceSegment"], "comparedSegment": row["comparedSegment"], **values,
+            "note": result.note or ""}
+
+
+def _jsonNumber(value):
+    value = float(value)
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if math.isnan(value):
+        return None
+    return value
