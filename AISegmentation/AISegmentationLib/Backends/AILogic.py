@@ -22,10 +22,20 @@ Non-blocking (GUI, polled from a QTimer; no Qt here)::
     job = logic.startBackend("totalsegmentator", ct, fast=True)
     job.progress, job.message, job.takeLogLines(), job.done, job.cancel()
     segmentation = job.wait()   # once job.done: writes the result in the calling thread, or raises the error
+
+On a Dask cluster (the same job interface; see RemoteJob.py and RemoteWorker.py)::
+
+    security = makeSecurity("ca.pem", "client-cert.pem", "client-key.pem")   # Cohort/ClusterConnection.py
+    segmentation = logic.runBackend("nnunet", volume, cluster="tls://gpu-server:8786", clusterSecurity=security,
+                                    modelFolders=[model], device="cuda")
+
+The image leaves this computer only after consent per scheduler address (clusterConsentCallback, or
+allowCluster(address)) and only over TLS unless the address is this computer's own; the worker runs the backend in
+its own isolated environment. Model folders and weights are read where the run happens: give paths that the workers
+see (a shared folder); the provenance's ``environment`` names the cluster, e.g. "dask:tls://gpu-server:8786/isolated:
+nnunet".
 """
 
-import importlib.util
-import json
 import logging
 import os
 import shutil
@@ -33,17 +43,19 @@ import tempfile
 import weakref
 
 from .. import VolumeIO
+from ..AtomicWrite import atomicOpen
+from ..Consent import ConsentStore, hasConsent
 from .AIResultWriter import ResultWriter
 from . import Registry
-from .Backend import BackendContext
-from .Environments import READY, WORKER_SCRIPT, EnvironmentManager, childEnvironment, currentPython
-from .JobRunner import BackgroundJob, ProcessStep
+from .Environments import EnvironmentManager
+from .JobRequest import (ENVIRONMENT_CHOICES, backendContext, backendPython, childStep, inputFileName,  # noqa: F401
+                         writeRequest)
+from .JobRunner import BackgroundJob
 from .NnUNetModels import DEFAULT_CHECKPOINT, importModelZip, validateModelFolder
 from .Options import validateOptions
 from ..Geometry import sameGeometry, volumeImage
 from ..SegmentEditing import requireVolume
 
-ENVIRONMENT_CHOICES = ("auto", "isolated", "current")
 NNUNET, TOTALSEGMENTATOR = "nnunet", "totalsegmentator"  # the backends of the console shortcuts
 
 
@@ -58,7 +70,8 @@ class AILogic:
         "createBackendEnvironment", "removeBackendEnvironment",
         "validateNnUNetModel", "importNnUNetModel", "startNnUNet", "runNnUNet", "estimateNnUNetMemory",
         "totalSegmentatorHome", "totalSegmentatorTasks", "importTotalSegmentatorWeights", "startTotalSegmentator",
-        "runTotalSegmentator", "estimateTotalSegmentatorMemory")
+        "runTotalSegmentator", "estimateTotalSegmentatorMemory",
+        "clusterConsentCallback", "clusterConsentStore", "setClusterConsentStore", "allowCluster", "revokeCluster")
 
     def __init__(self, scene, segmentEditor, createSegmentation):
         """scene(), segmentEditor(): the facade's current MRML scene and SegmentEditor (they change when the scene
@@ -68,6 +81,9 @@ class AILogic:
         self._createSegmentation = createSegmentation
         self._environments = None
         self._settings = {}
+        self._clusterConsentStore = None
+        #: callback(schedulerAddress) -> bool, asked before the first image goes to a Dask cluster on another machine
+        self.clusterConsentCallback = None
 
     @property
     def scene(self):
@@ -108,13 +124,7 @@ class AILogic:
         return self._settings.setdefault(Registry.getBackend(name).name, {})
 
     def _context(self, backend):
-        def probe():
-            try:
-                return self.aiEnvironments.probe(backend.environmentName)
-            except ValueError:  # a backend without an isolated environment of its own
-                return {}
-
-        return BackendContext(self.backendSettings(backend.name), probe)
+        return backendContext(backend, self.backendSettings(backend.name), self.aiEnvironments)
 
     def runBackendAction(self, name, action, value):
         """Run one of the backend's actions (backendActions(name)) with its argument; returns what it returns."""
@@ -162,57 +172,43 @@ class AILogic:
     def removeBackendEnvironment(self, name):
         self.aiEnvironments.remove(Registry.getBackend(name).environmentName)
 
-    def _backendPython(self, backend, environment):
-        """(python command, isolated?, label) for "auto", "isolated", "current" or a Python executable path."""
-        if environment not in ENVIRONMENT_CHOICES:
-            if os.path.isfile(os.fspath(environment)):
-                return os.fspath(environment), True, f"python:{environment}"
-            raise ValueError(f"Unknown environment '{environment}'; choose {', '.join(ENVIRONMENT_CHOICES)} or give "
-                             f"the path of a Python executable")
-        details = None if environment == "current" else self.aiEnvironments.details(backend.environmentName)
-        if details is not None and details["state"] == READY:
-            return details["python"], True, f"isolated:{backend.environmentName}"
-        create = (f"create it with createBackendEnvironment('{backend.name}') (Install in the AI section, "
-                  f"--create-environment on the command line)")
-        if environment == "isolated":
-            raise ValueError(f"The isolated '{backend.environmentName}' environment is {details['state']} "
-                             f"({details['message']}): {create}")
-        missing = [package for package in backend.packages if importlib.util.find_spec(package) is None]
-        if not missing:
-            return currentPython(), False, "current"
-        state = f" and its isolated '{backend.environmentName}' environment is {details['state']}" if details else ""
-        raise ValueError(f"{backend.title} is not installed in the current Python ({', '.join(missing)} missing)"
-                         f"{state}: {create}")
-
     # Any backend -----------------------------------------------------------------------------------------------
 
     def _prepare(self, name, options):
         backend = Registry.getBackend(name)
         validated = validateOptions(backend.options, options, backend.title)
-        return backend, backend.prepare(self._context(backend), **validated)
+        return backend, validated, backend.prepare(self._context(backend), **validated)
 
-    def startBackend(self, name, volumes, segmentationNode=None, environment="auto", **options):
+    def startBackend(self, name, volumes, segmentationNode=None, environment="auto", cluster=None,
+                     clusterSecurity=None, **options):
         """Start backend `name` on volumes; returns the job (see the module docstring); validation errors raise now.
 
         volumes: one volume node, a list (in the model's channel order) or {channel name: volume}. segmentationNode:
         the segmentation to write into (segments of the same names are replaced; default: a new one). environment:
-        "auto" (isolated when ready, else current), "isolated", "current" or a Python executable. options: those of
-        backendOptions(name), checked against their declarations (type, choices, range) before anything runs.
+        "auto" (isolated when ready, else current), "isolated", "current" or a Python executable (on the worker for
+        a cluster run). cluster: a Dask scheduler address ("tls://host:8786") to run on instead of this computer;
+        clusterSecurity: its distributed.security.Security (Cohort.ClusterConnection.makeSecurity), required beyond
+        loopback. options: those of backendOptions(name), checked against their declarations (type, choices, range)
+        before anything runs.
         """
-        backend, prepared = self._prepare(name, options)
+        backend, validated, prepared = self._prepare(name, options)
         volumes = self._orderedInputs(volumes, prepared.channels)
-        return self._startBackendJob(backend, prepared, volumes, segmentationNode, environment)
+        remote = None
+        if cluster is not None:
+            remote = {"address": self._requireClusterConsent(cluster, clusterSecurity), "security": clusterSecurity,
+                      "options": validated}
+        return self._startBackendJob(backend, prepared, volumes, segmentationNode, environment, remote)
 
     def runBackend(self, name, volumes, segmentationNode=None, environment="auto", progressCallback=None,
-                   cancelEvent=None, **options):
+                   cancelEvent=None, cluster=None, clusterSecurity=None, **options):
         """startBackend(...) and wait: returns the segmentation node. progressCallback(percent, message); setting
         the threading.Event cancelEvent cancels (JobCancelledError)."""
-        job = self.startBackend(name, volumes, segmentationNode, environment, **options)
+        job = self.startBackend(name, volumes, segmentationNode, environment, cluster, clusterSecurity, **options)
         return job.wait(progressCallback=progressCallback or _logProgress, cancelEvent=cancelEvent)
 
     def estimateBackendMemory(self, name, volumes, **options):
         """MemoryEstimate (peak bytes, messages with suggestions) of startBackend with the same arguments."""
-        backend, prepared = self._prepare(name, options)
+        backend, _validated, prepared = self._prepare(name, options)
         return self._estimateMemory(backend, prepared, self._orderedInputs(volumes, prepared.channels)[0])
 
     @staticmethod
@@ -320,8 +316,11 @@ class AILogic:
                                  f"grid; resample them onto one volume first")
         return list(volumeNodes)
 
-    def _startBackendJob(self, backend, prepared, volumes, segmentationNode, environment):
-        python, isolated, environmentLabel = self._backendPython(backend, environment)
+    def _startBackendJob(self, backend, prepared, volumes, segmentationNode, environment, remote=None):
+        """The job of a prepared run: on this computer (a child process), or on the Dask cluster of `remote`
+        ({"address", "security", "options"}); both save the inputs and the request alike and import the result with
+        the same writer."""
+        local = None if remote is not None else backendPython(backend, environment, self.aiEnvironments)
         reference = volumes[0]
         if segmentationNode is not None:
             self.segmentEditor.bind(segmentationNode, reference)  # a geometry mismatch is refused before running
@@ -330,31 +329,86 @@ class AILogic:
             logging.warning("%s: %s", backend.title, message)
         workDir = tempfile.mkdtemp(prefix="AISegmentation-")
         try:
-            request = {"backend": backend.name, "childModule": backend.childModulePath,
-                       "options": prepared.childOptions, "labelNames": prepared.labelNames,
-                       "inputs": [VolumeIO.saveVolume(volume, os.path.join(workDir, f"input_{index:04d}.nii"))
-                                  for index, volume in enumerate(volumes)],
-                       "outputLabelmap": os.path.join(workDir, "labels.nii"),
-                       "outputLabels": os.path.join(workDir, "labels.json")}
-            requestPath = os.path.join(workDir, "request.json")
-            with open(requestPath, "w", encoding="utf-8") as file:
-                json.dump(request, file)
+            inputs = [VolumeIO.saveVolume(volume, os.path.join(workDir, inputFileName(index)))
+                      for index, volume in enumerate(volumes)]
+            request, requestPath = writeRequest(backend, prepared, workDir, inputs)
         except BaseException:
             shutil.rmtree(workDir, ignore_errors=True)
             raise
-        variables = backend.childVariables(prepared, workDir)
-        step = ProcessStep([python, WORKER_SCRIPT, requestPath], f"Running {backend.title}", env=childEnvironment(
-            isolated, variables, python=python), cwd=workDir, protocol=True)
         context = {"backend": backend, "prepared": prepared, "request": request, "reference": reference,
-                   "segmentationNode": segmentationNode, "environment": environmentLabel}
+                   "segmentationNode": segmentationNode, "environment": local[2] if local else None}
         writer = ResultWriter(self.scene, self.segmentEditor, self._createSegmentation)
-        job = BackgroundJob(backend.title, [step], finalize=lambda finished: writer.importResult(finished, context),
-                            cleanup=lambda: shutil.rmtree(workDir, ignore_errors=True))
+        finish = {"finalize": lambda finished: writer.importResult(finished, context),
+                  "cleanup": lambda: shutil.rmtree(workDir, ignore_errors=True)}
+        if remote is None:
+            job = BackgroundJob(backend.title, [childStep(backend, prepared, *local[:2], workDir, requestPath)],
+                                **finish)
+            where = local[2]
+        else:
+            job = self._remoteJob(backend, prepared, environment, remote, inputs, context, finish)
+            where = f"the Dask cluster at {remote['address']}"
         job.memoryEstimate = estimate
         job.messages.extend(estimate.messages)
         weakref.finalize(job, shutil.rmtree, workDir, True)  # also when nobody ever waits for the job
-        logging.info("%s: %s in %s (%s)", backend.title, prepared.description, environmentLabel, estimate.summary())
+        logging.info("%s: %s in %s (%s)", backend.title, prepared.description, where, estimate.summary())
         return job.start()
+
+    @staticmethod
+    def _remoteJob(backend, prepared, environment, remote, inputs, context, finish):
+        from .RemoteJob import RemoteJob
+
+        def receive(result):
+            """The worker's files where the request names them, for the same import as a local result."""
+            for key, name in (("labelmap", "outputLabelmap"), ("labels", "outputLabels")):
+                with atomicOpen(context["request"][name], "wb") as file:
+                    file.write(result[key])
+            context["environment"] = f"dask:{remote['address']}/{result.get('environment', '')}"
+
+        submission = {"backend": backend.name, "options": remote["options"], "environment": environment,
+                      "device": prepared.childOptions.get("device"), "inputs": inputs}
+        return RemoteJob(backend.title, remote["address"], remote["security"], submission, receive, **finish)
+
+    # Dask clusters: consent ------------------------------------------------------------------------------------
+
+    def clusterConsentStore(self):
+        """Where agreements to send images to a Dask cluster are remembered (shared with nnInteractive servers)."""
+        if self._clusterConsentStore is None:
+            self._clusterConsentStore = ConsentStore()
+        return self._clusterConsentStore
+
+    def setClusterConsentStore(self, store):
+        """ConsentStore(path), or ConsentStore(None) to keep agreements in memory only."""
+        self._clusterConsentStore = store
+
+    def allowCluster(self, address):
+        """Agree to send images to the Dask scheduler at address (remembered); returns the address as stored."""
+        address = _clusterAddress(address)
+        self.clusterConsentStore().allow(address)
+        return address
+
+    def revokeCluster(self, address):
+        self.clusterConsentStore().revoke(_clusterAddress(address))
+
+    def _requireClusterConsent(self, address, security):
+        """The address, once it is safe (TLS beyond loopback) and agreed to; ValueError before anything is sent."""
+        from ..Cohort.ClusterConnection import isLoopbackAddress, requireSecureAddress
+
+        address = requireSecureAddress(_clusterAddress(address), security)
+        callback = self.clusterConsentCallback
+        if hasConsent(address, isLoopbackAddress(address), self.clusterConsentStore(),
+                      (lambda destination: bool(callback(destination))) if callback is not None else None):
+            return address
+        raise ValueError(f"The image would be sent to the Dask cluster at {address}, on another machine, and you have "
+                         f"not agreed to that yet. Nothing was sent. Agree when the panel asks, or from Python with "
+                         f"logic.allowCluster('{address}').")
+
+
+def _clusterAddress(address):
+    """A scheduler address as consent stores it (stripped; ValueError when it is not one)."""
+    from ..Cohort.ClusterConnection import isLoopbackAddress
+
+    isLoopbackAddress(address)  # ValueError for what is not a scheduler address
+    return address.strip()
 
 
 def _logProgress(percent, message):

@@ -171,19 +171,7 @@ class BackgroundJob:
 
     def _drive(self):
         try:
-            for step in self.steps:
-                if self._cancelRequested.is_set():
-                    break
-                self._setProgress(step.start, step.message)
-                outcome = self._runStep(step)
-                if self._cancelRequested.is_set():
-                    break
-                failure = self._failure(step, outcome)
-                if failure is not None:
-                    self._error = failure
-                    break
-                self.childResult = outcome.result
-                self._setProgress(step.end)
+            self._run()
         except Exception as error:  # noqa: BLE001 - e.g. the Python of an environment is gone
             self._error = RuntimeError(f"{self.title}: could not run the backend process: {error}")
         finally:
@@ -201,6 +189,23 @@ class BackgroundJob:
             if self._state != "succeeded":
                 self._runCleanup()
             self._finished.set()
+
+    def _run(self):
+        """The job's work, in its thread: the steps one after the other (a subclass may run elsewhere, e.g. on a Dask
+        worker); sets self._error on failure and self.childResult on success, and stops when cancel is requested."""
+        for step in self.steps:
+            if self._cancelRequested.is_set():
+                break
+            self._setProgress(step.start, step.message)
+            outcome = self._runStep(step)
+            if self._cancelRequested.is_set():
+                break
+            failure = self._failure(step, outcome)
+            if failure is not None:
+                self._error = failure
+                break
+            self.childResult = outcome.result
+            self._setProgress(step.end)
 
     def _runStep(self, step):
         outcome = _StepOutcome()

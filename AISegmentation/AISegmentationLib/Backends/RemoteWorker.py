@@ -1,0 +1,113 @@
+"""A backend run on a Dask worker: the function the worker runs for RemoteJob (the client side, RemoteJob.py).
+
+:func:`runBackendOnWorker` gets the input NIfTI files as bytes and the backend's validated options. On the worker it
+prepares the run again with the worker's own context (model folders, weights and environments as the worker sees
+them), writes the inputs and ``request.json`` into a private temporary folder (JobRequest, as a local run does),
+runs the same backend child (ChildWorker.py) in the worker's isolated environment (its EnvironmentManager:
+``$AISEGMENTATION_ENVIRONMENTS_DIR`` of the worker) or the worker's current Python, through BackgroundJob, and
+returns the label map and label JSON bytes with the child's result. The folder is removed whatever happens.
+
+Progress, log lines and the child's process ID go back as Dask events on the job's topic
+(``Worker.log_event`` -> ``Client.subscribe_topic``): the scheduler pushes them to the client as they come, with no
+polling from the client and no shared state to clean up (a ``distributed.Queue`` would be polled and must be
+drained). The client asks to stop by setting the job's ``distributed.Event``, which this function polls: the child's
+whole process tree is then ended (BackgroundJob.cancel) and JobCancelledError is raised. The same happens when the
+scheduler cancels or releases the task (the client cancelled its future, or went away).
+
+Imports neither slicer nor Qt: a worker needs only ``distributed``, this package on its PYTHONPATH and the backends'
+environments.
+"""
+
+import os
+import shutil
+import tempfile
+import time
+
+from ..AtomicWrite import atomicOpen
+from . import Registry
+from .Environments import EnvironmentManager
+from .JobRequest import backendContext, backendPython, childStep, inputFileName, writeRequest
+from .JobRunner import BackgroundJob
+
+POLL_SECONDS = 0.25
+MAX_LINES_PER_EVENT = 200
+
+
+def _publisher(topic):
+    """send(message dict) on the job's topic, from the task's thread."""
+    from distributed import get_worker
+
+    worker = get_worker()
+
+    def send(message):
+        worker.log_event(topic, message)
+
+    return send
+
+
+def _forward(job, send, state):
+    """Send what changed since the last call: progress and message, new log lines, the child's process ID."""
+    lines = job.takeLogLines()
+    for start in range(0, len(lines), MAX_LINES_PER_EVENT):
+        send({"log": lines[start:start + MAX_LINES_PER_EVENT]})
+    progress = (round(job.progress, 1), job.message)
+    if progress != state.get("progress"):
+        state["progress"] = progress
+        send({"progress": progress[0], "message": progress[1]})
+    pid = job.pid
+    if pid is not None and pid != state.get("pid"):
+        state["pid"] = pid
+        send({"pid": pid, "host": os.uname().nodename if hasattr(os, "uname") else ""})
+
+
+def _released(worker, key):
+    """True when the scheduler no longer wants this task's result (its future was cancelled or released)."""
+    task = worker.state.tasks.get(key)
+    return task is None or task.state in ("cancelled", "released", "forgotten")
+
+
+def runBackendOnWorker(backendName, options, environment, inputs, topic, cancelEventName):
+    """Run backend `backendName` with `options` on `inputs` (NIfTI bytes, channel order) on this Dask worker.
+
+    environment: "auto", "isolated", "current" or a Python executable on the worker. Returns {"labelmap": bytes,
+    "labels": bytes, "childResult": dict, "environment": label, "seconds": float, "messages": [str]}; raises the
+    ValueError / RuntimeError of a local run, or JobCancelledError once the job's cancel event is set.
+    """
+    from distributed import Event, get_worker
+
+    worker = get_worker()
+    key = worker.get_current_task()
+    send = _publisher(topic)
+    backend = Registry.getBackend(backendName)
+    environments = EnvironmentManager()
+    prepared = backend.prepare(backendContext(backend, {}, environments), **options)
+    python, isolated, label = backendPython(backend, environment, environments)
+    cancel = Event(cancelEventName)
+    workDir = tempfile.mkdtemp(prefix="AISegmentation-worker-")
+    try:
+        paths = []
+        for index, data in enumerate(inputs):
+            path = os.path.join(workDir, inputFileName(index))
+            with atomicOpen(path, "wb") as file:
+                file.write(data)
+            paths.append(path)
+        request, requestPath = writeRequest(backend, prepared, workDir, paths)
+        job = BackgroundJob(backend.title, [childStep(backend, prepared, python, isolated, workDir, requestPath)])
+        send({"environment": label})
+        job.start()
+        state = {}
+        while not job.done:
+            if cancel.is_set() or _released(worker, key):
+                job.cancel()
+            _forward(job, send, state)
+            time.sleep(POLL_SECONDS)
+        _forward(job, send, state)
+        job.wait()  # raises the job's error (the child's failure, or JobCancelledError)
+        with open(request["outputLabelmap"], "rb") as file:
+            labelmap = file.read()
+        with open(request["outputLabels"], "rb") as file:
+            labels = file.read()
+        return {"labelmap": labelmap, "labels": labels, "childResult": job.childResult, "environment": label,
+                "seconds": job.seconds, "messages": list(job.messages)}
+    finally:
+        shutil.rmtree(workDir, ignore_errors=True)
