@@ -92,6 +92,15 @@ class SliceStack:
                 f"(a missing slice or a varying spacing)")
 
 
+def seriesFiles(folder):
+    """The files of a DICOM series folder (hidden files left out), sorted by name; ValueError when there are none."""
+    files = sorted(os.path.join(folder, name) for name in os.listdir(folder)
+                   if os.path.isfile(os.path.join(folder, name)) and not name.startswith("."))
+    if not files:
+        raise ValueError(f"DICOM folder '{folder}' contains no files")
+    return files
+
+
 def checkSeries(folder, files, acceptIrregularSpacing=False):
     """The sorted SliceStack of a series folder. ValueError when two slices share a position, or when the spacing
     is uneven and acceptIrregularSpacing is False (the message names the slices)."""

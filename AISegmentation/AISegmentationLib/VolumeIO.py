@@ -8,7 +8,7 @@ import slicer
 import vtk
 
 from .AtomicWrite import atomicOutput
-from .DicomGeometry import checkSeries, resampleOntoRegularGrid
+from .DicomGeometry import checkSeries, resampleOntoRegularGrid, seriesFiles
 from .FileIntegrity import requireWholeImageFile
 
 VOLUME_EXTENSIONS = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
@@ -41,14 +41,6 @@ def quietVtkErrors():
         vtk.vtkLogger.SetStderrVerbosity(verbosity)
 
 
-def _dicomSeriesFiles(folder):
-    files = sorted(os.path.join(folder, name) for name in os.listdir(folder)
-                   if os.path.isfile(os.path.join(folder, name)) and not name.startswith("."))
-    if not files:
-        raise ValueError(f"DICOM folder '{folder}' contains no files")
-    return files
-
-
 def loadVolume(runtime, path, name=None, labelmap=False, acceptIrregularSpacing=False):
     """Load a scalar volume (or a label map volume) from a file, or a DICOM series from a folder.
 
@@ -68,7 +60,7 @@ def loadVolume(runtime, path, name=None, labelmap=False, acceptIrregularSpacing=
     archetype = path
     stack = None
     if os.path.isdir(path):
-        stack = checkSeries(path, _dicomSeriesFiles(path), acceptIrregularSpacing)
+        stack = checkSeries(path, seriesFiles(path), acceptIrregularSpacing)
         archetype = stack.files[0]
         for fileName in stack.files:
             fileList.InsertNextValue(fileName)
