@@ -16,6 +16,7 @@ from . import RuntimeInstall, SegmentationIO, Segments, VolumeIO
 from .Classic import GrowFromSeeds, Islands, LevelTracing, Threshold
 from .Comparison import LabelmapComparison, SegmentComparison, SegmentComparisonMRML
 from .Backends.AILogic import AILogic
+from .Cohort.CohortLogic import CohortLogic
 from .Delegation import delegate
 from .Geometry import orientedImageFromArray, requireInsideVolume
 from .Interactive.InteractiveLogic import InteractiveLogic
@@ -34,6 +35,8 @@ class AISegmentationLogic:
         self._segmentEditor = SegmentEditor(self.scene)
         self.ai = AILogic(lambda: self.scene, lambda: self.segmentEditor, self.createSegmentation)
         self.interactive = InteractiveLogic(lambda: self.segmentEditor)
+        self.cohort = CohortLogic(self.loadVolume, self.estimateBackendMemory, self.backendOptions,
+                                  lambda node: self.scene.RemoveNode(node))
         self._previewNodeId = None
         self._comparisonRunning = False
 
@@ -371,6 +374,7 @@ class AISegmentationLogic:
 
 delegate(AISegmentationLogic, "ai", AILogic)
 delegate(AISegmentationLogic, "interactive", InteractiveLogic)
+delegate(AISegmentationLogic, "cohort", CohortLogic)
 
 
 def _requireFiniteVoxels(volumeNode, what):

@@ -1,0 +1,108 @@
+"""Cohort runs: the area logic the facade (Logic.py) composes, as it composes AILogic.
+
+    result = logic.runCohort("cohort.csv", "out/", steps=("segment", "compare", "volumes"), backend="nnunet",
+                             backendOptions={"modelFolders": [model], "device": "cpu"})
+    result.counts, result.outputs["report"], [r["error"] for r in result.failedCases]
+
+By default the cases run on a new Dask LocalCluster on this computer (worker processes sized from the cores, the
+memory and the backend's memory estimate for the first case); ``scheduler="tls://host:8786"`` with
+``security=makeSecurity(ca, cert, key)`` runs them on an existing cluster (TLS unless the address is loopback).
+Workers need this package importable (PYTHONPATH) and the same backend environments (see README).
+"""
+
+import contextlib
+import logging
+import os
+
+from . import CaseTask, ClusterConnection, CohortRunner, Manifest
+
+
+class CohortLogic:
+    """Cohort runs for the facade; see the module docstring."""
+
+    #: what the facade (AISegmentationLogic) offers of this area, under the same names
+    FACADE_API = ("readCohortManifest", "runCohort")
+
+    def __init__(self, loadVolume, estimateBackendMemory, backendOptions, removeNode):
+        """loadVolume(path), estimateBackendMemory(name, volumes, **options), backendOptions(name) (declarations),
+        removeNode(node): the facade's."""
+        self._loadVolume = loadVolume
+        self._estimateBackendMemory = estimateBackendMemory
+        self._backendOptions = backendOptions
+        self._removeNode = removeNode
+
+    @staticmethod
+    def readCohortManifest(source):
+        """The cases of a CSV manifest or a folder (see Cohort/Manifest.py); ValueError when malformed."""
+        return Manifest.readManifest(source)
+
+    def runCohort(self, manifest, outputDir, steps=CaseTask.STEPS, backend=None, backendOptions=None,
+                  scheduler=None, security=None, workers=None, environment="auto", force=False,
+                  progressCallback=None, cancelEvent=None, dashboardCallback=None):
+        """Run a cohort (a manifest path, a folder or a list of Manifest.case dicts) into outputDir; returns a
+        CohortRunner.CohortResult. steps: any of "segment", "compare", "volumes"; backend / backendOptions: the
+        segment step's backend and options (validated here before anything runs; a case's own options override
+        them); scheduler: a Dask scheduler address (None: a LocalCluster of `workers` processes); security:
+        ClusterConnection.makeSecurity(...); force: redo finished cases; progressCallback(CohortRunner.Progress);
+        cancelEvent: a threading.Event; dashboardCallback(url): told the Dask dashboard's address."""
+        cases = manifest if isinstance(manifest, list) else self.readCohortManifest(manifest)
+        steps = CaseTask.requireSteps(steps)
+        backendOptions = self._validateBackend(cases, steps, backend, backendOptions)
+        if not outputDir:
+            raise ValueError("No output folder given for the cohort")
+        from ..AtomicWrite import requireWritableOutput
+
+        requireWritableOutput(os.path.join(outputDir, CaseTask.RECORD_NAME))
+        if scheduler:
+            ClusterConnection.requireSecureAddress(scheduler, security)
+        device = str((backendOptions or {}).get("device") or "")
+        resources = ClusterConnection.resourcesFor(device) if "segment" in steps else {}
+        memory = None if scheduler else self._memoryPerCase(cases, steps, backend, backendOptions)
+        with ClusterConnection.openCluster(scheduler, security, workers, memory, resources or None) as client:
+            dashboard = ClusterConnection.dashboardLink(client)
+            logging.info("Dask dashboard: %s", dashboard)
+            if dashboardCallback is not None:
+                dashboardCallback(dashboard)
+            result = CohortRunner.runCohort(client, cases, outputDir, steps, backend, backendOptions, environment,
+                                            force, progressCallback, cancelEvent)
+        result.dashboard = dashboard
+        return result
+
+    def _validateBackend(self, cases, steps, backend, backendOptions):
+        """The command's backend options, checked against the backend's declarations (and each case's own)."""
+        needsBackend = "segment" in steps and any(not case.get("prediction") for case in cases)
+        if not needsBackend:
+            return dict(backendOptions or {})
+        if not backend:
+            raise ValueError("The segment step needs a backend (e.g. backend='nnunet' with its options), or a "
+                             "prediction for every case")
+        from ..Backends.Options import validateOptions
+
+        declarations = self._backendOptions(backend)
+        for case in cases:
+            if not case.get("prediction"):
+                try:
+                    validateOptions(declarations, CaseTask.caseOptions(backendOptions, case), backend)
+                except ValueError as error:
+                    raise ValueError(f"Case '{case['case']}': {error}") from None
+        return dict(backendOptions or {})
+
+    def _memoryPerCase(self, cases, steps, backend, backendOptions):
+        """The backend's peak-memory estimate (bytes) for the first case to segment, or None."""
+        if "segment" not in steps or not backend:
+            return None
+        case = next((c for c in cases if not c.get("prediction") and all(map(os.path.exists, c["images"]))), None)
+        if case is None:
+            return None
+        volumes = []
+        try:
+            volumes = [self._loadVolume(path) for path in case["images"]]
+            options = CaseTask.caseOptions(backendOptions, case)
+            return int(self._estimateBackendMemory(backend, volumes, **options).peakBytes)
+        except (ValueError, RuntimeError, OSError) as error:
+            logging.info("No memory estimate for the cohort's workers: %s", error)
+            return None
+        finally:
+            for node in volumes:
+                with contextlib.suppress(Exception):
+                    self._removeNode(node)

@@ -1,0 +1,271 @@
+"""A cohort on Dask: plan the cases, skip the finished ones, run the rest one task per case, gather the records,
+write the cohort table and report.
+
+Resume: a case whose ``case.json`` says "done" for the same configuration (inputs, steps, backend, options) and
+whose outputs still have the recorded size and SHA-256 is skipped (``force=True`` redoes every case); a failed or
+changed case is redone. Each case is submitted with ``client.submit(runCase, ..., key=..., resources=...,
+pure=False)``; a case that raises inside runCase is a "failed" record, not a task error, so only a dead worker makes
+Dask run a case again - at most ``distributed.scheduler.allowed-failures`` times, then the case is recorded as
+failed ("worker died N times"). Cancellation (the cancelEvent, or Ctrl-C in the caller) cancels the cases not yet
+started, sets a ``distributed.Event`` that running cases poll (their backend job is cancelled), waits for them to
+end and returns what is done; cancelled cases write no record, so a rerun does them.
+"""
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+
+from . import CaseTask
+from .ClusterConnection import ALLOWED_FAILURES, resourcesFor
+from ..SampleData import fileSha256
+
+POLL_SECONDS = 0.2
+CANCEL_WAIT_SECONDS = 120
+SKIPPED = "skipped"
+
+
+@dataclasses.dataclass
+class CohortResult:
+    """What a cohort run did: records (done and failed cases, skipped ones with their earlier record), counts
+    {"done", "failed", "skipped", "cancelled", "total"}, the cohort outputs (paths), seconds, and whether it was
+    cancelled."""
+
+    records: list
+    counts: dict
+    outputs: dict
+    seconds: float
+    cancelled: bool = False
+    dashboard: str = None
+
+    @property
+    def failedCases(self):
+        return [record for record in self.records if record.get("status") == CaseTask.FAILED]
+
+
+@dataclasses.dataclass
+class Progress:
+    """A progress report: counts of cases done / failed / skipped of total, seconds so far and the estimated
+    seconds left (None until a case has run)."""
+
+    done: int
+    failed: int
+    skipped: int
+    total: int
+    elapsed: float
+    remaining: float = None
+    lastCase: str = None
+
+    @property
+    def finished(self):
+        return self.done + self.failed + self.skipped
+
+
+def finishedRecord(outputDir, case, configuration):
+    """The case's earlier record when it can be reused: "done", same configuration, every output file unchanged
+    (size and SHA-256). None otherwise (the case is run)."""
+    path = CaseTask.recordPath(outputDir, case["case"])
+    try:
+        with open(path, encoding="utf-8") as file:
+            record = json.load(file)
+    except (OSError, ValueError):
+        return None
+    if record.get("status") != CaseTask.DONE or record.get("configuration") != configuration:
+        return None
+    for relative, expected in (record.get("files") or {}).items():
+        full = os.path.join(outputDir, relative)
+        try:
+            if os.path.getsize(full) != expected["size"] or fileSha256(full) != expected["sha256"]:
+                logging.info("Case %s: %s changed since it was written; the case is redone", case["case"], relative)
+                return None
+        except (OSError, KeyError, TypeError):
+            return None
+    return record
+
+
+def planCases(cases, outputDir, steps, backend, backendOptions, force=False):
+    """(records to reuse, cases to run)."""
+    reused, toRun = [], []
+    for case in cases:
+        configuration = CaseTask.configurationKey(case, steps, backend, CaseTask.caseOptions(backendOptions, case))
+        record = None if force else finishedRecord(outputDir, case, configuration)
+        (reused.append(record) if record is not None else toRun.append(case))
+    return reused, toRun
+
+
+def _failedRecord(case, steps, error):
+    return {"case": case["case"], "status": CaseTask.FAILED, "error": error, "seconds": 0.0, "steps": list(steps),
+            "inputs": {"images": case["images"], "reference": case.get("reference"),
+                       "prediction": case.get("prediction"), "dicom": bool(case.get("dicom"))},
+            "outputs": {}, "files": {}, "metrics": [], "volumes": [], "backend": {}, "warnings": []}
+
+
+def _allowedFailures(client):
+    with contextlib.suppress(Exception):
+        return int(client.run_on_scheduler(_schedulerAllowedFailures))
+    return ALLOWED_FAILURES
+
+
+def _schedulerAllowedFailures(dask_scheduler=None):  # noqa: N803 - the name Dask passes the scheduler by
+    return dask_scheduler.allowed_failures
+
+
+def runCohort(client, cases, outputDir, steps=CaseTask.STEPS, backend=None, backendOptions=None, environment="auto",
+              force=False, progressCallback=None, cancelEvent=None, writeCohortOutputs=True):
+    """Run the cases on a distributed.Client (see the module docstring); returns a CohortResult.
+    progressCallback(Progress) is called after each case; cancelEvent: a threading.Event."""
+    started = time.time()
+    outputDir = os.path.abspath(outputDir)
+    steps = CaseTask.requireSteps(steps)
+    os.makedirs(os.path.join(outputDir, CaseTask.CASES_FOLDER), exist_ok=True)
+    reused, toRun = planCases(cases, outputDir, steps, backend, backendOptions, force)
+    counts = {"done": 0, "failed": 0, "skipped": len(reused), "cancelled": 0, "total": len(cases)}
+    records = {record["case"]: record for record in reused}
+    token = secrets.token_hex(4)
+    eventName = f"aisegmentation-cohort-cancel-{token}"
+    device = (backendOptions or {}).get("device") if "segment" in steps else None
+    futures = {}
+    for case in toRun:
+        futures[client.submit(CaseTask.runCase, case, outputDir, steps, backend, backendOptions, environment,
+                              eventName, key=f"case-{case['case']}-{token}",
+                              resources=resourcesFor(CaseTask.caseOptions({"device": device}, case).get("device")),
+                              pure=False)] = case
+    logging.info("Cohort: %d cases, %d finished earlier, %d to run", len(cases), len(reused), len(toRun))
+    state = {"durations": [], "last": None}
+
+    def report():
+        if progressCallback is not None:
+            progressCallback(_progress(counts, started, state, len(toRun)))
+
+    report()
+    cancelled = False
+    try:
+        cancelled = _gather(client, futures, steps, counts, records, state, report, cancelEvent)
+    except KeyboardInterrupt:
+        logging.warning("Cohort interrupted: cancelling the cases not yet done")
+        cancelled = True
+    if cancelled:
+        _cancelRunning(client, futures, eventName, steps, counts, records, state, report)
+    _forgetEvent(client, eventName)
+    removed = CaseTask.removeTemporaryLeftovers(outputDir)
+    if removed:
+        logging.info("Removed %d temporary leftovers of interrupted writes", len(removed))
+    ordered = [records[case["case"]] for case in cases if case["case"] in records]
+    outputs = _writeCohortOutputs(ordered, outputDir) if writeCohortOutputs else {}
+    return CohortResult(ordered, counts, outputs, round(time.time() - started, 3), cancelled)
+
+
+def _gather(client, futures, steps, counts, records, state, report, cancelEvent):
+    """Collect results as cases finish; True when cancelled (cancelEvent) before all finished."""
+    from distributed import as_completed
+
+    pending = as_completed(list(futures), loop=client.loop, with_results=False)
+    while not pending.is_empty():
+        if cancelEvent is not None and cancelEvent.is_set():
+            return True
+        if not pending.has_ready():
+            time.sleep(POLL_SECONDS)
+            continue
+        for future in pending.next_batch(block=False):
+            _collect(client, future, futures.pop(future), steps, counts, records, state)
+            report()
+    return False
+
+
+def _collect(client, future, case, steps, counts, records, state):
+    from distributed import KilledWorker
+
+    if future.status == "finished":
+        record = future.result()
+    elif future.cancelled():
+        record = {"case": case["case"], "status": CaseTask.CANCELLED}
+    else:
+        error = future.exception()
+        if isinstance(error, KilledWorker):
+            message = (f"worker died {_allowedFailures(client) + 1} times while running this case (killed, out of "
+                       "memory or crashed); given up")
+        else:
+            message = f"{type(error).__name__}: {error}"
+        logging.error("Case %s: %s", case["case"], message)
+        record = _failedRecord(case, steps, message)
+    status = record.get("status")
+    if status == CaseTask.CANCELLED:
+        counts["cancelled"] += 1
+        return
+    counts["done" if status == CaseTask.DONE else "failed"] += 1
+    records[case["case"]] = record
+    state["durations"].append(float(record.get("seconds") or 0.0))
+    state["last"] = case["case"]
+
+
+def _cancelRunning(client, futures, eventName, steps, counts, records, state, report):
+    """Cancel what has not started, tell running cases to stop, wait for them, collect what they return."""
+    from distributed import Event, wait
+
+    Event(eventName, client=client).set()
+    running = set()
+    with contextlib.suppress(Exception):
+        running = {key for keys in client.processing().values() for key in keys}
+    notStarted = [future for future in futures if future.key not in running and not future.done()]
+    if notStarted:
+        client.cancel(notStarted)
+    remaining = [future for future in futures if future not in notStarted]
+    if remaining:
+        logging.info("Waiting for %d running case(s) to stop", len(remaining))
+        with contextlib.suppress(Exception):
+            wait(remaining, timeout=CANCEL_WAIT_SECONDS)
+    for future, case in list(futures.items()):
+        if future in notStarted or not future.done():
+            counts["cancelled"] += 1
+            if not future.done():
+                future.cancel()
+            continue
+        _collect(client, future, case, steps, counts, records, state)
+    futures.clear()
+    report()
+
+
+def _forgetEvent(client, eventName):
+    from distributed import Event
+
+    with contextlib.suppress(Exception):
+        Event(eventName, client=client).clear()
+
+
+def _progress(counts, started, state, toRunCount):
+    elapsed = time.time() - started
+    ran = counts["done"] + counts["failed"]
+    remaining = None
+    if ran:
+        left = max(toRunCount - ran - counts["cancelled"], 0)
+        remaining = elapsed / ran * left
+    return Progress(counts["done"], counts["failed"], counts["skipped"], counts["total"], round(elapsed, 1),
+                    None if remaining is None else round(remaining, 1), state["last"])
+
+
+def _writeCohortOutputs(records, outputDir):
+    """The cohort table, plots and report (Cohort/CohortTable.py, CohortReport.py); {} when none is available."""
+    outputs = {}
+    try:
+        from .CohortReport import writeCohortOutputs
+    except ImportError:
+        writeCohortOutputs = None
+    if writeCohortOutputs is not None:
+        return dict(writeCohortOutputs(records, outputDir))
+    with contextlib.suppress(ImportError):
+        from .CohortTable import writeCohortTables
+
+        outputs.update(writeCohortTables(records, outputDir))
+    return outputs
+
+
+def runCasesInProcess(cases, outputDir, steps=CaseTask.STEPS, backend=None, backendOptions=None,
+                      environment="auto", logic=None, cancelEvent=None):
+    """The same cases one after another in this process (no Dask): the records. For comparisons and small runs."""
+    cancelEvent = cancelEvent or threading.Event()
+    return [CaseTask.runCase(case, outputDir, steps, backend, backendOptions, environment, cancelEvent=cancelEvent,
+                             logic=logic) for case in cases]
