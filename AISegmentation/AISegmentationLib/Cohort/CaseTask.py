@@ -215,8 +215,9 @@ def runCase(case, outputDir, steps=STEPS, backend=None, backendOptions=None, env
 
         if isinstance(error, JobCancelledError):
             return _cancelled(caseId, started)
-        logging.error("Case %s failed:\n%s", caseId, traceback.format_exc())
         record["error"] = str(error) or type(error).__name__
+        logging.warning("Case %s failed: %s", caseId, record["error"])
+        logging.info("Traceback of case %s:\n%s", caseId, traceback.format_exc())
     finally:
         with contextlib.suppress(Exception):
             logic.scene.Clear(0)

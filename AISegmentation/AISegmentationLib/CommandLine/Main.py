@@ -95,6 +95,7 @@ def _addInputs(parser, segmentRequired=True):
 
 
 def buildParser():
+    from .Batch import addBatchParser
     from .Segment import addSegmentParser
     from ..Classic import Threshold
 
@@ -150,6 +151,7 @@ def buildParser():
     exporter.add_argument("--output", required=True, help="output label-map image (.nii.gz, .nrrd)")
     addVolumeOptions(exporter)
     addSegmentParser(commands)
+    addBatchParser(commands)
 
     compare = commands.add_parser("compare", help="Dice, Jaccard, volumes, Hausdorff, surface distances of segments")
     compare.add_argument("reference", help="reference segmentation: .seg.nrrd or a label-map image")
@@ -345,9 +347,16 @@ def runSegment(logic, args):
     run(logic, args)
 
 
+def runBatch(logic, args):
+    from .Batch import runBatch as run
+
+    run(logic, args)
+
+
 COMMANDS = {"demo": runDemo, "threshold": runThreshold, "level-trace": runLevelTrace,
             "grow-from-seeds": runGrowFromSeeds, "islands": runIslands, "import-labelmap": runImportLabelmap,
-            "export-labelmap": runExportLabelmap, "compare": runCompare, "segment": runSegment}
+            "export-labelmap": runExportLabelmap, "compare": runCompare, "segment": runSegment,
+            "batch": runBatch}
 
 
 def requireWritableOutputs(args):
