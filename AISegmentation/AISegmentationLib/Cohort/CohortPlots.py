@@ -13,7 +13,7 @@ import numpy as np
 
 from ..AtomicWrite import atomicOutput
 
-PLOTS = {"dice": ("dice", "Dice", (0.0, 1.0)), "hd95": ("hausdorff95", "HD95 (mm)", None)}
+PLOTS = {"dice": ("dice", "Dice", (0.0, 1.0), True), "hd95": ("hausdorff95", "HD95 (mm)", None, False)}
 ROW_HEIGHT_INCHES = 0.32
 MINIMUM_HEIGHT_INCHES = 2.5
 WIDTH_INCHES = 8.0
@@ -36,14 +36,21 @@ def _finiteByStructure(rows, field):
     return values, infinite
 
 
-def plotMetric(rows, field, label, path, limits=None):
-    """Box + strip plot of one metric per structure into a PNG; returns the path."""
+def structureOrder(values, higherIsBetter=True):
+    """Structures from the bottom of the plot to its top: best median first, worst (or without values) last."""
+    worst = -math.inf if higherIsBetter else math.inf
+    return sorted(values, key=lambda name: (np.median(values[name]) if values[name] else worst, name),
+                  reverse=higherIsBetter)
+
+
+def plotMetric(rows, field, label, path, limits=None, higherIsBetter=True):
+    """Box + strip plot of one metric per structure into a PNG, the structure with the worst median at the top;
+    returns the path."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     values, infinite = _finiteByStructure(rows, field)
-    order = sorted(values, key=lambda name: (np.median(values[name]) if values[name] else math.inf, name),
-                   reverse=True)
+    order = structureOrder(values, higherIsBetter)
     figure = Figure(figsize=(WIDTH_INCHES, max(MINIMUM_HEIGHT_INCHES, 1.2 + ROW_HEIGHT_INCHES * len(order))),
                     dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
@@ -74,5 +81,5 @@ def plotMetric(rows, field, label, path, limits=None):
 
 def writeCohortPlots(rows, outputDir):
     """dice.png and hd95.png in outputDir from the cohort rows (CohortTable.cohortRows); returns {name: path}."""
-    return {name: plotMetric(rows, field, label, os.path.join(outputDir, f"{name}.png"), limits)
-            for name, (field, label, limits) in PLOTS.items()}
+    return {name: plotMetric(rows, field, label, os.path.join(outputDir, f"{name}.png"), limits, higherIsBetter)
+            for name, (field, label, limits, higherIsBetter) in PLOTS.items()}
