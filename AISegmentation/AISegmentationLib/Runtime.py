@@ -95,14 +95,32 @@ def _buildHeadlessRuntime():
         moduleLogic.SetMRMLApplicationLogic(appLogic)
         appLogic.SetModuleLogic(name, moduleLogic)
         logics[name] = moduleLogic
-    # Make slicer.util helpers (arrayFromVolume, arrayFromSegment..., getNode) resolve headless.
+    _bindSlicerUtil(scene, logics)
+    logging.debug("Headless Slicer runtime created on slicer-core")
+    return SlicerRuntime(scene, appLogic, logics)
+
+
+def _bindSlicerUtil(scene, logics):
+    """Make slicer.util helpers (arrayFromVolume, arrayFromSegment..., getNode) resolve headless."""
     slicer.mrmlScene = scene
     if not hasattr(slicer, "modules"):
         slicer.modules = types.SimpleNamespace()
     for name, moduleLogic in logics.items():
         setattr(slicer.modules, name.lower(), types.SimpleNamespace(logic=(lambda l=moduleLogic: l)))
-    logging.debug("Headless Slicer runtime created on slicer-core")
-    return SlicerRuntime(scene, appLogic, logics)
+
+
+def adoptHeadlessRuntime(scene, applicationLogic, moduleLogics):
+    """Make a scene built by another headless application (e.g. trame-slicer's SlicerApp, which owns its views) the
+    runtime of this process. moduleLogics: {module name: logic} holding at least those of _HEADLESS_LOGICS."""
+    global _headlessRuntime
+    if isDesktopSlicer():
+        raise RuntimeError("Inside desktop Slicer use getRuntime(): the application owns the scene")
+    missing = [name for name, _ in _HEADLESS_LOGICS if name not in moduleLogics]
+    if missing:
+        raise ValueError(f"The adopted runtime lacks the module logics {', '.join(missing)}")
+    _bindSlicerUtil(scene, moduleLogics)
+    _headlessRuntime = SlicerRuntime(scene, applicationLogic, dict(moduleLogics))
+    return _headlessRuntime
 
 
 def getRuntime():
