@@ -1,0 +1,73 @@
+"""Compare panel: all segment pairs of two segmentations (matched by name) through the Logic's comparison engine, the
+table on the page and its CSV download (the Logic's own CSV writer)."""
+
+import math
+import os
+import tempfile
+
+from trame.widgets import html
+from trame.widgets import vuetify3 as v3
+
+from AISegmentationLib.Comparison.SegmentComparisonMRML import TABLE_COLUMNS
+
+from .Layout import actionButton
+
+SHOWN = ("dice", "jaccard", "hausdorff95", "averageSurfaceDistance", "surfaceDice")
+
+
+def _number(value):
+    value = float(value)
+    return "inf" if math.isinf(value) else f"{value:.4f}"
+
+
+class ComparisonPanel:
+    title, key = "Compare", "compare"
+
+    def __init__(self, page):
+        self.page = page
+        self.rows = []
+        state, ctrl = page.state, page.ctrl
+        state.compareReference, state.compareCompared, state.comparisonRows = None, None, []
+        titles = dict((attribute, title) for title, attribute in TABLE_COLUMNS)
+        state.comparisonHeaders = [{"title": "Pair", "key": "pair"}] + [
+            {"title": titles[name], "key": name} for name in SHOWN]
+        ctrl.compare = page.action("compare")(self.compare)
+        page.server.trigger("downloadComparison")(self.csvText)
+
+    def buildUi(self):
+        v3.VSelect(label="Reference", items=("segmentations",), v_model=("compareReference",), density="compact",
+                   hide_details=True, id="compare-reference")
+        v3.VSelect(label="Compared", items=("segmentations",), v_model=("compareCompared",), density="compact",
+                   hide_details=True, id="compare-compared")
+        actionButton("Compare all pairs", self.page.ctrl.compare, "compare-run")
+        actionButton("Download CSV", "utils.download('comparison.csv', trigger('downloadComparison'), 'text/csv')",
+                     "compare-csv", disabled=("!comparisonRows.length",))
+        with v3.VTable(density="compact", id="comparison-table"):
+            with html.Thead(), html.Tr():
+                html.Th("{{ header.title }}", v_for="header in comparisonHeaders", key="header.key")
+            with html.Tbody():
+                with html.Tr(v_for="row in comparisonRows", key="row.pair", **{"data-pair": ("row.pair",)}):
+                    html.Td("{{ row[header.key] }}", v_for="header in comparisonHeaders", key="header.key",
+                            **{"data-metric": ("header.key",)})
+
+    def compare(self):
+        state = self.page.state
+        reference, compared = self.page.node(state.compareReference), self.page.node(state.compareCompared)
+        self.rows, _ = self.page.logic.compareSegmentations(reference, compared)
+        state.comparisonRows = [self._rowView(row) for row in self.rows]
+
+    @staticmethod
+    def _rowView(row):
+        result = row["result"]
+        view = {"pair": f"{row['referenceSegment']} / {row['comparedSegment']}"}
+        for name in SHOWN:
+            view[name] = _number(getattr(result, name))
+        return view
+
+    def csvText(self):
+        if not self.rows:
+            raise ValueError("Compare two segmentations first")
+        with tempfile.TemporaryDirectory(prefix="aisegmentation-csv-") as folder:
+            path = self.page.logic.saveComparisonCsv(self.rows, os.path.join(folder, "comparison.csv"))
+            with open(path, encoding="utf-8") as file:
+                return file.read()

@@ -1,0 +1,126 @@
+"""Files panel: the sample CT, uploads and server paths (volumes, .seg.nrrd segmentations, label maps), a new
+segmentation, and downloads of the segmentation (.seg.nrrd) and its label map — all through the Logic's I/O."""
+
+import os
+import tempfile
+
+from trame.widgets import html
+from trame.widgets import vuetify3 as v3
+
+from AISegmentationLib.SampleData import fetchSampleFile
+
+from .Access import requireUploadSize
+from .Layout import actionButton
+
+KINDS = [{"title": "Volume (NRRD, NIfTI, MHA)", "value": "volume"},
+         {"title": "Segmentation (.seg.nrrd)", "value": "segmentation"},
+         {"title": "Label map (values become segments)", "value": "labelmap"}]
+SAMPLE_FILE = "example_ct.nii.gz"
+
+
+class FilesPanel:
+    title, key = "Files", "files"
+
+    def __init__(self, page):
+        self.page = page
+        state, ctrl = page.state, page.ctrl
+        state.fileKind, state.serverPath, state.uploads = "volume", "", None
+        state.newSegmentationName = "Segmentation"
+        ctrl.loadSample = page.action("load sample")(self.loadSample)
+        ctrl.loadServerPath = page.action("load path")(self.loadServerPath)
+        ctrl.newSegmentation = page.action("new segmentation")(self.newSegmentation)
+        state.change("uploads")(self._onUploads)
+        page.server.trigger("downloadSegmentation")(self.segmentationBytes)
+        page.server.trigger("downloadLabelmap")(self.labelmapBytes)
+
+    def buildUi(self):
+        ctrl = self.page.ctrl
+        actionButton("Load sample CT", ctrl.loadSample, "load-sample")
+        v3.VSelect(label="File kind", items=("fileKinds", KINDS), v_model=("fileKind",), density="compact",
+                   id="file-kind", hide_details=True, classes="my-1")
+        v3.VFileInput(label="Upload files", v_model=("uploads",), multiple=True, density="compact", id="upload",
+                      hide_details=True, classes="my-1")
+        with html.Div(classes="d-flex align-center"):
+            v3.VTextField(label="Path on the server", v_model=("serverPath",), density="compact", id="server-path",
+                          hide_details=True)
+            actionButton("Load", ctrl.loadServerPath, "load-path")
+        v3.VSelect(label="Volume", items=("volumes",), v_model=("volumeId",), density="compact", id="volume",
+                   hide_details=True, classes="my-1")
+        v3.VSelect(label="Segmentation", items=("segmentations",), v_model=("segmentationId",), density="compact",
+                   id="segmentation", hide_details=True, classes="my-1")
+        with html.Div(classes="d-flex align-center"):
+            v3.VTextField(label="New segmentation", v_model=("newSegmentationName",), density="compact",
+                          hide_details=True)
+            actionButton("Create", ctrl.newSegmentation, "new-segmentation")
+        actionButton("Save .seg.nrrd", "utils.download(`${segmentationName}.seg.nrrd`, "
+                     "trigger('downloadSegmentation'), 'application/octet-stream')", "save-segmentation")
+        actionButton("Save label map", "utils.download(`${segmentationName}.nii.gz`, "
+                     "trigger('downloadLabelmap'), 'application/gzip')", "save-labelmap")
+
+    # Loading ---------------------------------------------------------------------------------------------------
+
+    def loadSample(self):
+        self._load(fetchSampleFile(SAMPLE_FILE), "volume")
+
+    def loadServerPath(self):
+        path = (self.page.state.serverPath or "").strip()
+        if not path:
+            raise ValueError("Type the path of a file or folder on the server")
+        self._load(os.path.expanduser(path), self.page.state.fileKind)
+
+    def _onUploads(self, uploads=None, **_):
+        if not uploads:
+            return
+        self.page.state.uploads = None
+        self.page.action("upload")(self._loadUploads)(uploads)
+
+    def _loadUploads(self, uploads):
+        for upload in uploads:
+            requireUploadSize(upload.get("name", "file"), int(upload.get("size", 0)), self.page.maxUploadBytes)
+        with tempfile.TemporaryDirectory(prefix="aisegmentation-upload-") as folder:
+            for upload in uploads:
+                content = upload.get("content") or b""
+                if isinstance(content, list):  # a large file arrives in chunks
+                    content = b"".join(content)
+                requireUploadSize(upload.get("name", "file"), len(content), self.page.maxUploadBytes)
+                path = os.path.join(folder, os.path.basename(upload.get("name") or "upload"))
+                with open(path, "wb") as file:
+                    file.write(content)
+                self._load(path, self.page.state.fileKind)
+
+    def _load(self, path, kind):
+        logic, page = self.page.logic, self.page
+        if kind == "volume":
+            volume = logic.loadVolume(path)
+            page.showVolume(volume)
+            if page.segmentation is None:
+                page.showSegmentation(logic.createSegmentation(volume, "Segmentation"))
+        elif kind == "segmentation":
+            page.showSegmentation(logic.loadSegmentation(path))
+        elif kind == "labelmap":
+            page.showSegmentation(logic.importLabelmap(path, None, page.volume))
+        else:
+            raise ValueError(f"Unknown file kind '{kind}'")
+
+    def newSegmentation(self):
+        if self.page.volume is None:
+            raise ValueError("Load a volume first")
+        name = (self.page.state.newSegmentationName or "").strip() or "Segmentation"
+        self.page.showSegmentation(self.page.logic.createSegmentation(self.page.volume, name))
+
+    # Saving ----------------------------------------------------------------------------------------------------
+
+    def segmentationBytes(self):
+        _, segmentation = self.page.requireVolumeAndSegmentation()
+        return self._written(lambda path: self.page.logic.saveSegmentation(segmentation, path), ".seg.nrrd")
+
+    def labelmapBytes(self):
+        volume, segmentation = self.page.requireVolumeAndSegmentation()
+        return self._written(lambda path: self.page.logic.exportLabelmap(segmentation, volume, path), ".nii.gz")
+
+    def _written(self, write, suffix):
+        with tempfile.TemporaryDirectory(prefix="aisegmentation-download-") as folder:
+            path = os.path.join(folder, "output" + suffix)
+            write(path)
+            with open(path, "rb") as file:
+                return self.page.server.protocol.addAttachment(file.read())

@@ -1,0 +1,78 @@
+"""nnInteractive panel: the server (URL, API key), a session on the selected segment, and point prompts placed by
+clicking in a slice view (positive or negative), with the Logic's prompt undo and reset."""
+
+from trame.widgets import html
+from trame.widgets import vuetify3 as v3
+
+from .Layout import actionButton
+
+
+def clickRas(sliceNode, interactor):
+    """RAS position (mm) of the interactor's last event in a slice view."""
+    x, y = interactor.GetEventPosition()
+    ras = sliceNode.GetXYToRAS().MultiplyPoint((float(x), float(y), 0.0, 1.0))
+    return [ras[0], ras[1], ras[2]]
+
+
+class InteractivePanel:
+    title, key = "nnInteractive", "interactive"
+
+    def __init__(self, page):
+        self.page = page
+        self._observers = []
+        state, ctrl = page.state, page.ctrl
+        state.interactiveUrl, state.interactiveApiKey = "http://127.0.0.1:1527", ""
+        state.interactiveStatus, state.interactiveClicks, state.interactivePositive = "", False, True
+        ctrl.interactiveConnect = page.action("nnInteractive connect")(self.connect)
+        ctrl.interactiveStart = page.action("nnInteractive start")(self.start)
+        ctrl.interactiveUndo = page.action("nnInteractive undo")(self.page.logic.interactiveUndo)
+        ctrl.interactiveReset = page.action("nnInteractive reset")(self.page.logic.interactiveReset)
+        state.change("interactiveClicks")(self._onClickMode)
+
+    def buildUi(self):
+        ctrl = self.page.ctrl
+        v3.VTextField(label="Server URL", v_model=("interactiveUrl",), density="compact", hide_details=True,
+                      id="interactive-url")
+        v3.VTextField(label="API key (current server)", v_model=("interactiveApiKey",), type="password",
+                      density="compact", hide_details=True, id="interactive-key")
+        actionButton("Connect", ctrl.interactiveConnect, "interactive-connect")
+        actionButton("Start on segment", ctrl.interactiveStart, "interactive-start")
+        html.Div("{{ interactiveStatus }}", classes="text-caption", id="interactive-status")
+        v3.VSwitch(label="Click in a slice view adds a point", v_model=("interactiveClicks",), density="compact",
+                   hide_details=True, id="interactive-clicks")
+        v3.VSwitch(label=("interactivePositive ? 'Positive' : 'Negative'",), v_model=("interactivePositive",),
+                   density="compact", hide_details=True, id="interactive-positive")
+        actionButton("Undo prompt", ctrl.interactiveUndo, "interactive-undo")
+        actionButton("Reset", ctrl.interactiveReset, "interactive-reset")
+
+    def connect(self):
+        state, logic = self.page.state, self.page.logic
+        logic.setInteractiveServer(state.interactiveUrl, apiKey=state.interactiveApiKey or None)
+        logic.allowInteractiveServer(state.interactiveUrl)  # the user typed it and clicked Connect: consent
+        state.interactiveStatus = str(logic.testInteractiveConnection())
+
+    def start(self):
+        volume, segmentation, segmentId = self.page.requireSegmentId()
+        self.page.logic.startInteractiveSegmentation(volume, segmentation, segmentId)
+        self.page.state.interactiveStatus = "Session started: click in a slice view with the switch on"
+
+    def _onClickMode(self, interactiveClicks=False, **_):
+        for interactor, tag in self._observers:
+            interactor.RemoveObserver(tag)
+        self._observers = []
+        if not interactiveClicks:
+            return
+        self.page.editor.deactivate_effect()
+        self.page.state.tool = "none"
+        for view in self.page.slicerApp.view_manager.get_slice_views():
+            sliceNode = self.page.scene.GetNodeByID(view.get_view_node_id())
+            interactor = view.interactor()
+            tag = interactor.AddObserver("LeftButtonPressEvent", self._clickHandler(sliceNode, interactor), 10.0)
+            self._observers.append((interactor, tag))
+
+    def _clickHandler(self, sliceNode, interactor):
+        def onClick(*_):
+            self.page.action("nnInteractive point", edits=True)(self.page.logic.interactivePoint)(
+                clickRas(sliceNode, interactor), positive=bool(self.page.state.interactivePositive))
+
+        return onClick
