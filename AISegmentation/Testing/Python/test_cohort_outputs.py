@@ -153,7 +153,9 @@ def test_plots_are_pngs_that_show_the_data(records, tmp_path):
     assert infinite == 2 and sorted(values["spleen"]) == [3.0]
     assert CohortPlots.structureOrder(values, higherIsBetter=False) == ["spleen", "liver"]  # HD95 medians 3, 5: worst last
     diceValues, _ = CohortPlots._finiteByStructure(rows, "dice")
-    assert CohortPlots.structureOrder(diceValues) == ["spleen", "liver", "kidney"]  # medians 0.8, 0.7, none: top
+    assert CohortPlots.structureOrder(diceValues) == ["spleen", "liver"]  # medians 0.8, 0.7; kidney has no Dice
+    assert CohortPlots.structureOrder({"allInfinite": [], "a": [9.0], "b": [1.0]}, higherIsBetter=False) == [
+        "b", "a", "allInfinite"]
 
 
 class _Page(html.parser.HTMLParser):
