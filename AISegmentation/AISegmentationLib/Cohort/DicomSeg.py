@@ -176,7 +176,7 @@ def readLabelsOnSeriesGrid(labelmapPath, series):
         raise ValueError(f"Label map '{labelmapPath}' is not on the grid of the DICOM series '{series.folder}': "
                          f"{mapping}. Label map: {_describeGrid(size, axes, origin)}; series: {series.describe()}. "
                          f"Resample it onto the series first; nothing was written")
-    labels = _reindex(sitk.GetArrayViewFromImage(image), mapping)
+    labels = _reindex(sitk.GetArrayFromImage(image), mapping)  # a copy: a view dies with the image
     if not np.issubdtype(labels.dtype, np.integer):
         if not np.all(np.isfinite(labels)) or not np.all(np.mod(labels, 1) == 0):
             raise ValueError(f"'{labelmapPath}' is not a label map: it has non-integer voxel values")
