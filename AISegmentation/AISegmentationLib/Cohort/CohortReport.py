@@ -151,7 +151,7 @@ def _caseSection(record, rows, anchor, outputDir):
         parts.append(f'<pre class="error">{_text(record.get("error") or "failed without a message")}</pre>')
     overview = (record.get("outputs") or {}).get("overview")
     if overview and _existing(outputDir, overview):
-        parts.append(f'<a href="{_link(overview)}"><img src="{_link(overview)}" alt="overview of '
+        parts.append(f'<a href="{_link(overview)}"><img loading="lazy" src="{_link(overview)}" alt="overview of '
                      f'{_text(record.get("case"))}"></a>')
     parts += [_metricsTable(rows), _volumesTable(record), _filesList(record, outputDir), "</section>"]
     return "\n".join(part for part in parts if part)

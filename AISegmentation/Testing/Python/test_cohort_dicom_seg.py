@@ -104,7 +104,8 @@ def _onSeriesGrid(source, image, folder):
                       key=lambda d: float(d.ImagePositionPatient[2]))
     first = datasets[0]
     rows, columns = int(first.Rows), int(first.Columns)
-    row, column = np.array(first.ImageOrientationPatient[:3], float), np.array(first.ImageOrientationPatient[3:], float)
+    orientation = np.array(first.ImageOrientationPatient, float)
+    row, column = orientation[:3], orientation[3:]
     rowSpacing, columnSpacing = (float(v) for v in first.PixelSpacing)
     geometry = np.array(image.GetDirection()).reshape(3, 3) * np.array(image.GetSpacing())
     out = np.zeros((len(datasets), rows, columns), source.dtype)

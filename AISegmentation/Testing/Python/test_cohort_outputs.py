@@ -151,7 +151,7 @@ def test_plots_are_pngs_that_show_the_data(records, tmp_path):
     assert tall.shape[0] > 2 * dice.shape[0]  # one line per structure: the figure grows with them
     values, infinite = CohortPlots._finiteByStructure(rows, "hausdorff95")
     assert infinite == 2 and sorted(values["spleen"]) == [3.0]
-    assert CohortPlots.structureOrder(values, higherIsBetter=False) == ["spleen", "liver"]  # HD95 medians 3, 5: worst last
+    assert CohortPlots.structureOrder(values, higherIsBetter=False) == ["spleen", "liver"]  # medians 3, 5
     diceValues, _ = CohortPlots._finiteByStructure(rows, "dice")
     assert CohortPlots.structureOrder(diceValues) == ["spleen", "liver"]  # medians 0.8, 0.7; kidney has no Dice
     assert CohortPlots.structureOrder({"allInfinite": [], "a": [9.0], "b": [1.0]}, higherIsBetter=False) == [
