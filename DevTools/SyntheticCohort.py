@@ -27,6 +27,8 @@ def writePhantomCase(logic, folder, caseId, seed):
     labels.CopyOrientation(volume)
     slicer.util.updateVolumeFromArray(labels, truth.astype(np.uint8))
     reference = logic.saveVolume(labels, os.path.join(folder, f"{caseId}_reference.nii.gz"))
+    with open(reference + ".labels.json", "w", encoding="utf-8") as file:  # names: compared by name
+        json.dump({str(value): name for value, name in PHANTOM_NAMES.items()}, file)
     logic.scene.RemoveNode(labels)
     logic.scene.RemoveNode(volume)
     return image, reference

@@ -48,13 +48,13 @@ class CohortLogic:
         cases = manifest if isinstance(manifest, list) else self.readCohortManifest(manifest)
         steps = CaseTask.requireSteps(steps)
         backendOptions = self._validateBackend(cases, steps, backend, backendOptions)
+        if scheduler:
+            ClusterConnection.requireSecureAddress(scheduler, security)
         if not outputDir:
             raise ValueError("No output folder given for the cohort")
         from ..AtomicWrite import requireWritableOutput
 
         requireWritableOutput(os.path.join(outputDir, CaseTask.RECORD_NAME))
-        if scheduler:
-            ClusterConnection.requireSecureAddress(scheduler, security)
         device = str((backendOptions or {}).get("device") or "")
         resources = ClusterConnection.resourcesFor(device) if "segment" in steps else {}
         memory = None if scheduler else self._memoryPerCase(cases, steps, backend, backendOptions)

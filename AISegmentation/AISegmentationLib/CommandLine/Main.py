@@ -363,8 +363,8 @@ def requireWritableOutputs(args):
     """Check every output path before any work, so that an unwritable folder fails fast with a clear message."""
     from ..AtomicWrite import requireWritableOutput
 
-    if args.command == "demo":
-        requireWritableOutput(os.path.join(args.output, "demo.seg.nrrd"))
+    if args.command in ("demo", "batch"):  # an output folder
+        requireWritableOutput(os.path.join(args.output, "demo.seg.nrrd" if args.command == "demo" else "cohort.csv"))
         return
     for name in ("output", "labelmap_output", "json", "csv"):
         path = getattr(args, name, None)

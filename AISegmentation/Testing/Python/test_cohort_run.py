@@ -1,0 +1,229 @@
+"""Cohorts on a Dask LocalCluster of 2 worker processes with the tiny nnU-Net phantom model (device cpu, no
+mirroring): phantom cases with reference label maps, TotalSegmentator's real example CT, a corrupt case; the table,
+the plots and the report; resume and redo of an altered case; a worker killed mid-run; a worker dying too often;
+cancel. Everything through the real Logic, the real backend and real Dask processes."""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+from DevTools.SyntheticCohort import PHANTOM_NAMES, phantomModelOptions, writeManifest, writePhantomCohort
+from DevTools.TinyModels import nnunetEnvironment, tinyModels  # noqa: F401 - fixtures
+
+from AISegmentationLib.AtomicWrite import isTemporaryName
+from AISegmentationLib.Cohort import CaseTask, ClusterConnection, CohortRunner
+
+pytestmark = pytest.mark.slow
+
+
+def _temporaryLeftovers(folder):
+    return [os.path.join(root, name) for root, folders, files in os.walk(folder) for name in folders + files
+            if isTemporaryName(name)]
+
+
+def _records(outputDir):
+    records = {}
+    for caseId in os.listdir(os.path.join(outputDir, CaseTask.CASES_FOLDER)):
+        path = CaseTask.recordPath(outputDir, caseId)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as file:
+                records[caseId] = json.load(file)
+    return records
+
+
+def _tableRows(path):
+    with open(path, newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def _labelValues(path):
+    import SimpleITK as sitk
+
+    return set(np.unique(sitk.GetArrayFromImage(sitk.ReadImage(path))).tolist()) - {0}
+
+
+def test_cohort_phantoms_real_ct_corrupt_case_report_resume_and_redo(logic, tinyModels, sampleFile, tmp_path):
+    rows = writePhantomCohort(logic, tmp_path, 8)
+    corrupt = tmp_path / "images" / "corrupt.nii.gz"
+    data = open(tmp_path / rows[0]["image"], "rb").read()
+    corrupt.write_bytes(data[: len(data) // 2])
+    reference, prediction = sampleFile("example_seg.nii.gz"), sampleFile("example_seg_fast.nii.gz")
+    rows += [{"case": "corrupt", "image": "images/corrupt.nii.gz", "reference": rows[0]["reference"]},
+             # TotalSegmentator's fast (3 mm) output of the real CT compared with its full-resolution output
+             {"case": "ct_fast_vs_full", "image": sampleFile("example_ct_sm.nii.gz"), "reference": reference,
+              "prediction": prediction}]
+    manifest = writeManifest(tmp_path / "cohort.csv", rows)
+    output = tmp_path / "out"
+    options = phantomModelOptions(tinyModels)
+    progress = []
+    started = time.time()
+    result = logic.runCohort(str(manifest), str(output), backend="nnunet", backendOptions=options, workers=2,
+                             progressCallback=progress.append)
+    firstSeconds = time.time() - started
+    print(f"\nfirst run: 10 cases in {firstSeconds:.1f} s")
+    assert result.counts == {"done": 9, "failed": 1, "skipped": 0, "cancelled": 0, "total": 10}
+    assert result.dashboard.startswith("http://127.0.0.1:")
+    assert progress[-1].finished == 10 and progress[-1].remaining == 0
+    assert [p.finished for p in progress] == sorted(p.finished for p in progress)
+    failed, = result.failedCases
+    assert failed["case"] == "corrupt" and "incomplete or corrupt" in failed["error"]
+    records = _records(output)
+    assert sorted(records) == sorted(row["case"] for row in rows)
+    assert records["corrupt"]["status"] == "failed" and records["corrupt"]["error"] == failed["error"]
+    assert len({record["worker"] for record in records.values()}) == 2  # both worker processes took cases
+    assert all(record["worker"].split(":")[-1] != str(os.getpid()) for record in records.values())
+
+    table = _tableRows(result.outputs["csv"])
+    phantomRows = [row for row in table if row["case"].startswith("phantom")]
+    assert len(phantomRows) == 16 and {row["structure"] for row in phantomRows} == set(PHANTOM_NAMES.values())
+    assert all(row["referenceSegment"] == row["comparedSegment"] for row in phantomRows)  # matched by name
+    assert min(float(row["dice"]) for row in phantomRows) >= 0.9
+    ctRows = [row for row in table if row["case"] == "ct_fast_vs_full"]
+    common = _labelValues(reference) & _labelValues(prediction)
+    assert len(ctRows) == len(common) > 20  # label value pairs present in both outputs
+    ctDice = sorted(float(row["dice"]) for row in ctRows)
+    print(f"real CT, fast vs full TotalSegmentator: {len(ctRows)} structures, median Dice "
+          f"{np.median(ctDice):.3f}, lowest {ctDice[0]:.3f}")
+    assert 0.5 < np.median(ctDice) < 1.0
+    ct = records["ct_fast_vs_full"]
+    assert len(ct["volumes"]) == len(_labelValues(prediction)) and ct["backend"] == {"prediction": prediction}
+    assert records["phantom000"]["backend"]["name"] == "nnU-Net"
+    assert records["phantom000"]["backend"]["parameters"]["tta"] is False
+    for record in records.values():
+        for relative, expected in record["files"].items():
+            assert os.path.getsize(output / relative) == expected["size"]
+    for key in ("parquet", "summaryCsv", "report"):
+        assert os.path.getsize(result.outputs[key]) > 0
+    report = open(result.outputs["report"], encoding="utf-8").read()
+    assert all(row["case"] in report for row in rows)
+    assert not _temporaryLeftovers(output)
+
+    started = time.time()
+    again = logic.runCohort(str(manifest), str(output), backend="nnunet", backendOptions=options, workers=2)
+    print(f"rerun: {time.time() - started:.1f} s, {again.counts}")
+    assert again.counts == {"done": 0, "failed": 1, "skipped": 9, "cancelled": 0, "total": 10}
+    assert _records(output)["phantom003"] == records["phantom003"]  # not run again: same record, same timing
+    assert again.seconds < firstSeconds / 2
+
+    altered = output / records["phantom003"]["outputs"]["labelmap"]
+    shutil.copyfile(output / records["phantom004"]["outputs"]["labelmap"], altered)
+    redo = logic.runCohort(str(manifest), str(output), backend="nnunet", backendOptions=options, workers=2)
+    assert redo.counts == {"done": 1, "failed": 1, "skipped": 8, "cancelled": 0, "total": 10}
+    redone = _records(output)["phantom003"]
+    assert redone["worker"] != records["phantom003"]["worker"] or redone["seconds"] != records["phantom003"]["seconds"]
+    assert CohortRunner.finishedRecord(str(output), {"case": "phantom003"}, redone["configuration"]) is not None
+    cases = logic.readCohortManifest(str(manifest))
+    for steps, changedOptions in ((("segment", "volumes"), options), (CaseTask.STEPS, dict(options, stepSize=0.75))):
+        reused, toRun = CohortRunner.planCases(cases, str(output), steps, "nnunet", changedOptions)
+        assert not reused and len(toRun) == 10  # other steps or options: a different configuration, redone
+
+
+def _waitFor(condition, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _runInThread(target):
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = target()
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def _killWorkerRunningACase(client):
+    """SIGKILL the worker process of a case that has run for a moment; returns (case key, pid)."""
+    processing = _waitFor(lambda: {worker: keys for worker, keys in client.processing().items() if keys}, 60,
+                          "a case to start")
+    time.sleep(2.0)  # inside the case: loading, the backend's child process or writing its outputs
+    worker, keys = next(iter(processing.items()))
+    pid = client.run(os.getpid, workers=[worker])[worker]
+    os.kill(pid, signal.SIGKILL)
+    return keys[0], pid
+
+
+def test_killed_worker_case_is_retried_and_every_case_finishes_without_partial_files(logic, tinyModels, tmp_path):
+    from AISegmentationLib.Cohort.Manifest import readManifest
+
+    cases = readManifest(writeManifest(tmp_path / "cohort.csv", writePhantomCohort(logic, tmp_path, 4)))
+    output = str(tmp_path / "out")
+    cluster, client = ClusterConnection.openLocalCluster(workers=2)
+    try:
+        thread, outcome = _runInThread(lambda: CohortRunner.runCohort(
+            client, cases, output, backend="nnunet", backendOptions=phantomModelOptions(tinyModels)))
+        key, pid = _killWorkerRunningACase(client)
+        thread.join(timeout=240)
+    finally:
+        client.close()
+        cluster.close()
+    assert "error" not in outcome, outcome.get("error")
+    result = outcome["result"]
+    assert result.counts["done"] == 4 and result.counts["failed"] == 0, result.counts
+    records = _records(output)
+    killedCase = next(case["case"] for case in cases if key.startswith(f"case-{case['case']}-"))
+    assert records[killedCase]["status"] == "done" and not records[killedCase]["worker"].endswith(f":{pid}")
+    for case in cases:  # every output whole: size and SHA-256 as recorded
+        assert CohortRunner.finishedRecord(output, case, records[case["case"]]["configuration"]) is not None
+    assert not _temporaryLeftovers(output)
+
+
+def test_a_case_whose_worker_dies_too_often_is_a_failed_record(logic, tinyModels, tmp_path):
+    from AISegmentationLib.Cohort.Manifest import readManifest
+
+    cases = readManifest(writeManifest(tmp_path / "cohort.csv", writePhantomCohort(logic, tmp_path, 1)))
+    output = str(tmp_path / "out")
+    cluster, client = ClusterConnection.openLocalCluster(workers=1, allowedFailures=0)
+    try:
+        thread, outcome = _runInThread(lambda: CohortRunner.runCohort(
+            client, cases, output, backend="nnunet", backendOptions=phantomModelOptions(tinyModels)))
+        _killWorkerRunningACase(client)
+        thread.join(timeout=120)
+    finally:
+        client.close()
+        cluster.close()
+    result = outcome["result"]
+    assert result.counts["failed"] == 1
+    assert "worker died 1 times" in result.failedCases[0]["error"]
+    assert not _temporaryLeftovers(output)
+
+
+def test_cancel_stops_running_cases_and_reports_what_is_done(logic, tinyModels, tmp_path):
+    cases = writePhantomCohort(logic, tmp_path, 6)
+    manifest = writeManifest(tmp_path / "cohort.csv", cases)
+    output = str(tmp_path / "out")
+    cancel = threading.Event()
+    cancelledAt = {}
+
+    def onProgress(progress):
+        if progress.finished >= 1 and not cancel.is_set():
+            cancelledAt["time"] = time.time()
+            cancel.set()
+
+    result = logic.runCohort(manifest, output, backend="nnunet", backendOptions=phantomModelOptions(tinyModels),
+                             workers=2, progressCallback=onProgress, cancelEvent=cancel)
+    stopSeconds = time.time() - cancelledAt["time"]
+    print(f"\ncancel: {result.counts}, stopped {stopSeconds:.1f} s after the cancel")
+    assert result.cancelled and result.counts["failed"] == 0
+    assert result.counts["cancelled"] >= 3 and result.counts["done"] + result.counts["cancelled"] == 6
+    assert stopSeconds < 20  # the running case's backend job was cancelled, not waited for
+    records = _records(output)
+    assert sorted(records) == sorted(r["case"] for r in result.records)  # cancelled cases wrote no record
+    assert all(record["status"] == "done" for record in records.values())
+    assert not _temporaryLeftovers(output)
