@@ -5,6 +5,7 @@ and the logic facade. Everything that computes lives in AISegmentationLib and ru
 """
 
 import json
+import pathlib
 from typing import Annotated
 
 import slicer
@@ -59,6 +60,7 @@ AUTO_THRESHOLD_METHODS = list(Threshold.AUTO_THRESHOLD_METHODS)
 LEVEL_TRACING_PLANES = [*LevelTracing.PLANES, "3D"]
 COMPARISON_DEVICES = [device for device in SegmentComparison.DEVICES if device != "torch-cpu"]
 AI_BACKENDS = AISegmentationCoreLogic.backendNames()  # the registry's: the first is the default
+RUN_ON_CHOICES = ["this computer", "Dask cluster"]  # where the AI section runs a case (the cluster: by address)
 
 
 @parameterNodeWrapper
@@ -86,6 +88,9 @@ class AISegmentationParameterNode:
     aiBackend: Annotated[str, Choice(AI_BACKENDS)] = AI_BACKENDS[0]
     aiEnvironment: Annotated[str, Choice(list(ENVIRONMENT_CHOICES))] = "auto"
     aiOptions: str = ""  # JSON {backend: {option: value}} of the editors built from the declarations (not bound)
+    aiRunOn: Annotated[str, Choice(RUN_ON_CHOICES)] = RUN_ON_CHOICES[0]
+    aiClusterAddress: str = ""
+    aiClusterTlsFolder: pathlib.Path = pathlib.Path()  # ca.pem, cert.pem, key.pem; the empty path "." is none
     interactiveServerUrl: str = "http://127.0.0.1:1527"
     interactivePoints: vtkMRMLMarkupsFiducialNode
     interactiveRoi: vtkMRMLMarkupsROINode
@@ -337,6 +342,8 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.aiInstallButton.connect("clicked(bool)", self.onAiInstall)
         self.ui.aiRunButton.connect("clicked(bool)", self.onAiRun)
         self.ui.aiCancelButton.connect("clicked(bool)", self.onAiCancel)
+        self.logic.clusterConsentCallback = lambda address: slicer.util.confirmYesNoDisplay(
+            _("Send the image to the Dask cluster at {address}? It is not on this computer.").format(address=address))
 
     def _showEnvironmentStatus(self, *args):
         backend = self.ui.aiBackendComboBox.currentText
@@ -453,8 +460,19 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if estimate.messages and not slicer.util.confirmOkCancelDisplay(
                     estimate.summary() + "\n\n" + "\n".join(estimate.messages) + "\n\n" + _("Run anyway?")):
                 return
-            job = self.logic.startBackend(p.aiBackend, volume, segmentation, p.aiEnvironment, **options)
+            job = self.logic.startBackend(p.aiBackend, volume, segmentation, p.aiEnvironment, **self._aiCluster(),
+                                          **options)
             self._startAiJob(job, self._onAiResult)
+
+    def _aiCluster(self):
+        """{} for this computer; the cluster's address and TLS settings (from the TLS folder) for a Dask cluster."""
+        p = self._parameterNode
+        if p.aiRunOn != RUN_ON_CHOICES[1]:
+            return {}
+        self._ensureRuntimePackages(_("Running on a Dask cluster"))
+        folder = str(p.aiClusterTlsFolder)
+        return {"cluster": p.aiClusterAddress,
+                "clusterSecurity": self.logic.clusterSecurity(folder) if folder not in ("", ".") else None}
 
     def _startAiJob(self, job, onFinished):
         self._aiJob, self._aiJobFinished = job, onFinished
@@ -529,8 +547,9 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             shortcut.deleteLater()
         self._shortcuts = []
 
-    def _ensureRuntimePackages(self):
-        """Install the nnInteractive client packages into Slicer's Python on first use, once the user agrees."""
+    def _ensureRuntimePackages(self, purpose=None):
+        """Install the runtime packages (nnInteractive's client, Dask's distributed) into Slicer's Python on first
+        use, once the user agrees."""
         if not self.logic.missingRuntimePackages():
             return
         if slicer.app.testingEnabled():
@@ -538,9 +557,9 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         def confirm(missing):
             return slicer.util.confirmOkCancelDisplay(_(
-                "nnInteractive needs these packages in Slicer's Python: {packages} (about 12 MB with what they "
-                "need). Install them now? Nothing Slicer ships is upgraded or replaced.").format(
-                packages=", ".join(missing)))
+                "{purpose} needs these packages in Slicer's Python: {packages}. Install them now? Nothing Slicer "
+                "ships is upgraded or replaced.").format(purpose=purpose or _("nnInteractive"),
+                                                         packages=", ".join(missing)))
 
         self.logic.installRuntimePackages(confirm)
 

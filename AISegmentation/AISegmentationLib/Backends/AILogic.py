@@ -36,6 +36,7 @@ see (a shared folder); the provenance's ``environment`` names the cluster, e.g. 
 nnunet".
 """
 
+import importlib.util
 import logging
 import os
 import shutil
@@ -56,6 +57,7 @@ from .Options import validateOptions
 from ..Geometry import sameGeometry, volumeImage
 from ..SegmentEditing import requireVolume
 
+TLS_FILES = ("ca.pem", "cert.pem", "key.pem")  # a TLS folder: the CA, this client's certificate and its key
 NNUNET, TOTALSEGMENTATOR = "nnunet", "totalsegmentator"  # the backends of the console shortcuts
 
 
@@ -71,7 +73,8 @@ class AILogic:
         "validateNnUNetModel", "importNnUNetModel", "startNnUNet", "runNnUNet", "estimateNnUNetMemory",
         "totalSegmentatorHome", "totalSegmentatorTasks", "importTotalSegmentatorWeights", "startTotalSegmentator",
         "runTotalSegmentator", "estimateTotalSegmentatorMemory",
-        "clusterConsentCallback", "clusterConsentStore", "setClusterConsentStore", "allowCluster", "revokeCluster")
+        "clusterConsentCallback", "clusterConsentStore", "setClusterConsentStore", "allowCluster", "revokeCluster",
+        "clusterSecurity")
 
     def __init__(self, scene, segmentEditor, createSegmentation):
         """scene(), segmentEditor(): the facade's current MRML scene and SegmentEditor (they change when the scene
@@ -368,7 +371,20 @@ class AILogic:
                       "device": prepared.childOptions.get("device"), "inputs": inputs}
         return RemoteJob(backend.title, remote["address"], remote["security"], submission, receive, **finish)
 
-    # Dask clusters: consent ------------------------------------------------------------------------------------
+    # Dask clusters: consent and TLS ------------------------------------------------------------------------------
+
+    @staticmethod
+    def clusterSecurity(tlsFolder):
+        """distributed.security.Security (TLS required) from a folder holding ca.pem (the CA that signed the
+        scheduler's certificate), cert.pem and key.pem (this client's certificate and key); ValueError naming each
+        missing file."""
+        from ..Cohort.ClusterConnection import makeSecurity
+
+        _requireDistributed()
+        folder = os.fspath(tlsFolder)
+        if not os.path.isdir(folder):
+            raise ValueError(f"The TLS folder '{folder}' does not exist; it holds ca.pem, cert.pem and key.pem")
+        return makeSecurity(*(os.path.join(folder, name) for name in TLS_FILES))
 
     def clusterConsentStore(self):
         """Where agreements to send images to a Dask cluster are remembered (shared with nnInteractive servers)."""
@@ -403,10 +419,17 @@ class AILogic:
                          f"logic.allowCluster('{address}').")
 
 
+def _requireDistributed():
+    if importlib.util.find_spec("distributed") is None:
+        raise ValueError("Running on a Dask cluster needs the 'distributed' package in this Python: install the "
+                         "runtime packages first (logic.installRuntimePackages(), or the panel asks)")
+
+
 def _clusterAddress(address):
     """A scheduler address as consent stores it (stripped; ValueError when it is not one)."""
     from ..Cohort.ClusterConnection import isLoopbackAddress
 
+    _requireDistributed()
     isLoopbackAddress(address)  # ValueError for what is not a scheduler address
     return address.strip()
 

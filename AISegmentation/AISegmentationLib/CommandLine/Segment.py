@@ -1,6 +1,7 @@
 """The ``segment`` subcommand of the headless CLI: AI segmentation with any registered backend.
 
     aisegmentation segment BACKEND INPUT... [backend options] --output OUT.seg.nrrd
+        [--scheduler tls://host:8786 --tls-ca-file CA --tls-cert CERT --tls-key KEY]
 
 One sub-subcommand per backend, generated from its declarations (Backends/: its options become
 arguments with their type, choices, default and help; its actions, e.g. importing weights, become arguments run
@@ -8,6 +9,9 @@ before the job); ``segment BACKEND --help`` lists them. Wired into Main.py with
 ``addSegmentParser(commands)`` and ``COMMANDS["segment"] = runSegment``. The backend runs out of process (its
 isolated environment when created, see --create-environment). Ctrl-C or SIGTERM while it runs cancels the job (its
 whole process tree ends) before the command exits; errors, exit codes and -v are handled by Main.main.
+
+With ``--scheduler`` the case runs on that Dask cluster instead (AILogic's ``cluster=``): passing the address is the
+consent to send the image there, for this run only (nothing is remembered); beyond this machine only over TLS.
 """
 
 import argparse
@@ -17,6 +21,7 @@ import logging
 from ..Backends import Registry
 from ..Backends.AILogic import ENVIRONMENT_CHOICES
 from ..Backends.Options import parseText
+from ..Consent import ConsentStore
 
 OPTION_PREFIX, ACTION_PREFIX = "option_", "action_"  # argparse destinations of backend options and actions
 
@@ -30,9 +35,28 @@ def _addCommonOptions(parser):
                              f"(default: auto = its isolated environment when ready, else the current Python)")
     parser.add_argument("--create-environment", action="store_true",
                         help="create (or repair) the backend's isolated environment first")
+    addClusterArguments(parser)
     parser.add_argument("--accept-irregular-spacing", action="store_true",
                         help="load a DICOM series with a missing slice or an uneven slice spacing anyway, resampled "
                              "onto a regular grid (recorded in the volume's provenance); refused by default")
+
+
+def addClusterArguments(parser):
+    """--scheduler and the TLS files of a client (see clusterSecurity)."""
+    parser.add_argument("--scheduler", help="run on the Dask cluster at this scheduler address (tls://host:8786; "
+                                            "plain tcp:// only on this machine); passing it is the consent to send "
+                                            "the image there")
+    parser.add_argument("--tls-ca-file", help="CA certificate (PEM) that signed the scheduler's certificate")
+    parser.add_argument("--tls-cert", help="this client's certificate (PEM)")
+    parser.add_argument("--tls-key", help="this client's private key (PEM)")
+
+
+def clusterSecurity(args):
+    """distributed.security.Security from --tls-ca-file, --tls-cert and --tls-key, or None when none is given."""
+    from ..Cohort.ClusterConnection import makeSecurity
+
+    files = (args.tls_ca_file, args.tls_cert, args.tls_key)
+    return makeSecurity(*files) if any(files) else None
 
 
 def _valueParser(option):
@@ -142,7 +166,12 @@ def runSegment(logic, args):
             print(f"{action.resultTitle or action.name}: {', '.join(map(str, result))}")
     volumes = [logic.loadVolume(path, acceptIrregularSpacing=args.accept_irregular_spacing) for path in args.volumes]
     segmentation = logic.loadSegmentation(args.segmentation) if args.segmentation else None
-    job = logic.startBackend(backend, volumes, segmentation, args.environment, **backendOptions(logic, args))
+    cluster = {}
+    if args.scheduler:
+        logic.setClusterConsentStore(ConsentStore(None))  # the command line's consent holds for this run only
+        cluster = {"cluster": logic.allowCluster(args.scheduler), "clusterSecurity": clusterSecurity(args)}
+    job = logic.startBackend(backend, volumes, segmentation, args.environment, **cluster,
+                             **backendOptions(logic, args))
     segmentation = _waitForJob(job)
     print(f"Segmentation: {logic.saveSegmentation(segmentation, args.output)}")
     if args.labelmap_output:

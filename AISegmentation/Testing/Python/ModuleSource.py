@@ -55,11 +55,13 @@ def moduleClass(name, tree=None):
 
 def _namespace(tree):
     """Names the parameter node's annotations use: the Lib's constants (really imported), Slicer's node classes
-    (real slicer-core classes) and recorders for the validators."""
+    (real slicer-core classes), pathlib (path fields) and recorders for the validators."""
     namespace = {"Annotated": Annotated, **ANNOTATIONS}
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("AISegmentationLib"):
             exec(compile(ast.Module([node], []), MODULE_FILE, "exec"), namespace)  # noqa: S102 - our own source
+        elif isinstance(node, ast.Import) and [alias.name for alias in node.names] == ["pathlib"]:
+            exec(compile(ast.Module([node], []), MODULE_FILE, "exec"), namespace)  # noqa: S102 - path field types
         elif isinstance(node, ast.ImportFrom) and node.module == "slicer":
             namespace.update({alias.asname or alias.name: getattr(slicer, alias.name) for alias in node.names})
         elif isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id.isupper() for t in node.targets):
