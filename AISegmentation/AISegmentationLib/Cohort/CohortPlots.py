@@ -62,7 +62,8 @@ def plotMetric(rows, field, label, path, limits=None, higherIsBetter=True):
         random = np.random.default_rng(0)
         for position, name in zip(positions, order):
             points = np.asarray(values[name])
-            axes.scatter(points, position + random.uniform(-JITTER, JITTER, points.size), s=10, alpha=0.6,
+            axes.scatter(points, position + random.uniform(-JITTER, JITTER, points.size),
+                         s=max(3.0, 12.0 - points.size / 20), alpha=0.6,
                          color="tab:blue", zorder=3)
         axes.set_yticks(positions, order)
     else:

@@ -265,13 +265,20 @@ def _segmentDescriptions(values, labelNames, algorithmIdentification):
     return descriptions
 
 
+def _provenanceText(value):
+    """Text of a provenance value: a table such as the backend's package versions as "name value, ..."."""
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_provenanceText(item)}" for key, item in sorted(value.items()))
+    return "" if value is None else str(value)
+
+
 def _algorithmIdentification(algorithm):
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
     algorithm = dict(algorithm or {})
-    version = str(algorithm.get("version") or "unspecified")
-    parameters = {str(key): str(value) for key, value in algorithm.items() if value not in (None, "")}
+    version = _provenanceText(algorithm.get("version")) or "unspecified"
+    parameters = {str(key): _provenanceText(value) for key, value in algorithm.items() if value not in (None, "")}
     return hd.AlgorithmIdentificationSequence(name="AISegmentation", family=codes.cid7162.ArtificialIntelligence,
                                               version=version[:64], source=str(algorithm.get("name") or "")[:64]
                                               or None, parameters=parameters or None)
@@ -283,7 +290,8 @@ def writeDicomSeg(labelmapPath, labelNames, dicomFolder, outputPath, seriesDescr
 
     labelNames: {int value: name} or {int value: {"name", optional "category"/"type" codes (scheme, value,
     meaning), "color" (r, g, b 0..255)}} (a backend's label table). algorithm: optional {"name": backend,
-    "version": ..., more provenance}: the algorithm identification's source, version and parameters.
+    "version": text or {package: version}, more provenance} (a case record's "backend"): the algorithm
+    identification's source, version and parameters.
     ValueError (nothing written) for a label map off the series' grid, a source the SEG cannot reference, or a
     label map without any label. The file appears complete or not at all.
     """
@@ -306,7 +314,8 @@ def writeDicomSeg(labelmapPath, labelNames, dicomFolder, outputPath, seriesDescr
         segment_descriptions=_segmentDescriptions(values, names, _algorithmIdentification(algorithm)),
         series_instance_uid=generate_uid(), series_number=int(seriesNumber), sop_instance_uid=generate_uid(),
         instance_number=1, manufacturer="AISegmentation", manufacturer_model_name="AISegmentation",
-        software_versions=str((algorithm or {}).get("version") or "unspecified")[:64], device_serial_number="0",
+        software_versions=(_provenanceText((algorithm or {}).get("version")) or "unspecified")[:64],
+        device_serial_number="0",
         content_description=str(seriesDescription)[:64], series_description=str(seriesDescription)[:64])
     with atomicOutput(outputPath) as temporary:
         segmentation.save_as(temporary, enforce_file_format=True)

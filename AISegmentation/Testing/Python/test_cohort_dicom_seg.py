@@ -16,7 +16,8 @@ from AISegmentationLib.SampleData import fetchDicomSeries, fetchSampleFile
 from DevTools.DicomSeries import seriesWithUids
 
 NAMES = {1: "spleen", 2: "kidney_right", 3: "kidney_left", 5: "liver", 6: "stomach"}
-ALGORITHM = {"name": "totalsegmentator", "version": "2.4.0", "task": "total", "fast": "true"}
+ALGORITHM = {"name": "totalsegmentator", "version": {"totalsegmentator": "2.4.0", "torch": "2.13.0"},
+             "parameters": {"task": "total", "fast": True}}
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +66,9 @@ def test_dicom_seg_references_the_source_series(series, written):
     labelOf = {item.SegmentDescription: item.SegmentLabel for item in seg.SegmentSequence}
     assert labelOf["label value 20"] == "Label 20" and labelOf["label value 5"] == "liver"  # 20: not in the table
     algorithm = first.SegmentationAlgorithmIdentificationSequence[0]
-    assert algorithm.AlgorithmName == "AISegmentation" and algorithm.AlgorithmVersion == "2.4.0"
-    assert "totalsegmentator" in algorithm.AlgorithmParameters
+    assert algorithm.AlgorithmName == "AISegmentation" and algorithm.AlgorithmSource == "totalsegmentator"
+    assert algorithm.AlgorithmVersion == "torch 2.13.0, totalsegmentator 2.4.0"
+    assert "task total" in algorithm.AlgorithmParameters
 
 
 def test_dicom_seg_reads_back_voxel_for_voxel(series, written):
