@@ -65,7 +65,10 @@ class SourceSeries:
         folder = os.fspath(folder)
         if not os.path.isdir(folder):
             raise ValueError(f"DICOM folder '{folder}' does not exist")
-        stack = checkSeries(folder, seriesFiles(folder))
+        stack = checkSeries(folder, seriesFiles(folder), acceptIrregularSpacing=True)
+        if stack.irregularGaps():
+            raise ValueError(f"DICOM folder '{folder}' is not evenly spaced ({stack.describeIrregularity()}): a label "
+                             f"map on a regular grid cannot match its slices, so no DICOM SEG can be written")
         self.folder = folder
         self.datasets = []
         for path in stack.files:

@@ -5,6 +5,7 @@ folder gives the same SEG, and label maps off the series' grid or a series witho
 written."""
 
 import os
+import shutil
 
 import numpy as np
 import pydicom
@@ -177,13 +178,17 @@ def test_a_label_map_on_another_grid_is_refused_and_nothing_written(series, tmp_
     assert not output.exists() and not (tmp_path / "out").exists()
 
 
-def test_a_series_without_uids_and_an_empty_label_map_are_refused(series, tmp_path):
+def test_a_series_without_uids_or_unevenly_spaced_and_an_empty_label_map_are_refused(series, tmp_path):
     folder, labelmap = series
     with pytest.raises(ValueError, match="no StudyInstanceUID .* must reference the source study and series"):
         DicomSeg.writeDicomSeg(labelmap, NAMES, fetchDicomSeries(), str(tmp_path / "seg.dcm"))
     empty = _variant(labelmap, tmp_path / "empty.nii.gz", lambda image: image * 0)
     with pytest.raises(ValueError, match="holds no label"):
         DicomSeg.writeDicomSeg(empty, NAMES, folder, str(tmp_path / "seg.dcm"))
-    assert sorted(os.listdir(tmp_path)) == ["empty.nii.gz"]
+    gap = tmp_path / "gap"
+    shutil.copytree(folder, gap, ignore=lambda _, names: sorted(names)[10:11])  # one slice missing
+    with pytest.raises(ValueError, match="is not evenly spaced .* no DICOM SEG can be written"):
+        DicomSeg.writeDicomSeg(labelmap, NAMES, str(gap), str(tmp_path / "seg.dcm"))
+    assert sorted(os.listdir(tmp_path)) == ["empty.nii.gz", "gap"]
     with pytest.raises(ValueError, match="not a readable DICOM Segmentation"):
         DicomSeg.readDicomSeg(empty, folder)
