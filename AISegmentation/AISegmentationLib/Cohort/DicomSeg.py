@@ -40,7 +40,6 @@ from ..Segments import distinctColor
 ACCEPTED_SOP_CLASSES = {"1.2.840.10008.5.1.4.1.1.2": "CT Image Storage",
                         "1.2.840.10008.5.1.4.1.1.4": "MR Image Storage",
                         "1.2.840.10008.5.1.4.1.1.128": "PET Image Storage"}
-SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 GENERIC_CODE = ("SCT", "85756007", "Tissue")
 LABEL_VALUE_DESCRIPTION = "label value {}"
 LABEL_VALUE_PATTERN = re.compile(r"^label value (-?\d+)$")
