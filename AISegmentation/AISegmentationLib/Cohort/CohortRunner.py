@@ -171,7 +171,8 @@ def _gather(client, futures, steps, counts, records, state, report, cancelEvent)
             time.sleep(POLL_SECONDS)
             continue
         for future in pending.next_batch(block=False):
-            _collect(client, future, futures.pop(future), steps, counts, records, state)
+            _collect(client, future, futures[future], steps, counts, records, state)
+            del futures[future]  # only once collected: a Ctrl-C meanwhile leaves it to _cancelRunning
             report()
     return False
 
