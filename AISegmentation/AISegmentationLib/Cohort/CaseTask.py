@@ -200,10 +200,10 @@ def runCase(case, outputDir, steps=STEPS, backend=None, backendOptions=None, env
     with contextlib.suppress(FileNotFoundError):
         os.remove(recordPath(outputDir, caseId))  # no stale marker while the case is redone
     removeTemporaryLeftovers(folder)
-    logic = logic or workerLogic()
     try:
         with _CancelWatcher(cancelEventName, cancelEvent) as watcher:
             watcher.check()
+            logic = logic or workerLogic()
             logic.scene.Clear(0)
             _runSteps(logic, case, folder, outputDir, steps, backend, options, environment, watcher, record)
             watcher.check()
@@ -219,8 +219,9 @@ def runCase(case, outputDir, steps=STEPS, backend=None, backendOptions=None, env
         logging.warning("Case %s failed: %s", caseId, record["error"])
         logging.info("Traceback of case %s:\n%s", caseId, traceback.format_exc())
     finally:
-        with contextlib.suppress(Exception):
-            logic.scene.Clear(0)
+        if logic is not None:
+            with contextlib.suppress(Exception):
+                logic.scene.Clear(0)
     record["files"] = {os.path.relpath(path, outputDir): {"size": os.path.getsize(path), "sha256": fileSha256(path)}
                        for path in _outputPaths(outputDir, record)}
     record["seconds"] = round(time.time() - started, 3)

@@ -27,6 +27,7 @@ from ..SampleData import fileSha256
 POLL_SECONDS = 0.2
 CANCEL_WAIT_SECONDS = 120
 SKIPPED = "skipped"
+UNSTARTED_STATES = ("released", "waiting", "queued", "no-worker")
 
 
 @dataclasses.dataclass
@@ -150,6 +151,7 @@ def runCohort(client, cases, outputDir, steps=CaseTask.STEPS, backend=None, back
         cancelled = True
     if cancelled:
         _cancelRunning(client, futures, eventName, steps, counts, records, state, report)
+        _adoptRecordsWrittenMeanwhile(cases, outputDir, records, counts, started)
     _forgetEvent(client, eventName)
     removed = CaseTask.removeTemporaryLeftovers(outputDir)
     if removed:
@@ -208,10 +210,12 @@ def _cancelRunning(client, futures, eventName, steps, counts, records, state, re
     from distributed import Event, wait
 
     Event(eventName, client=client).set()
-    running = set()
+    states = {}
     with contextlib.suppress(Exception):
-        running = {key for keys in client.processing().values() for key in keys}
-    notStarted = [future for future in futures if future.key not in running and not future.done()]
+        states = client.run_on_scheduler(_taskStates, keys=[future.key for future in futures])
+    # Only what the scheduler still holds back is cancelled; a task sent to a worker may be running (Dask cannot
+    # stop it): it sees the event and returns, and is waited for.
+    notStarted = [future for future in futures if states.get(future.key) in UNSTARTED_STATES and not future.done()]
     if notStarted:
         client.cancel(notStarted)
     remaining = [future for future in futures if future not in notStarted]
@@ -228,6 +232,24 @@ def _cancelRunning(client, futures, eventName, steps, counts, records, state, re
         _collect(client, future, case, steps, counts, records, state)
     futures.clear()
     report()
+
+
+def _adoptRecordsWrittenMeanwhile(cases, outputDir, records, counts, started):
+    """A case that finished while its task was being cancelled wrote its record all the same: count it."""
+    for case in cases:
+        path = CaseTask.recordPath(outputDir, case["case"])
+        if case["case"] in records or not os.path.isfile(path) or os.path.getmtime(path) < started:
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            with open(path, encoding="utf-8") as file:
+                record = json.load(file)
+            records[case["case"]] = record
+            counts["cancelled"] = max(counts["cancelled"] - 1, 0)
+            counts["done" if record.get("status") == CaseTask.DONE else "failed"] += 1
+
+
+def _taskStates(keys, dask_scheduler=None):  # noqa: N803 - the name Dask passes the scheduler by
+    return {key: dask_scheduler.tasks[key].state for key in keys if key in dask_scheduler.tasks}
 
 
 def _forgetEvent(client, eventName):
