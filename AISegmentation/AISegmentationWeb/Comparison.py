@@ -10,7 +10,7 @@ from trame.widgets import vuetify3 as v3
 
 from AISegmentationLib.Comparison.SegmentComparisonMRML import TABLE_COLUMNS
 
-from .Layout import actionButton
+from .Layout import actionButton, dataAttributes
 
 SHOWN = ("dice", "jaccard", "hausdorff95", "averageSurfaceDistance", "surfaceDice")
 
@@ -46,9 +46,10 @@ class ComparisonPanel:
             with html.Thead(), html.Tr():
                 html.Th("{{ header.title }}", v_for="header in comparisonHeaders", key="header.key")
             with html.Tbody():
-                with html.Tr(v_for="row in comparisonRows", key="row.pair", **{"data-pair": ("row.pair",)}):
+                with html.Tr(v_for="row in comparisonRows", key="row.pair", data_pair=("row.pair",),
+                             **dataAttributes("data_pair")):
                     html.Td("{{ row[header.key] }}", v_for="header in comparisonHeaders", key="header.key",
-                            **{"data-metric": ("header.key",)})
+                            data_metric=("header.key",), **dataAttributes("data_metric"))
 
     def compare(self):
         state = self.page.state

@@ -4,7 +4,7 @@ editor effects in the views — paint, erase, scissors — with the brush size."
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
-from .Layout import actionButton
+from .Layout import actionButton, dataAttributes
 
 TOOLS = ("none", "paint", "erase", "scissors")
 
@@ -33,8 +33,10 @@ class EditingPanel:
             with html.Tbody():
                 with html.Tr(v_for="row in segments", key="row.id", click="segmentId = row.id",
                              style=("row.id === segmentId ? 'background: rgba(255,255,255,0.12)' : ''",),
-                             **{"data-segment": ("row.name",), "data-voxels": ("row.voxels",)}):
-                    html.Td(html.Span(style=("`display:inline-block;width:14px;height:14px;background:${row.color}`",)))
+                             data_segment=("row.name",), data_voxels=("row.voxels",),
+                             **dataAttributes("data_segment", "data_voxels")):
+                    with html.Td():
+                        html.Span(style=("`display:inline-block;width:14px;height:14px;background:${row.color}`",))
                     html.Td("{{ row.name }}")
                     html.Td("{{ row.voxels }} vx", classes="text-right")
                     html.Td("{{ row.volumeMl }} mL", classes="text-right")

@@ -24,6 +24,11 @@ def section(title, identifier):
     return panel
 
 
+def dataAttributes(*names):
+    """Keyword arguments that let a trame element carry data-* attributes (data_x=... becomes data-x)."""
+    return {"__properties": [(name, name.replace("_", "-")) for name in names]}
+
+
 def actionButton(label, click, identifier, **kwargs):
     return v3.VBtn(label, click=click, id=identifier, size="small", variant="tonal", classes="ma-1", **kwargs)
 
@@ -35,8 +40,8 @@ def buildPage(page):
         layout.drawer.width = DRAWER_WIDTH
         with layout.toolbar:
             v3.VSpacer()
-            html.Span("{{ lastAction }}", id="action-log", classes="text-caption mx-2",
-                      **{"data-count": ("actionCount",)})
+            html.Span("{{ lastAction }}", id="action-log", classes="text-caption mx-2", data_count=("actionCount",),
+                      **dataAttributes("data_count"))
             actionButton("Undo", page.ctrl.undo, "undo", disabled=("!canUndo",))
         with layout.drawer:
             v3.VAlert(v_if="error", text=("error",), type="error", density="compact", id="error", classes="ma-1",

@@ -152,8 +152,16 @@ class Page(TrameApp):
             self.editor.set_active_segment_id(self.state.segmentId)
 
     def _onSelectionChanged(self, **_):
+        self._showOnlySelectedSegmentation()
         self._bindEditor()
         self.refreshSegments()
+
+    def _showOnlySelectedSegmentation(self):
+        """The views show the selected segmentation (and a grow-from-seeds preview), not the others."""
+        selected = self.segmentation
+        for node in self.scene.GetNodesByClass("vtkMRMLSegmentationNode"):
+            if not node.GetName().endswith(" preview"):
+                node.SetDisplayVisibility(node is selected)
 
     def _onSegmentChanged(self, segmentId=None, **_):
         if segmentId and self.editor.active_segmentation_node is not None:
