@@ -20,9 +20,10 @@ import threading
 import time
 import uuid
 
-from .JobRunner import BackgroundJob, JobCancelledError
+from .JobRunner import BackgroundJob
 from ..Cohort.ClusterConnection import connectClient, resourcesFor
 
+WORKER_MODULE = f"{__package__}.RemoteWorker"  # imported on the worker (this package on its PYTHONPATH)
 CANCEL_GRACE_SECONDS = 30.0  # how long a running worker task may take to stop after Cancel
 POLL_SECONDS = 0.2
 
@@ -75,6 +76,10 @@ class RemoteJob(BackgroundJob):
         except ValueError as error:
             self._error = error
             return
+        except Exception as error:  # noqa: BLE001 - e.g. TLS settings without a client certificate
+            self._error = ValueError(f"Could not connect to the Dask scheduler at '{self.address}': "
+                                     f"{type(error).__name__}: {error}")
+            return
         try:
             self._submitAndWait(client)
         finally:
@@ -85,8 +90,6 @@ class RemoteJob(BackgroundJob):
 
     def _submitAndWait(self, client):
         from distributed import Event
-
-        from .RemoteWorker import runBackendOnWorker
 
         jobId = uuid.uuid4().hex
         topic, cancelName = f"aisegmentation-job-{jobId}", f"aisegmentation-cancel-{jobId}"
@@ -102,7 +105,7 @@ class RemoteJob(BackgroundJob):
             self._addLog(f"Sent {len(inputs)} input volume(s) to the Dask cluster at {self.address}"
                          f"{' (needs a worker with ' + str(resources) + ')' if resources else ''}")
             self._setProgress(0.0, "Waiting for a Dask worker")
-            future = client.submit(runBackendOnWorker, submission["backend"], submission["options"],
+            future = client.submit(_workerFunction(WORKER_MODULE), submission["backend"], submission["options"],
                                    submission["environment"], inputs, topic, cancelName, resources=resources or None,
                                    pure=False, retries=0, key=f"aisegmentation-{submission['backend']}-{jobId}")
             result = self._waitFor(future, cancel)
@@ -147,8 +150,6 @@ class RemoteJob(BackgroundJob):
         """The error the caller sees for an exception from the cluster."""
         from distributed import KilledWorker
 
-        if isinstance(error, JobCancelledError):  # stopped on the worker, not by this job's Cancel
-            return RuntimeError(f"{self.title} was stopped on the Dask worker: {error}")
         if isinstance(error, (ValueError, RuntimeError)):
             return error  # the backend's own failure, worded as for a local run
         if isinstance(error, KilledWorker):
@@ -160,3 +161,14 @@ class RemoteJob(BackgroundJob):
             return RuntimeError(f"{self.title}: lost the connection to the Dask scheduler at {self.address} "
                                 f"({name}: {error}); nothing was written")
         return RuntimeError(f"{self.title} failed on the Dask cluster at {self.address}: {name}: {error}")
+
+
+def _workerFunction(moduleName):
+    """The task's function: it imports RemoteWorker on the worker. A local function is pickled by value, so the
+    scheduler, which deserializes every task, needs no AISegmentation on its own path (only the workers do)."""
+    def runBackendOnWorker(*args):
+        import importlib
+
+        return importlib.import_module(moduleName).runBackendOnWorker(*args)
+
+    return runBackendOnWorker

@@ -27,7 +27,7 @@ from ..AtomicWrite import atomicOpen
 from . import Registry
 from .Environments import EnvironmentManager
 from .JobRequest import backendContext, backendPython, childStep, inputFileName, writeRequest
-from .JobRunner import BackgroundJob
+from .JobRunner import BackgroundJob, JobCancelledError
 
 POLL_SECONDS = 0.25
 MAX_LINES_PER_EVENT = 200
@@ -71,7 +71,8 @@ def runBackendOnWorker(backendName, options, environment, inputs, topic, cancelE
 
     environment: "auto", "isolated", "current" or a Python executable on the worker. Returns {"labelmap": bytes,
     "labels": bytes, "childResult": dict, "environment": label, "seconds": float, "messages": [str]}; raises the
-    ValueError / RuntimeError of a local run, or JobCancelledError once the job's cancel event is set.
+    ValueError / RuntimeError of a local run (a RuntimeError saying it was cancelled once the job's cancel event is
+    set).
     """
     from distributed import Event, get_worker
 
@@ -102,7 +103,10 @@ def runBackendOnWorker(backendName, options, environment, inputs, topic, cancelE
             _forward(job, send, state)
             time.sleep(POLL_SECONDS)
         _forward(job, send, state)
-        job.wait()  # raises the job's error (the child's failure, or JobCancelledError)
+        try:
+            job.wait()  # raises the job's error: the child's failure (ValueError, RuntimeError), or cancelled
+        except JobCancelledError as error:  # built-in types only go back: the scheduler holds errors too
+            raise RuntimeError(str(error)) from None
         with open(request["outputLabelmap"], "rb") as file:
             labelmap = file.read()
         with open(request["outputLabels"], "rb") as file:

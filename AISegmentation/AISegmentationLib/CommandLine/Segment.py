@@ -179,5 +179,7 @@ def runSegment(logic, args):
     print(f"{segmentation.GetAttribute('AISegmentation.backend')} on "
           f"{segmentation.GetAttribute('AISegmentation.device')} in "
           f"{segmentation.GetAttribute('AISegmentation.durationSeconds')} s")
+    if args.scheduler:
+        print(f"Ran on {segmentation.GetAttribute('AISegmentation.environment')}")
     for row in logic.segmentStatistics(segmentation, volumes[0]):
         print(f"  {row['segment']:<24} {row['voxels']:>10} voxels {row['volumeMl']:>12.2f} mL")
