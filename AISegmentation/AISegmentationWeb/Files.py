@@ -93,8 +93,7 @@ class FilesPanel:
         if kind == "volume":
             volume = logic.loadVolume(path)
             page.showVolume(volume)
-            if page.segmentation is None:
-                page.showSegmentation(logic.createSegmentation(volume, "Segmentation"))
+            page.showSegmentation(logic.createSegmentation(volume, f"{volume.GetName()} segmentation"))
         elif kind == "segmentation":
             page.showSegmentation(logic.loadSegmentation(path))
         elif kind == "labelmap":

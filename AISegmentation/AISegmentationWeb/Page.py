@@ -120,7 +120,7 @@ class Page(TrameApp):
         """The segment table (name, colour, voxel count and volume from the Logic)."""
         volume, segmentation = self.volume, self.segmentation
         rows = []
-        if volume is not None and segmentation is not None:
+        if volume is not None and segmentation is not None and self._sameGeometry(volume, segmentation):
             statistics = {row["segment"]: row for row in self.logic.segmentStatistics(segmentation, volume)}
             for segmentId in segmentation.GetSegmentation().GetSegmentIDs():
                 segment = segmentation.GetSegmentation().GetSegment(segmentId)
@@ -134,6 +134,13 @@ class Page(TrameApp):
             self.state.canUndo = bool(self._history)
             self.state.segmentationName = segmentation.GetName() if segmentation is not None else "segmentation"
 
+    def _sameGeometry(self, volume, segmentation):
+        try:
+            self.logic.segmentEditor.bind(segmentation, volume)
+            return True
+        except ValueError:
+            return False
+
     def showSegmentation(self, segmentationNode):
         """Select a segmentation on the page and make it the one trame-slicer's editor paints into."""
         self.refreshNodes()
@@ -144,6 +151,7 @@ class Page(TrameApp):
         volume, segmentation = self.volume, self.segmentation
         if volume is None or segmentation is None:
             return
+        self.logic.segmentEditor.bind(segmentation, volume)  # ValueError when their geometries differ
         if self.editor.active_segmentation_node is not segmentation or self.editor.active_volume_node is not volume:
             self.editor.set_active_segmentation(segmentation, volume)  # clears the editor's undo stack
             self._history = [entry for entry in self._history if entry != TRAME_EDIT]
@@ -153,7 +161,10 @@ class Page(TrameApp):
 
     def _onSelectionChanged(self, **_):
         self._showOnlySelectedSegmentation()
-        self._bindEditor()
+        try:
+            self._bindEditor()
+        except ValueError as error:  # e.g. a segmentation made for another volume: shown, nothing is bound
+            self.state.error = str(error)
         self.refreshSegments()
 
     def _showOnlySelectedSegmentation(self):
