@@ -16,7 +16,4 @@ if [ "$(cat "$aisegStamp" 2>/dev/null)" != "$aisegWant" ]; then
   "$aisegVenv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$aisegRoot/Scripts/requirements-headless.txt" >&2
   echo "$aisegWant" > "$aisegStamp"
 fi
-# Offline cache of the sample data: the workplace's shared copy, when present and nothing else is set.
-if [ -z "${AISEGMENTATION_DATA_DIR:-}" ] && [ -d "$aisegRoot/../shared/data/totalsegmentator-examples" ]; then
-  export AISEGMENTATION_DATA_DIR="$(cd "$aisegRoot/../shared/data/totalsegmentator-examples" && pwd)"
-fi
+source "$aisegRoot/Scripts/sample_data_env.sh"
