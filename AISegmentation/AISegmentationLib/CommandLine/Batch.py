@@ -5,11 +5,12 @@
 
 The backend of the segment step comes last, with its options generated from its declarations exactly as for
 ``segment BACKEND`` (``batch MANIFEST --output DIR BACKEND --help`` lists them), e.g.
-``aisegmentation batch cohort.csv --output out nnunet --model-folders /models/Dataset001/... --device cpu``.
+``aisegmentation batch cohort.csv --output out BACKEND --device cpu``.
 A rerun skips the finished cases; Ctrl-C cancels the cases not done and exits 130 after the summary; the exit code
 is 2 when any case failed.
 """
 
+import argparse
 import shutil
 import sys
 
@@ -24,7 +25,7 @@ def addBatchParser(commands):
 
     batch = commands.add_parser("batch", help="a cohort of cases (CSV manifest or folder) on Dask: segment, compare, "
                                               "volumes; table, plots and HTML report",
-                                description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+                                description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     batch.add_argument("manifest", help="CSV manifest (case,image,reference,options,prediction) or a folder "
                                         "(imagesTs/<case>_0000.nii.gz, labelsTs/<case>.nii.gz, <case>/ DICOM)")
     batch.add_argument("--output", required=True, help="output folder of the cohort")
