@@ -240,6 +240,9 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._showThresholdRange()
         if (p.aiBackend, p.aiOptions) != self._shownAiOptions:
             self._showAiOptions()
+        onCluster = p.aiRunOn == RUN_ON_CHOICES[1]
+        self.ui.aiClusterAddressLineEdit.enabled = onCluster
+        self.ui.aiClusterTlsFolderPathLineEdit.enabled = onCluster
 
     def _onThresholdRangeChanged(self, minimum, maximum):
         if self._parameterNode:

@@ -189,3 +189,44 @@ def test_the_command_line_runs_the_case_on_the_cluster_by_address(remoteLogic, t
     assert f"Ran on dask:{cluster.address}/isolated:nnunet" in capsys.readouterr().out
     segmentation = remoteLogic.loadSegmentation(str(output))
     requireLabelDice(remoteLogic, segmentation, remoteLogic.loadVolume(inputPath), truth, PHANTOM_LABELS)
+
+
+@pytest.mark.slow
+def test_a_gpu_job_waits_for_a_gpu_worker_and_cancel_withdraws_it(remoteLogic, tinyModels, cluster):  # noqa: F811
+    """device "cuda" asks for the GPU resource: the cluster's only worker declares none, so the case waits (it would
+    fail there at once otherwise: no CUDA on this machine) until Cancel withdraws it."""
+    (volume,), _ = phantomVolume(remoteLogic, seed=937)
+    job = remoteLogic.startBackend("nnunet", volume, modelFolders=[tinyModels["phantomModel"]], device="cuda",
+                                   tta=False, folds=0, cluster=cluster.address, clusterSecurity=cluster.clientSecurity())
+    time.sleep(6.0)
+    assert not job.done and job.message == "Waiting for a Dask worker" and job.workerPid is None, job.logLines()
+    assert any("needs a worker with {'GPU': 1}" in line for line in job.logLines())
+    start = time.time()
+    job.cancel()
+    with pytest.raises(JobCancelledError):
+        job.wait()
+    assert time.time() - start < 3.0
+
+
+@pytest.mark.slow
+def test_a_lost_scheduler_is_a_clear_error_and_nothing_is_written(remoteLogic, tinyModels, tmp_path):  # noqa: F811
+    """A plain-TCP cluster on loopback (no TLS needed there) whose scheduler dies while the case runs."""
+    import signal
+
+    (volume,), _ = phantomVolume(remoteLogic, seed=938)
+    big = makeVolume(remoteLogic, np.random.default_rng(6).normal(40, 25, (96, 160, 160)).astype(np.float32),
+                     name="big")
+    env = dict(os.environ, PYTHONPATH=MODULE_DIR, AISEGMENTATION_BACKEND_THREADS="1")
+    with daskCluster(tmp_path, workerEnv=env) as plain:
+        assert plain.address.startswith("tcp://127.0.0.1:")
+        nodes = remoteLogic.scene.GetNumberOfNodes()
+        job = remoteLogic.startBackend("nnunet", big, modelFolders=[tinyModels["phantomModel"]], device="cpu",
+                                       tta=True, stepSize=0.1, folds=0, cluster=plain.address)
+        deadline = time.time() + 120
+        while not job.workerPid and not job.done and time.time() < deadline:
+            time.sleep(0.05)
+        assert job.workerPid, job.logLines()[-10:]
+        os.killpg(plain.processes[0].pid, signal.SIGKILL)
+        with pytest.raises(RuntimeError, match="lost the connection to the Dask scheduler"):
+            job.wait(timeout=60)
+        assert job.state == "failed" and remoteLogic.scene.GetNumberOfNodes() == nodes
