@@ -147,6 +147,11 @@ class PageDriver:
         self.page.locator(".v-overlay--active .v-list-item", has_text=optionText).first.click()
         self.page.wait_for_timeout(300)
 
+    def selectedText(self, selector):
+        """The text a Vuetify select shows (its selection)."""
+        return self.page.locator(selector).locator(
+            "xpath=ancestor::div[contains(@class, 'v-field')][1]").locator(".v-select__selection").inner_text()
+
     def segments(self):
         """{segment name: voxel count} from the page's segment table."""
         rows = self.page.query_selector_all("#segment-table tr[data-segment]")

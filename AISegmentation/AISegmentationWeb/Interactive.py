@@ -4,6 +4,8 @@ clicking in a slice view (positive or negative), with the Logic's prompt undo an
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
+from AISegmentationLib.Consent import ConsentStore
+
 from .Layout import actionButton
 
 
@@ -20,6 +22,7 @@ class InteractivePanel:
     def __init__(self, page):
         self.page = page
         self._observers = []
+        page.logic.setInteractiveConsentStore(ConsentStore(None))  # consent lasts as long as the server process
         state, ctrl = page.state, page.ctrl
         state.interactiveUrl, state.interactiveApiKey = "http://127.0.0.1:1527", ""
         state.interactiveStatus, state.interactiveClicks, state.interactivePositive = "", False, True
@@ -48,8 +51,11 @@ class InteractivePanel:
     def connect(self):
         state, logic = self.page.state, self.page.logic
         logic.setInteractiveServer(state.interactiveUrl, apiKey=state.interactiveApiKey or None)
-        logic.allowInteractiveServer(state.interactiveUrl)  # the user typed it and clicked Connect: consent
-        state.interactiveStatus = str(logic.testInteractiveConnection())
+        logic.allowInteractiveServer(state.interactiveUrl)  # typed and connected by the user: consent, this session
+        ok, message, _ = logic.testInteractiveConnection()
+        state.interactiveStatus = message
+        if not ok:
+            raise ValueError(message)
 
     def start(self):
         volume, segmentation, segmentId = self.page.requireSegmentId()

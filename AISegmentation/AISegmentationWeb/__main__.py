@@ -49,9 +49,9 @@ def main(argv=None):
 
     server = get_server("aisegmentation", client_type="vue3")
     maxUploadBytes = int(args.max_upload_mb * 2**20)
-    # trame's own command line is not ours: give it only the token (wslink's key) and the message size limit.
+    # trame's own command line is not ours: give it only the token (wslink's key).
     sys.argv = sys.argv[:1]
-    server.cli.set_defaults(authKey=token, ws_max_msg_size=maxUploadBytes + 2**20)
+    server.cli.set_defaults(authKey=token)
     page = Page(server, maxUploadBytes=maxUploadBytes)
     if not args.no_sample:
         if args.volume is None:

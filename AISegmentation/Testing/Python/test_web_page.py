@@ -8,13 +8,14 @@ the grow-from-seeds step also writes a small PNG there (the README's screenshot)
 
 import json
 import os
+import subprocess
 import time
 
 import numpy as np
 import pytest
 from DevTools.TinyModels import nnunetEnvironment, phantomVolume, tinyModels  # noqa: F401 - fixtures
-from DevTools.WebPage import (PageDriver, checkScreenshot, launchChromium, residentMegabytes, smallPng,
-                              webServer)
+from DevTools.WebPage import (PageDriver, checkScreenshot, ensureWebEnvironment, launchChromium, residentMegabytes,
+                              smallPng, webServer)
 
 pytestmark = pytest.mark.slow
 
@@ -22,6 +23,7 @@ REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.
 OUTPUT = os.path.join(REPOSITORY, "output", "web-test")
 BONE_RANGE = (200.0, 3071.0)
 MEASUREMENTS = {"latencyMs": {}, "serverRssMb": {}}
+UPLOAD_LIMIT_MB = 1
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +32,10 @@ def web(tinyModels):  # noqa: F811 - the tiny models' fixture sets the backend f
     from playwright.sync_api import sync_playwright
 
     start = time.perf_counter()
-    with webServer() as (url, process), sync_playwright() as playwright:
+    with webServer(["--max-upload-mb", str(UPLOAD_LIMIT_MB)]) as (url, process), sync_playwright() as playwright:
         MEASUREMENTS["serverStartSeconds"] = round(time.perf_counter() - start, 1)
         browser = launchChromium(playwright)
+        MEASUREMENTS["chromium"] = browser.version
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         loadStart = time.perf_counter()
         page.goto(url)
@@ -40,6 +43,7 @@ def web(tinyModels):  # noqa: F811 - the tiny models' fixture sets the backend f
         driver.waitForViews()
         MEASUREMENTS["pageLoadSeconds"] = round(time.perf_counter() - loadStart, 2)
         MEASUREMENTS["serverRssMb"]["afterPageLoad"] = round(residentMegabytes(process.pid))
+        MEASUREMENTS["url"] = url.split("?")[0]
         yield driver, process
         MEASUREMENTS["serverRssMb"]["atEnd"] = round(residentMegabytes(process.pid))
         MEASUREMENTS["latencyMs"] = driver.latencies
@@ -71,7 +75,7 @@ def addSegment(driver, name):
 
 def test_sample_ct_threshold_equals_the_logic_on_the_same_range(web, logic, sampleFile):
     driver, _ = web
-    assert driver.page.input_value("#volume") or driver.segments() == {}
+    assert driver.selectedText("#volume") == "example_ct" and driver.segments() == {}
     addSegment(driver, "bone")
     driver.fill("#threshold-min", BONE_RANGE[0])
     driver.fill("#threshold-max", BONE_RANGE[1])
@@ -132,6 +136,26 @@ def test_grow_from_seeds_from_painted_seeds(web):
         smallPng(path, readme)
 
 
+def test_saved_segmentation_and_label_map_hold_the_pages_segments(web, logic, sampleFile):
+    driver, _ = web
+    driver.openSection("files")
+    shown = driver.segments()
+    volume = logic.loadVolume(sampleFile("example_ct.nii.gz"))
+    with driver.page.expect_download() as download:
+        driver.page.click("#save-segmentation")
+    assert download.value.suggested_filename == "Grow.seg.nrrd"
+    segmentationPath = os.path.join(OUTPUT, "Grow.seg.nrrd")
+    download.value.save_as(segmentationPath)
+    saved = logic.loadSegmentation(segmentationPath)
+    assert {row["segment"]: row["voxels"] for row in logic.segmentStatistics(saved, volume)} == shown
+    with driver.page.expect_download() as download:
+        driver.page.click("#save-labelmap")
+    labelmapPath = os.path.join(OUTPUT, "Grow.nii.gz")
+    download.value.save_as(labelmapPath)
+    imported = logic.importLabelmap(labelmapPath, None, volume)
+    assert sorted(row["voxels"] for row in logic.segmentStatistics(imported, volume)) == sorted(shown.values())
+
+
 def test_comparison_table_shows_the_engines_dice(web, logic, sampleFile, tmp_path):
     driver, _ = web
     volume = logic.loadVolume(sampleFile("example_ct.nii.gz"))
@@ -160,6 +184,23 @@ def test_comparison_table_shows_the_engines_dice(web, logic, sampleFile, tmp_pat
     csvText = open(download.value.path(), encoding="utf-8").read()
     assert csvText.startswith("Reference segment,Compared segment,Dice") and f"{expected:.6f}"[:6] in csvText
     checkScreenshot(driver.screenshot("05-compare"), [])
+
+
+def test_uploads_load_and_a_file_above_the_limit_is_refused(web, sampleFile):
+    driver, _ = web
+    driver.openSection("files")
+    driver.choose("#file-kind", "Volume")
+    small, large = sampleFile("example_ct_sm.nii.gz"), sampleFile("example_ct.nii.gz")
+    assert os.path.getsize(small) < UPLOAD_LIMIT_MB * 2**20 < os.path.getsize(large)
+    before = driver.actionCount()
+    driver.page.set_input_files("#upload", large)
+    driver.page.wait_for_function("(after) => Number(document.querySelector('#action-log').dataset.count) > after",
+                                  arg=before)
+    assert "error" in driver.page.inner_text("#action-log")
+    assert "uploads are limited to 1 MB" in driver.page.inner_text("#error")
+    assert driver.selectedText("#volume") == "example_ct"  # nothing loaded
+    driver.act("upload", lambda: driver.page.set_input_files("#upload", small))
+    assert driver.selectedText("#volume") == "example_ct_sm"
 
 
 def test_tiny_nnunet_model_runs_from_the_page_with_progress(web, logic, tinyModels, tmp_path):  # noqa: F811
@@ -195,3 +236,19 @@ def test_tiny_nnunet_model_runs_from_the_page_with_progress(web, logic, tinyMode
     checkScreenshot(driver.screenshot("06-ai-result"), [hexOf(segmentColor(driver, name)) for name in result],
                     minimumPixels=10)
     assert np.isfinite(MEASUREMENTS["serverRssMb"]["duringAiRun"])
+
+
+def test_a_wrong_token_gets_no_page(web):
+    driver, _ = web
+    other = driver.page.context.browser.new_page()
+    other.goto(MEASUREMENTS["url"] + "?secret=not-the-token-of-this-server")
+    other.wait_for_timeout(4000)
+    assert other.query_selector("#load-sample") is None
+    other.close()
+
+
+def test_another_host_than_loopback_needs_a_token():
+    result = subprocess.run([ensureWebEnvironment(), "-m", "AISegmentationWeb", "--host", "0.0.0.0"],
+                            cwd=os.path.join(REPOSITORY, "AISegmentation"), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and "give --token" in result.stderr, result.stderr
