@@ -227,3 +227,25 @@ def test_cancel_stops_running_cases_and_reports_what_is_done(logic, tinyModels, 
     assert sorted(records) == sorted(r["case"] for r in result.records)  # cancelled cases wrote no record
     assert all(record["status"] == "done" for record in records.values())
     assert not _temporaryLeftovers(output)
+
+
+def test_dicom_input_case_gets_a_dicom_seg_of_its_series_in_process(logic, tmp_path):
+    import pydicom
+    from DevTools.DicomSeries import seriesWithUids
+
+    from AISegmentationLib.Cohort.Manifest import case
+    from AISegmentationLib.SampleData import fetchDicomSeries, fetchSampleFile
+
+    series = seriesWithUids(fetchDicomSeries(), str(tmp_path / "series"))
+    labels = fetchSampleFile("example_seg_dicom.nii.gz")  # TotalSegmentator's output for this series
+    record, = CohortRunner.runCasesInProcess([case("ct_dicom", [series], prediction=labels)], str(tmp_path / "out"),
+                                             ("segment", "volumes"), logic=logic)
+    assert record["status"] == "done", record["error"]
+    assert record["inputs"]["dicom"] and len(record["volumes"]) == len(_labelValues(labels))
+    segPath = tmp_path / "out" / record["outputs"]["dicomSeg"]
+    assert record["files"][record["outputs"]["dicomSeg"]]["size"] == os.path.getsize(segPath)
+    seg = pydicom.dcmread(segPath)
+    source = pydicom.dcmread(os.path.join(series, sorted(os.listdir(series))[0]))
+    assert seg.Modality == "SEG" and seg.StudyInstanceUID == source.StudyInstanceUID
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == source.SeriesInstanceUID
+    assert len(seg.SegmentSequence) == len(_labelValues(labels))
