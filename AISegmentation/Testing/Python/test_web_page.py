@@ -13,6 +13,8 @@ import time
 
 import numpy as np
 import pytest
+from DevTools.InteractiveServers import ServerProcess, skipWithoutServers, tinyModel
+from DevTools.SyntheticImages import ball, makeVolume
 from DevTools.TinyModels import nnunetEnvironment, phantomVolume, tinyModels  # noqa: F401 - fixtures
 from DevTools.WebPage import (PageDriver, checkScreenshot, ensureWebEnvironment, launchChromium, residentMegabytes,
                               smallPng, webServer)
@@ -252,3 +254,40 @@ def test_another_host_than_loopback_needs_a_token():
                             cwd=os.path.join(REPOSITORY, "AISegmentation"), capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 2 and "give --token" in result.stderr, result.stderr
+
+
+def test_nninteractive_point_by_clicking_in_the_axial_view(web, logic, tmp_path):
+    """A real nnInteractive server (current generation, tiny model, CPU) on loopback; the prompt is a click."""
+    skipWithoutServers()
+    driver, _ = web
+    # Two spheres of different sizes left and right of the centre: the click must select the one under it. The
+    # axial view fits the volume's 64 mm width; radiological convention: larger RAS x (patient right) on the left.
+    shape = (40, 48, 64)
+    sphere = ball(shape, (20, 24, 16), (8, 8, 8))  # RAS x = 16 mm: right of the view's centre (x = 31.5)
+    other = ball(shape, (20, 24, 48), (5, 5, 5))
+    image = 10 + 100 * sphere + 140 * other + np.random.default_rng(3).normal(0, 4, shape)
+    volume = makeVolume(logic, image.astype(np.int16), name="sphere")
+    path = logic.saveVolume(volume, str(tmp_path / "sphere.nrrd"))
+    server = ServerProcess("current", tinyModel())
+    try:
+        driver.openSection("files")
+        driver.choose("#file-kind", "Volume")
+        driver.fill("#server-path", path)
+        driver.click("#load-path", "load path")
+        addSegment(driver, "target")
+        driver.openSection("interactive")
+        driver.fill("#interactive-url", server.url)
+        driver.click("#interactive-connect", "nnInteractive connect")
+        driver.click("#interactive-start", "nnInteractive start")
+        driver.page.click("#interactive-clicks")
+        driver.page.wait_for_timeout(500)
+        box = driver.axialViewBox()
+        clickX = box["x"] + box["width"] * (0.5 + (31.5 - 16.0) / 64.0)
+        driver.act("nnInteractive point", lambda: driver.page.mouse.click(clickX, box["y"] + box["height"] / 2),
+                   timeout=120)
+        voxels = driver.segments()["target"]
+        assert 0.6 * sphere.sum() < voxels < 1.6 * sphere.sum(), (voxels, int(sphere.sum()))
+        checkScreenshot(driver.screenshot("07-interactive"), [hexOf(segmentColor(driver, "target"))])
+    finally:
+        driver.page.click("#interactive-clicks")
+        server.stop()
