@@ -28,7 +28,7 @@ def isLoopback(host):
 def requireAccessSettings(host, token, maxUploadMb):
     """The token to use (a random one on loopback when none is given); ValueError for a host other than loopback
     without a token, a token too short to guess safely, or an upload limit that is not a positive number."""
-    if token is not None and len(token) < 16:
+    if token and len(token) < 16:
         raise ValueError("--token must have at least 16 characters")
     if not isLoopback(host) and not token:
         raise ValueError(f"--host {host} opens the page beyond this computer: give --token (at least 16 characters); "
