@@ -49,8 +49,8 @@ class FilesPanel:
         v3.VSelect(label="Segmentation", items=("segmentations",), v_model=("segmentationId",), density="compact",
                    id="segmentation", hide_details=True, classes="my-1")
         with html.Div(classes="d-flex align-center"):
-            v3.VTextField(label="New segmentation", v_model=("newSegmentationName",), density="compact", id="new-segmentation-name",
-                          hide_details=True)
+            v3.VTextField(label="New segmentation", v_model=("newSegmentationName",), density="compact",
+                          id="new-segmentation-name", hide_details=True)
             actionButton("Create", ctrl.newSegmentation, "new-segmentation")
         actionButton("Save .seg.nrrd", "utils.download(`${segmentationName}.seg.nrrd`, "
                      "trigger('downloadSegmentation'), 'application/octet-stream')", "save-segmentation")
