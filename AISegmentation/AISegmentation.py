@@ -458,13 +458,12 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if self._aiJob is not None and not self._aiJob.done:
                 raise ValueError(_("A job is already running: wait for it or cancel it."))
             volume, segmentation, _segmentId = self._inputs()
-            p, options = self._parameterNode, self._aiOptionValues()
+            p, options, cluster = self._parameterNode, self._aiOptionValues(), self._aiCluster()
             estimate = self.logic.estimateBackendMemory(p.aiBackend, volume, **options)
-            if estimate.messages and not slicer.util.confirmOkCancelDisplay(
+            if estimate.messages and not cluster and not slicer.util.confirmOkCancelDisplay(
                     estimate.summary() + "\n\n" + "\n".join(estimate.messages) + "\n\n" + _("Run anyway?")):
-                return
-            job = self.logic.startBackend(p.aiBackend, volume, segmentation, p.aiEnvironment, **self._aiCluster(),
-                                          **options)
+                return  # (on a cluster this computer's memory does not matter)
+            job = self.logic.startBackend(p.aiBackend, volume, segmentation, p.aiEnvironment, **cluster, **options)
             self._startAiJob(job, self._onAiResult)
 
     def _aiCluster(self):

@@ -27,9 +27,16 @@ def cluster(tmp_path_factory, tinyModels):  # noqa: F811 - the environments and 
     backend environments, as the README tells a user to start them."""
     folder = tmp_path_factory.mktemp("dask")
     certificates = makeTlsCertificates(folder / "tls")
-    env = dict(os.environ, PYTHONPATH=MODULE_DIR, AISEGMENTATION_BACKEND_THREADS="1")
+    (folder / "worker-tmp").mkdir()
+    env = dict(os.environ, PYTHONPATH=MODULE_DIR, AISEGMENTATION_BACKEND_THREADS="1", TMPDIR=str(folder / "worker-tmp"))
     with daskCluster(folder, tls=certificates, workerEnv=env) as running:
+        running.temporaryFolder = folder / "worker-tmp"
         yield running
+
+
+def _workerJobFolders(cluster):
+    """The job folders left in the worker's temporary folder (each run removes its own)."""
+    return sorted(path.name for path in cluster.temporaryFolder.glob("AISegmentation-worker-*"))
 
 
 @pytest.fixture
@@ -71,6 +78,7 @@ def test_remote_run_gives_the_local_result_with_progress_log_provenance_and_one_
     lines = job.logLines()
     assert any(line.startswith("$ ") and "ChildWorker.py" in line for line in lines), lines[:5]
     assert job.state == "succeeded" and job.seconds > 0 and job.memoryEstimate.peakBytes > 0
+    assert _workerJobFolders(cluster) == []
     remoteLogic.undo(segmentation)
     assert sceneSnapshot(remoteLogic, segmentation) == before
 
@@ -101,7 +109,7 @@ def test_cancel_ends_the_childs_process_tree_on_the_worker_and_leaves_the_segmen
     assert processGroupGone(job.workerPid), "the backend child on the worker is still running"
     assert job.state == "cancelled" and time.time() - start < 10
     assert sceneSnapshot(remoteLogic, segmentation) == before and remoteLogic.scene.GetNumberOfNodes() == nodes
-    assert not os.path.exists(workDir)
+    assert not os.path.exists(workDir) and _workerJobFolders(cluster) == []
 
 
 @pytest.mark.slow
@@ -117,6 +125,7 @@ def test_a_backend_failure_on_the_worker_is_a_clear_error_and_nothing_is_written
     with pytest.raises(RuntimeError, match="nnU-Net failed: .*(pickle|load|zip|checkpoint)"):
         job.wait()
     assert job.state == "failed" and remoteLogic.scene.GetNumberOfNodes() == nodes
+    assert _workerJobFolders(cluster) == []
 
 
 @pytest.mark.slow
