@@ -239,3 +239,24 @@ def test_a_lost_scheduler_is_a_clear_error_and_nothing_is_written(remoteLogic, t
         with pytest.raises(RuntimeError, match="lost the connection to the Dask scheduler"):
             job.wait(timeout=60)
         assert job.state == "failed" and remoteLogic.scene.GetNumberOfNodes() == nodes
+
+
+def test_the_worker_side_imports_without_slicer():
+    """A Dask worker on a GPU server has distributed and this package on its path, not Slicer: the function it runs
+    and everything that function imports must import without slicer or vtk (the worker's real import, in a child)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('slicer', 'vtk', 'qt', 'slicer_core'):\n"
+        "            raise ImportError('no ' + name + ' on a worker')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from AISegmentationLib.Backends import RemoteWorker, Registry\n"
+        "print(sorted(Registry.backendNames()), callable(RemoteWorker.runBackendOnWorker))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=MODULE_DIR))
+    assert done.returncode == 0, done.stderr
+    assert "'nnunet'" in done.stdout and done.stdout.strip().endswith("True")
