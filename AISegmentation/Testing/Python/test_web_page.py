@@ -3,7 +3,7 @@ test, Debian's Chromium driven through Playwright, expected values from the Logi
 
 Screenshots of each step go to output/web-test/ and are checked not to be blank and to show the overlay colours;
 latencies and the server's memory go to output/web-test/measurements.json. With AISEGMENTATION_WEB_SCREENSHOT=PATH
-the grow-from-seeds step also writes a small PNG there (the README's screenshot).
+the threshold step also writes a small PNG there (the README's screenshot).
 """
 
 import json
@@ -90,7 +90,11 @@ def test_sample_ct_threshold_equals_the_logic_on_the_same_range(web, logic, samp
     expected = int(logic.segmentArray(segmentation, bone, volume).sum())
     assert expected > 1000
     assert driver.segments()["bone"] == expected
-    checkScreenshot(driver.screenshot("01-threshold"), [hexOf(segmentColor(driver, "bone"))])
+    path = driver.screenshot("01-threshold")
+    checkScreenshot(path, [hexOf(segmentColor(driver, "bone"))])
+    readme = os.environ.get("AISEGMENTATION_WEB_SCREENSHOT")
+    if readme:
+        smallPng(path, readme)
 
 
 def test_paint_stroke_changes_the_count_and_undo_restores_it(web):
@@ -133,9 +137,6 @@ def test_grow_from_seeds_from_painted_seeds(web):
     checkScreenshot(preview, [])
     path = driver.screenshot("04-grow-apply")
     checkScreenshot(path, colors)
-    readme = os.environ.get("AISEGMENTATION_WEB_SCREENSHOT")
-    if readme:
-        smallPng(path, readme)
 
 
 def test_saved_segmentation_and_label_map_hold_the_pages_segments(web, logic, sampleFile):
