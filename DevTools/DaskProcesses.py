@@ -77,11 +77,11 @@ class DaskCluster:
         self.processes.append(process)
         return process
 
-    def startScheduler(self):
+    def startScheduler(self, env=None):
         flags = self.tls.processFlags() if self.tls else []
         protocol = ["--protocol", "tls"] if self.tls else []
         self._start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file",
-                     self.schedulerFile, *protocol, *flags], "scheduler")
+                     self.schedulerFile, *protocol, *flags], "scheduler", env)
         deadline = time.time() + READY_TIMEOUT
         while time.time() < deadline:
             if os.path.isfile(self.schedulerFile):
@@ -131,12 +131,12 @@ class DaskCluster:
 
 
 @contextlib.contextmanager
-def daskCluster(folder, tls=None, workers=1, workerEnv=None, resources=None):
+def daskCluster(folder, tls=None, workers=1, workerEnv=None, resources=None, schedulerEnv=None):
     """A scheduler on 127.0.0.1 (a free port; tls:// when certificates are given) and `workers` workers, all
-    separate processes, stopped at the end."""
+    separate processes, stopped at the end; *Env: their environment variables (default: this process's)."""
     cluster = DaskCluster(folder, tls)
     try:
-        cluster.startScheduler()
+        cluster.startScheduler(schedulerEnv)
         for index in range(workers):
             cluster.startWorker(f"worker-{index}", workerEnv, resources)
         cluster.waitForWorkers(workers)

@@ -217,28 +217,48 @@ def test_a_gpu_job_waits_for_a_gpu_worker_and_cancel_withdraws_it(remoteLogic, t
     assert time.time() - start < 3.0
 
 
+def _startLongRemoteRun(logic, model, address):
+    """A long run of the tiny model on the cluster at address, once its child runs on the worker."""
+    big = makeVolume(logic, np.random.default_rng(6).normal(40, 25, (96, 160, 160)).astype(np.float32), name="big")
+    job = logic.startBackend("nnunet", big, modelFolders=[model], device="cpu", tta=True, stepSize=0.1, folds=0,
+                             cluster=address)
+    deadline = time.time() + 120
+    while not job.workerPid and not job.done and time.time() < deadline:
+        time.sleep(0.05)
+    assert job.workerPid, job.logLines()[-10:]
+    return job
+
+
 @pytest.mark.slow
-def test_a_lost_scheduler_is_a_clear_error_and_nothing_is_written(remoteLogic, tinyModels, tmp_path):  # noqa: F811
-    """A plain-TCP cluster on loopback (no TLS needed there) whose scheduler dies while the case runs."""
+def test_a_dead_worker_and_a_lost_scheduler_are_clear_errors_and_nothing_is_written(remoteLogic, tinyModels,
+                                                                                  tmp_path):  # noqa: F811
+    """A plain-TCP cluster on loopback (no TLS needed there) whose scheduler gives a case up at its worker's first
+    death; its worker dies (the backend child ends with it), then its scheduler."""
     import signal
 
-    (volume,), _ = phantomVolume(remoteLogic, seed=938)
-    big = makeVolume(remoteLogic, np.random.default_rng(6).normal(40, 25, (96, 160, 160)).astype(np.float32),
-                     name="big")
     env = dict(os.environ, PYTHONPATH=MODULE_DIR, AISEGMENTATION_BACKEND_THREADS="1")
-    with daskCluster(tmp_path, workerEnv=env) as plain:
+    strict = dict(os.environ, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0")
+    with daskCluster(tmp_path, workerEnv=env, schedulerEnv=strict) as plain:
         assert plain.address.startswith("tcp://127.0.0.1:")
         nodes = remoteLogic.scene.GetNumberOfNodes()
-        job = remoteLogic.startBackend("nnunet", big, modelFolders=[tinyModels["phantomModel"]], device="cpu",
-                                       tta=True, stepSize=0.1, folds=0, cluster=plain.address)
-        deadline = time.time() + 120
-        while not job.workerPid and not job.done and time.time() < deadline:
+        job = _startLongRemoteRun(remoteLogic, tinyModels["phantomModel"], plain.address)
+        os.killpg(plain.processes[1].pid, signal.SIGKILL)  # the worker and its nanny
+        with pytest.raises(RuntimeError, match="the Dask worker running it died"):
+            job.wait(timeout=60)
+        start = time.time()
+        while not processGroupGone(job.workerPid) and time.time() - start < 10:
             time.sleep(0.05)
-        assert job.workerPid, job.logLines()[-10:]
-        os.killpg(plain.processes[0].pid, signal.SIGKILL)
+        assert processGroupGone(job.workerPid), "the backend child outlived its worker"
+        assert job.state == "failed" and remoteLogic.scene.GetNumberOfNodes() == nodes + 2  # + the big volume
+
+        plain.startWorker("worker-again", env)
+        plain.waitForWorkers(1)
+        nodes = remoteLogic.scene.GetNumberOfNodes()
+        job = _startLongRemoteRun(remoteLogic, tinyModels["phantomModel"], plain.address)
+        os.killpg(plain.processes[0].pid, signal.SIGKILL)  # the scheduler
         with pytest.raises(RuntimeError, match="lost the connection to the Dask scheduler"):
             job.wait(timeout=60)
-        assert job.state == "failed" and remoteLogic.scene.GetNumberOfNodes() == nodes
+        assert job.state == "failed" and remoteLogic.scene.GetNumberOfNodes() == nodes + 2
 
 
 def test_the_worker_side_imports_without_slicer():
