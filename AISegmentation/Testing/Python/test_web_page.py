@@ -97,6 +97,28 @@ def test_sample_ct_threshold_equals_the_logic_on_the_same_range(web, logic, samp
         smallPng(path, readme)
 
 
+def test_auto_threshold_range_and_islands_equal_the_logic(web, logic, sampleFile):
+    driver, _ = web
+    volume = logic.loadVolume(sampleFile("example_ct.nii.gz"))
+    expectedRange = logic.autoThresholdRange(volume, "Otsu", "SET_LOWER_MAX", BONE_RANGE)
+    driver.click("#threshold-auto", "auto threshold range")
+    shown = (float(driver.page.input_value("#threshold-min")), float(driver.page.input_value("#threshold-max")))
+    assert shown == pytest.approx(expectedRange, abs=1e-3)
+
+    segmentation = logic.createSegmentation(volume)
+    bone = logic.addSegment(segmentation, "bone")
+    logic.threshold(volume, segmentation, bone, *BONE_RANGE)
+    logic.keepLargestIsland(volume, segmentation, bone)
+    expected = int(logic.segmentArray(segmentation, bone, volume).sum())
+    before = driver.segments()["bone"]
+    driver.click("#keep-largest", "keep largest island")
+    assert driver.segments()["bone"] == expected < before
+    driver.click("#undo", "undo")
+    assert driver.segments()["bone"] == before
+    driver.fill("#threshold-min", BONE_RANGE[0])
+    driver.fill("#threshold-max", BONE_RANGE[1])
+
+
 def test_paint_stroke_changes_the_count_and_undo_restores_it(web):
     driver, _ = web
     before = driver.segments()["bone"]
@@ -239,6 +261,20 @@ def test_tiny_nnunet_model_runs_from_the_page_with_progress(web, logic, tinyMode
     checkScreenshot(driver.screenshot("06-ai-result"), [hexOf(segmentColor(driver, name)) for name in result],
                     minimumPixels=10)
     assert np.isfinite(MEASUREMENTS["serverRssMb"]["duringAiRun"])
+
+    # Cancel: a second run, cancelled once it reports progress; nothing new is written.
+    segmentationsBefore = driver.page.locator("#segmentation").evaluate("e => e.value")
+    before = driver.actionCount()
+    driver.page.click("#ai-run")
+    driver.page.wait_for_function("() => !document.querySelector('#ai-cancel').disabled")
+    driver.page.wait_for_function(
+        "() => Number(document.querySelector('#ai-progress').getAttribute('aria-valuenow')) > 0")
+    driver.page.click("#ai-cancel")
+    driver.page.wait_for_function("(after) => /AI run: error/.test(document.querySelector('#action-log')"
+                                  ".textContent) && Number(document.querySelector('#action-log').dataset.count) > "
+                                  "after", arg=before, timeout=60000)
+    assert driver.page.inner_text("#ai-message") == "Cancelled"
+    assert driver.page.locator("#segmentation").evaluate("e => e.value") == segmentationsBefore
 
 
 def test_a_wrong_token_gets_no_page(web):
