@@ -32,6 +32,7 @@ class FilesPanel:
         state.change("uploads")(self._onUploads)
         page.server.trigger("downloadSegmentation")(self.segmentationBytes)
         page.server.trigger("downloadLabelmap")(self.labelmapBytes)
+        page.server.trigger("downloadVolume")(self.volumeBytes)
 
     def buildUi(self):
         ctrl = self.page.ctrl
@@ -56,6 +57,8 @@ class FilesPanel:
                      "trigger('downloadSegmentation'), 'application/octet-stream')", "save-segmentation")
         actionButton("Save label map", "utils.download(`${segmentationName}.nii.gz`, "
                      "trigger('downloadLabelmap'), 'application/gzip')", "save-labelmap")
+        actionButton("Save volume", "utils.download(`${volumeName}.nrrd`, trigger('downloadVolume'), "
+                     "'application/octet-stream')", "save-volume")
 
     # Loading ---------------------------------------------------------------------------------------------------
 
@@ -116,6 +119,11 @@ class FilesPanel:
     def labelmapBytes(self):
         volume, segmentation = self.page.requireVolumeAndSegmentation()
         return self._written(lambda path: self.page.logic.exportLabelmap(segmentation, volume, path), ".nii.gz")
+
+    def volumeBytes(self):
+        if self.page.volume is None:
+            raise ValueError("Load a volume first")
+        return self._written(lambda path: self.page.logic.saveVolume(self.page.volume, path), ".nrrd")
 
     def _written(self, write, suffix):
         with tempfile.TemporaryDirectory(prefix="aisegmentation-download-") as folder:

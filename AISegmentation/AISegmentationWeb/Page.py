@@ -75,7 +75,7 @@ class Page(TrameApp):
         state.segments, state.segmentId = [], None
         state.error, state.info = "", ""
         state.actionCount, state.lastAction, state.canUndo = 0, "", False
-        state.segmentationName = "segmentation"
+        state.segmentationName, state.volumeName = "segmentation", "volume"
 
     def node(self, nodeId):
         return self.scene.GetNodeByID(nodeId) if nodeId else None
@@ -133,6 +133,7 @@ class Page(TrameApp):
                 self.state.segmentId = rows[0]["id"] if rows else None
             self.state.canUndo = bool(self._history)
             self.state.segmentationName = segmentation.GetName() if segmentation is not None else "segmentation"
+            self.state.volumeName = volume.GetName() if volume is not None else "volume"
 
     def _sameGeometry(self, volume, segmentation):
         try:

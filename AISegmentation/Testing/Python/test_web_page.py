@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 import pytest
+import slicer
 from DevTools.InteractiveServers import ServerProcess, skipWithoutServers, tinyModel
 from DevTools.SyntheticImages import ball, makeVolume
 from DevTools.TinyModels import nnunetEnvironment, phantomVolume, tinyModels  # noqa: F401 - fixtures
@@ -161,7 +162,7 @@ def test_grow_from_seeds_from_painted_seeds(web):
     checkScreenshot(path, colors)
 
 
-def test_saved_segmentation_and_label_map_hold_the_pages_segments(web, logic, sampleFile):
+def test_saved_segmentation_label_map_and_volume_hold_the_pages_data(web, logic, sampleFile):
     driver, _ = web
     driver.openSection("files")
     shown = driver.segments()
@@ -179,6 +180,13 @@ def test_saved_segmentation_and_label_map_hold_the_pages_segments(web, logic, sa
     download.value.save_as(labelmapPath)
     imported = logic.importLabelmap(labelmapPath, None, volume)
     assert sorted(row["voxels"] for row in logic.segmentStatistics(imported, volume)) == sorted(shown.values())
+    with driver.page.expect_download() as download:
+        driver.page.click("#save-volume")
+    assert download.value.suggested_filename == "example_ct.nrrd"
+    volumePath = os.path.join(OUTPUT, "example_ct.nrrd")
+    download.value.save_as(volumePath)
+    assert np.array_equal(slicer.util.arrayFromVolume(logic.loadVolume(volumePath)),
+                          slicer.util.arrayFromVolume(volume))
 
 
 def test_comparison_table_shows_the_engines_dice(web, logic, sampleFile, tmp_path):
