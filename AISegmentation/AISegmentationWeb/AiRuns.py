@@ -9,6 +9,7 @@ import time
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
+from AISegmentationLib.Backends.JobRunner import JobCancelledError
 from AISegmentationLib.Backends.Options import listSeparator, parseText
 
 from .Layout import actionButton
@@ -61,12 +62,16 @@ class AiPanel:
         state.change("aiBackend")(self._onBackend)
         ctrl.aiRun = self.run
         ctrl.aiCancel = page.action("AI cancel")(self.cancel)
+        ctrl.aiInstall = page.action("AI environment start")(self.install)
 
     def buildUi(self):
         ctrl = self.page.ctrl
         v3.VSelect(label="Backend", items=("aiBackends",), v_model=("aiBackend",), density="compact",
                    hide_details=True, id="ai-backend", disabled=("aiRunning",))
         html.Div("{{ aiHelp }}", classes="text-caption my-1")
+        with html.Div(classes="d-flex align-center"):
+            html.Span("Environment: {{ aiEnvironment }}", id="ai-environment", classes="text-caption")
+            actionButton("Install / repair", ctrl.aiInstall, "ai-install", disabled=("aiRunning",))
         with html.Div(v_for="option in aiOptions", key="option.name", classes="my-1"):
             v3.VSelect(v_if="option.choices.length", label=("option.label",), items=("option.choices",),
                        v_model="aiValues[option.name]", density="compact", hide_details=True,
@@ -91,6 +96,20 @@ class AiPanel:
         state.aiOptions = [optionSpec(option) for option in options]
         state.aiValues = {option.name: defaultText(option) for option in options}
         state.aiHelp = logic.backend(aiBackend).help
+        state.aiEnvironment = logic.backendEnvironmentStatus(aiBackend)
+
+    def install(self):
+        """Create or repair the backend's isolated environment (a job, followed like a run)."""
+        if self.job is not None and not self.job.done:
+            raise ValueError("An AI job is already going: wait for it or cancel it")
+        name = self.page.state.aiBackend
+        force = self.page.logic.backendEnvironmentStatus(name) == "broken"
+        self.job = self.page.logic.startCreateBackendEnvironment(name, force=force)
+        self._startFollowing(self.job, "AI environment", lambda _: f"Environment {self._status(name)}")
+
+    def _status(self, name):
+        self.page.state.aiEnvironment = self.page.logic.backendEnvironmentStatus(name)
+        return self.page.state.aiEnvironment
 
     def run(self, values):
         self.page.action("AI start")(self._start)(values or {})
@@ -108,12 +127,20 @@ class AiPanel:
             if value is not None:
                 options[option.name] = value
         self.job = self.page.logic.startBackend(name, [volume], **options)
+        self._startFollowing(self.job, "AI run", self._showResult)
+
+    def _showResult(self, result):
+        self.page.showSegmentation(result)
+        return f"Done: '{result.GetName()}'"
+
+    def _startFollowing(self, job, name, onResult):
         state = self.page.state
         state.aiRunning, state.aiProgress, state.aiMessage, state.aiLog = True, 0.0, "Starting", ""
-        asyncio.get_event_loop().create_task(self._follow(self.job, time.perf_counter()))
+        asyncio.get_event_loop().create_task(self._follow(job, name, onResult, time.perf_counter()))
 
-    async def _follow(self, job, start):
-        """Poll the job (progress, message, log) until it ends; then finalize it here, on the server's thread."""
+    async def _follow(self, job, name, onResult, start):
+        """Poll the job (progress, message, log) until it ends; then finalize it here, on the server's thread, and
+        hand its result to onResult (which returns the message to show)."""
         state = self.page.state
         lines = []
         while not job.done:
@@ -124,19 +151,17 @@ class AiPanel:
                 state.aiLog = "\n".join(lines[-40:])
         outcome = "ok"
         try:
-            result = job.wait()
-            self.page.showSegmentation(result)
-            state.aiMessage = f"Done: '{result.GetName()}' in {time.perf_counter() - start:.1f} s"
+            state.aiMessage = f"{onResult(job.wait())} in {time.perf_counter() - start:.1f} s"
         except Exception as error:  # noqa: BLE001 - a failed or cancelled run is shown, not raised
             outcome = "error"
-            logging.info("AI run ended: %s", error)
+            logging.getLogger("AISegmentationWeb").info("%s ended: %s", name, error)
             state.error = str(error)
-            state.aiMessage = "Cancelled" if "cancel" in str(error).lower() else "Failed"
+            state.aiMessage = "Cancelled" if isinstance(error, JobCancelledError) else "Failed"
         lines += job.takeLogLines()
         with state:
             state.aiRunning, state.aiProgress = False, 100.0 if outcome == "ok" else state.aiProgress
             state.aiLog = "\n".join(lines[-40:])
-        self.page.finishAction("AI run", outcome, start)
+        self.page.finishAction(name, outcome, start)
 
     def cancel(self):
         if self.job is None or self.job.done:

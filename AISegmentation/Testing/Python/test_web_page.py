@@ -245,6 +245,7 @@ def test_tiny_nnunet_model_runs_from_the_page_with_progress(web, logic, tinyMode
     driver.click("#load-path", "load path")
     driver.openSection("ai")
     driver.choose("#ai-backend", "nnU-Net")
+    assert driver.page.inner_text("#ai-environment") == "Environment: ready"
     driver.fill("#ai-option-modelFolders", tinyModels["phantomModel"])
     driver.fill("#ai-option-folds", "0")
     driver.choose("#ai-option-device", "cpu")
