@@ -155,7 +155,7 @@ class Page(TrameApp):
         self.logic.segmentEditor.bind(segmentation, volume)  # ValueError when their geometries differ
         if self.editor.active_segmentation_node is not segmentation or self.editor.active_volume_node is not volume:
             self.editor.set_active_segmentation(segmentation, volume)  # clears the editor's undo stack
-            self._history = [entry for entry in self._history if entry != TRAME_EDIT]
+            self._history = []  # Undo works on the segmentation being edited, as in the Segment Editor
             self._editorIndex = 0
         if self.state.segmentId:
             self.editor.set_active_segment_id(self.state.segmentId)
