@@ -64,7 +64,7 @@ class EditingPanel:
             raise ValueError(f"Unknown tool '{tool}'")
         if tool != "none":
             self.page.requireSegmentId()
-        self.page._bindEditor()
+        self.page.bindEditor()
         effect = self.page.editor.set_active_effect_type(_effectTypes()[tool])
         if tool in ("paint", "erase"):
             self._applyBrush(effect)

@@ -6,16 +6,16 @@ The panels (Files, Editing, Classic, AiRuns, Interactive, Comparison) each bind 
 
 import functools
 import logging
-
-log = logging.getLogger("AISegmentationWeb")
 import time
 
 from trame.app import TrameApp
 
 from AISegmentationLib.Logic import AISegmentationLogic
 
-from . import Layout
+from . import AiRuns, Classic, Comparison, Editing, Files, Interactive, Layout
 from .SlicerScene import createSlicerScene
+
+log = logging.getLogger("AISegmentationWeb")
 
 TRAME_EDIT = "editor"  # an entry of the undo history: a stroke of trame-slicer's paint / erase / scissors
 LOGIC_EDIT = "logic"  # a write through the Logic (its own undo state)
@@ -51,8 +51,6 @@ class Page(TrameApp):
         self._undoing = False
         self.editorUndo.index_changed.connect(self._onEditorIndexChanged)
         self._initialState()
-        from . import AiRuns, Classic, Comparison, Editing, Files, Interactive
-
         self.panels = [panel(self) for panel in (Files.FilesPanel, Editing.EditingPanel, Classic.ClassicPanel,
                                                  AiRuns.AiPanel, Interactive.InteractivePanel,
                                                  Comparison.ComparisonPanel)]
@@ -146,9 +144,11 @@ class Page(TrameApp):
         """Select a segmentation on the page and make it the one trame-slicer's editor paints into."""
         self.refreshNodes()
         self.state.segmentationId = segmentationNode.GetID()
-        self._bindEditor()
+        self.bindEditor()
 
-    def _bindEditor(self):
+    def bindEditor(self):
+        """Make the selected segmentation and volume the ones trame-slicer's editor paints into (ValueError when
+        their geometries differ: trame-slicer would silently re-reference the segmentation to the volume)."""
         volume, segmentation = self.volume, self.segmentation
         if volume is None or segmentation is None:
             return
@@ -163,7 +163,7 @@ class Page(TrameApp):
     def _onSelectionChanged(self, **_):
         self._showOnlySelectedSegmentation()
         try:
-            self._bindEditor()
+            self.bindEditor()
         except ValueError as error:  # e.g. a segmentation made for another volume: shown, nothing is bound
             self.state.error = str(error)
         self.refreshSegments()
