@@ -64,6 +64,7 @@ class DaskCluster:
 
     def __init__(self, folder, tls=None):
         self.folder = os.fspath(folder)
+        os.makedirs(self.folder, exist_ok=True)
         self.tls = tls
         self.schedulerFile = os.path.join(self.folder, "scheduler.json")
         self.processes = []

@@ -36,7 +36,7 @@ class AISegmentationLogic:
         self.ai = AILogic(lambda: self.scene, lambda: self.segmentEditor, self.createSegmentation)
         self.interactive = InteractiveLogic(lambda: self.segmentEditor)
         self.cohort = CohortLogic(self.loadVolume, self.estimateBackendMemory, self.backendOptions,
-                                  lambda node: self.scene.RemoveNode(node))
+                                  lambda node: self.scene.RemoveNode(node), self.ai.requireClusterConsent)
         self._previewNodeId = None
         self._comparisonRunning = False
 

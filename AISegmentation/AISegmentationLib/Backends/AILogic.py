@@ -74,6 +74,7 @@ class AILogic:
         "totalSegmentatorHome", "totalSegmentatorTasks", "importTotalSegmentatorWeights", "startTotalSegmentator",
         "runTotalSegmentator", "estimateTotalSegmentatorMemory",
         "clusterConsentCallback", "clusterConsentStore", "setClusterConsentStore", "allowCluster", "revokeCluster",
+        "requireClusterConsent",
         "clusterSecurity")
 
     def __init__(self, scene, segmentEditor, createSegmentation):
@@ -198,7 +199,7 @@ class AILogic:
         volumes = self._orderedInputs(volumes, prepared.channels)
         remote = None
         if cluster is not None:
-            remote = {"address": self._requireClusterConsent(cluster, clusterSecurity), "security": clusterSecurity,
+            remote = {"address": self.requireClusterConsent(cluster, clusterSecurity), "security": clusterSecurity,
                       "options": validated}
         return self._startBackendJob(backend, prepared, volumes, segmentationNode, environment, remote)
 
@@ -405,8 +406,9 @@ class AILogic:
     def revokeCluster(self, address):
         self.clusterConsentStore().revoke(_clusterAddress(address))
 
-    def _requireClusterConsent(self, address, security):
-        """The address, once it is safe (TLS beyond loopback) and agreed to; ValueError before anything is sent."""
+    def requireClusterConsent(self, address, security):
+        """The address, once it is safe (TLS beyond loopback) and agreed to (the consent store or
+        clusterConsentCallback); ValueError before anything is sent. Used for one case and for cohorts alike."""
         from ..Cohort.ClusterConnection import isLoopbackAddress, requireSecureAddress
 
         address = requireSecureAddress(_clusterAddress(address), security)
@@ -415,8 +417,8 @@ class AILogic:
                       (lambda destination: bool(callback(destination))) if callback is not None else None):
             return address
         raise ValueError(f"The image would be sent to the Dask cluster at {address}, on another machine, and you have "
-                         f"not agreed to that yet. Nothing was sent. Agree when the panel asks, or from Python with "
-                         f"logic.allowCluster('{address}').")
+                         f"not agreed to that yet. Nothing was sent. Agree when the panel asks, from Python with "
+                         f"logic.allowCluster('{address}'), or on the command line by passing --scheduler.")
 
 
 def _requireDistributed():

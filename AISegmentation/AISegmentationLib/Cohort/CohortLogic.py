@@ -6,7 +6,8 @@
 
 By default the cases run on a new Dask LocalCluster on this computer (worker processes sized from the cores, the
 memory and the backend's memory estimate for the first case); ``scheduler="tls://host:8786"`` with
-``security=makeSecurity(ca, cert, key)`` runs them on an existing cluster (TLS unless the address is loopback).
+``security=makeSecurity(ca, cert, key)`` runs them on an existing cluster (TLS unless the address is loopback; the
+images go there only after consent per address, as for one case: ``logic.allowCluster(address)`` or the panel).
 Workers need this package importable (PYTHONPATH) and the same backend environments (see README).
 """
 
@@ -23,9 +24,11 @@ class CohortLogic:
     #: what the facade (AISegmentationLogic) offers of this area, under the same names
     FACADE_API = ("readCohortManifest", "runCohort")
 
-    def __init__(self, loadVolume, estimateBackendMemory, backendOptions, removeNode):
+    def __init__(self, loadVolume, estimateBackendMemory, backendOptions, removeNode, requireClusterConsent):
         """loadVolume(path), estimateBackendMemory(name, volumes, **options), backendOptions(name) (declarations),
-        removeNode(node): the facade's."""
+        removeNode(node), requireClusterConsent(address, security) (TLS beyond loopback and the user's consent to
+        send images there, as for one case): the facade's."""
+        self._requireClusterConsent = requireClusterConsent
         self._loadVolume = loadVolume
         self._estimateBackendMemory = estimateBackendMemory
         self._backendOptions = backendOptions
@@ -48,8 +51,8 @@ class CohortLogic:
         cases = manifest if isinstance(manifest, list) else self.readCohortManifest(manifest)
         steps = CaseTask.requireSteps(steps)
         backendOptions = self._validateBackend(cases, steps, backend, backendOptions)
-        if scheduler:
-            ClusterConnection.requireSecureAddress(scheduler, security)
+        if scheduler:  # the images leave this computer only over TLS and after consent per address
+            scheduler = self._requireClusterConsent(scheduler, security)
         if not outputDir:
             raise ValueError("No output folder given for the cohort")
         from ..AtomicWrite import requireWritableOutput

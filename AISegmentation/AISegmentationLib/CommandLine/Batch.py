@@ -16,7 +16,7 @@ import sys
 
 from ..Backends import Registry
 from ..Backends.AILogic import ENVIRONMENT_CHOICES
-from .Segment import OPTION_PREFIX, addOptionArgument
+from .Segment import OPTION_PREFIX, addClusterArguments, addOptionArgument, allowClusterForThisRun, clusterSecurity
 
 
 def addBatchParser(commands):
@@ -33,11 +33,7 @@ def addBatchParser(commands):
                        help=f"comma-separated steps among {', '.join(STEPS)} (default: all)")
     batch.add_argument("--workers", type=int, help="worker processes of the local Dask cluster (default: from the "
                                                    "cores, the memory and the backend's memory estimate)")
-    batch.add_argument("--scheduler", help="run on an existing Dask cluster at this address (tls://host:8786; plain "
-                                           "tcp only on this machine)")
-    batch.add_argument("--tls-ca-file", help="CA certificate (PEM) that signed the scheduler's certificate")
-    batch.add_argument("--tls-cert", help="this client's certificate (PEM)")
-    batch.add_argument("--tls-key", help="this client's private key (PEM)")
+    addClusterArguments(batch)
     batch.add_argument("--force", action="store_true", help="redo every case, also those finished earlier")
     batch.add_argument("--environment", default="auto",
                        help=f"Python of the backend on the workers: {', '.join(ENVIRONMENT_CHOICES)} or a Python "
@@ -92,13 +88,11 @@ def _duration(seconds):
 def runBatch(logic, args):
     import logging
 
-    from ..Cohort.ClusterConnection import makeSecurity
-
     if not getattr(args, "verbose", False):
         logging.getLogger("distributed").setLevel(logging.WARNING)  # Dask's own INFO lines only with -v
 
-    tls = (args.tls_ca_file, args.tls_cert, args.tls_key)
-    security = makeSecurity(*tls) if any(tls) else None
+    security = clusterSecurity(args)
+    scheduler = allowClusterForThisRun(logic, args) if args.scheduler else None
     options = {}
     if args.backend:
         options = {option.name: getattr(args, OPTION_PREFIX + option.name)
@@ -106,7 +100,7 @@ def runBatch(logic, args):
     progress = ProgressLine()
     try:
         result = logic.runCohort(args.manifest, args.output, steps=args.steps, backend=args.backend,
-                                 backendOptions=options, scheduler=args.scheduler, security=security,
+                                 backendOptions=options, scheduler=scheduler, security=security,
                                  workers=args.workers, environment=args.environment, force=args.force,
                                  progressCallback=progress,
                                  dashboardCallback=lambda link: print(f"Dask dashboard: {link or 'none'}",

@@ -59,6 +59,12 @@ def clusterSecurity(args):
     return makeSecurity(*files) if any(files) else None
 
 
+def allowClusterForThisRun(logic, args):
+    """Passing --scheduler is the consent to send images there, for this run only (kept in memory): the address."""
+    logic.setClusterConsentStore(ConsentStore(None))
+    return logic.allowCluster(args.scheduler)
+
+
 def _valueParser(option):
     def parse(text):
         try:
@@ -168,8 +174,7 @@ def runSegment(logic, args):
     segmentation = logic.loadSegmentation(args.segmentation) if args.segmentation else None
     cluster = {}
     if args.scheduler:
-        logic.setClusterConsentStore(ConsentStore(None))  # the command line's consent holds for this run only
-        cluster = {"cluster": logic.allowCluster(args.scheduler), "clusterSecurity": clusterSecurity(args)}
+        cluster = {"cluster": allowClusterForThisRun(logic, args), "clusterSecurity": clusterSecurity(args)}
     job = logic.startBackend(backend, volumes, segmentation, args.environment, **cluster,
                              **backendOptions(logic, args))
     segmentation = _waitForJob(job)

@@ -116,3 +116,22 @@ def test_gpu_resources_and_local_cluster_size():
     assert ClusterConnection.localClusterSize(workers=3)[0] == 3
     with pytest.raises(ValueError, match="whole number >= 1"):
         ClusterConnection.localClusterSize(workers=0)
+
+
+def test_a_cohort_goes_beyond_this_computer_only_after_consent(logic, tmp_path):
+    from AISegmentationLib.Consent import ConsentStore
+
+    image = _write(tmp_path / "images" / "a.nii.gz", "not read: refused before")
+    files = [_write(tmp_path / "tls" / name, "x") for name in ("ca.pem", "cert.pem", "key.pem")]
+    security = ClusterConnection.makeSecurity(*files)
+    logic.setClusterConsentStore(ConsentStore(None))
+    asked = []
+    logic.clusterConsentCallback = lambda address: asked.append(address) or False  # the user says no
+    cases = [Manifest.case("a", [image])]
+    with pytest.raises(ValueError, match=r"sent to the Dask cluster at tls://192\.0\.2\.10:8786.*not agreed"):
+        logic.runCohort(cases, str(tmp_path / "out"), steps=("volumes",), scheduler="tls://192.0.2.10:8786",
+                        security=security)
+    assert asked == ["tls://192.0.2.10:8786"] and not os.path.exists(tmp_path / "out")
+    with pytest.raises(ValueError, match="over tcp: a scheduler beyond this machine must be reached over TLS"):
+        logic.runCohort(cases, str(tmp_path / "out"), steps=("volumes",), scheduler="tcp://192.0.2.10:8786")
+    assert asked == ["tls://192.0.2.10:8786"]  # refused before anyone is asked

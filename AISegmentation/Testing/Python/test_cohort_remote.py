@@ -6,11 +6,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 
 import pytest
 from CommandLineProcess import MODULE_DIR, cliCommand, cliEnvironment, runCli
+from DevTools.DaskProcesses import daskCluster, makeTlsCertificates
 from DevTools.SyntheticCohort import phantomModelOptions, writeManifest, writePhantomCohort
 from DevTools.TinyModels import nnunetEnvironment, tinyModels  # noqa: F401 - fixtures
 
@@ -18,72 +17,19 @@ from AISegmentationLib.AtomicWrite import isTemporaryName
 from AISegmentationLib.Cohort import ClusterConnection
 
 pytestmark = pytest.mark.slow
-DASK = os.path.join(os.path.dirname(sys.executable), "dask")
-
-
-def _openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def _certificates(folder):
-    """(CA file, certificate, key): a CA made here and one certificate it signed for 127.0.0.1 / localhost, used by
-    the scheduler, the worker and the client alike."""
-    os.makedirs(folder)
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-             "-subj", "/CN=AISegmentation test CA", cwd=folder)
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "node.key", "-out", "node.csr", "-subj",
-             "/CN=127.0.0.1", cwd=folder)
-    with open(os.path.join(folder, "san.cnf"), "w", encoding="ascii") as file:
-        file.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    _openssl("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
-             "node.pem", "-days", "2", "-extfile", "san.cnf", cwd=folder)
-    return tuple(os.path.join(folder, name) for name in ("ca.pem", "node.pem", "node.key"))
-
-
-def _tlsArguments(ca, cert, key):
-    return ["--tls-ca-file", ca, "--tls-cert", cert, "--tls-key", key]
 
 
 def _temporaryLeftovers(folder):
     return [name for root, folders, files in os.walk(folder) for name in folders + files if isTemporaryName(name)]
 
 
-def _stop(process):
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def test_scheduler_and_worker_processes_receive_a_cohort_over_tls(logic, tinyModels, tmp_path):
-    ca, cert, key = _certificates(str(tmp_path / "tls"))
-    port = ClusterConnection.freePort()
-    address = f"tls://127.0.0.1:{port}"
     environment = dict(cliEnvironment(), DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="2")
-    logs = [open(tmp_path / name, "w") for name in ("scheduler.log", "worker.log")]
-    scheduler = subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--protocol", "tls",
-                                  "--no-dashboard", *_tlsArguments(ca, cert, key)], env=environment,
-                                 stdout=logs[0], stderr=subprocess.STDOUT)
-    worker = None
-    try:
-        worker = subprocess.Popen([DASK, "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
-                                   "--name", "remote-worker", *_tlsArguments(ca, cert, key)], env=environment,
-                                  stdout=logs[1], stderr=subprocess.STDOUT)
-        security = ClusterConnection.makeSecurity(ca, cert, key)
-        deadline = time.time() + 60
-        while True:
-            try:
-                client = ClusterConnection.connectClient(address, security, timeout=5)
-                break
-            except ValueError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.5)
+    with daskCluster(tmp_path / "cluster", tls=makeTlsCertificates(tmp_path / "tls"), workerEnv=environment,
+                     schedulerEnv=environment) as cluster:
+        address, security = cluster.address, cluster.clientSecurity()
+        client = ClusterConnection.connectClient(address, security, timeout=10)
         try:
-            client.wait_for_workers(1, timeout=60)
             workerPids = set(client.run(os.getpid).values())
             assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures) == 2
         finally:
@@ -103,14 +49,9 @@ def test_scheduler_and_worker_processes_receive_a_cohort_over_tls(logic, tinyMod
             logic.runCohort(manifest, str(tmp_path / "refused"), backend="nnunet",
                             backendOptions=phantomModelOptions(tinyModels), scheduler="tls://192.0.2.10:8786")
         assert not os.path.exists(tmp_path / "refused")  # refused before anything was written
-        with pytest.raises(ValueError, match=f"Could not connect to the Dask scheduler at 'tcp://127.0.0.1:{port}'"):
-            ClusterConnection.connectClient(f"tcp://127.0.0.1:{port}", timeout=2)  # TLS-only scheduler
-    finally:
-        for process in (worker, scheduler):
-            if process is not None:
-                _stop(process)
-        for log in logs:
-            log.close()
+        plain = address.replace("tls://", "tcp://")
+        with pytest.raises(ValueError, match=f"Could not connect to the Dask scheduler at '{plain}'"):
+            ClusterConnection.connectClient(plain, timeout=2)  # TLS-only scheduler
 
 
 def test_batch_command_line_ctrl_c_then_rerun_finishes(logic, tinyModels, tmp_path):
