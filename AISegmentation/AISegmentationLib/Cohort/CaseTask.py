@@ -275,7 +275,8 @@ def _runSteps(logic, case, folder, outputDir, steps, backend, options, environme
     outputs["labels"] = _relative(outputDir, labelNamesPath(labelmapPath))
     if case.get("dicom"):
         outputs["dicomSeg"] = _relative(outputDir, _writeDicomSeg(labelmapPath, labelNames, case["images"][0],
-                                                                  os.path.join(folder, f"{caseId}_seg.dcm")))
+                                                                  os.path.join(folder, f"{caseId}_seg.dcm"),
+                                                                  record["backend"]))
     watcher.check()
     from ..Demo.Overview import segmentationOverview
 
@@ -327,12 +328,14 @@ def _loadPrediction(logic, path, volumeNode, caseId):
     return segmentation
 
 
-def _writeDicomSeg(labelmapPath, labelNames, dicomFolder, outputPath):
+def _writeDicomSeg(labelmapPath, labelNames, dicomFolder, outputPath, provenance):
+    """The DICOM SEG of the case, its algorithm identification taken from the segment step's provenance."""
     try:
         from .DicomSeg import writeDicomSeg
     except ImportError as error:
         raise ValueError(f"DICOM SEG output is not available here: {error}") from None
-    return writeDicomSeg(labelmapPath, labelNames, dicomFolder, outputPath)
+    algorithm = provenance if provenance.get("name") else None  # a prediction file names no algorithm
+    return writeDicomSeg(labelmapPath, labelNames, dicomFolder, outputPath, algorithm=algorithm)
 
 
 def _compare(logic, case, segmentation, labelmapPath, record):

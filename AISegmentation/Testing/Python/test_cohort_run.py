@@ -249,3 +249,16 @@ def test_dicom_input_case_gets_a_dicom_seg_of_its_series_in_process(logic, tmp_p
     assert seg.Modality == "SEG" and seg.StudyInstanceUID == source.StudyInstanceUID
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == source.SeriesInstanceUID
     assert len(seg.SegmentSequence) == len(_labelValues(labels))
+    # voxel for voxel: the SEG read back (highdicom) against the case's own label map, per label
+    import SimpleITK as sitk
+
+    from AISegmentationLib.Cohort.DicomSeg import readDicomSeg
+    from AISegmentationLib.SegmentationIO import readLabelNames
+
+    segLabels, segNames = readDicomSeg(str(segPath), series)
+    caseLabels = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out" / record["outputs"]["labelmap"])))
+    caseNames = readLabelNames(str(tmp_path / "out" / record["outputs"]["labels"]))
+    assert segLabels.shape == caseLabels.shape
+    for value, count in zip(*np.unique(caseLabels, return_counts=True)):
+        assert (segLabels == value).sum() == count, value
+    assert segNames == caseNames
