@@ -5,16 +5,6 @@
 set -euo pipefail
 aisegRoot=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 aisegWebVenv="${AISEGMENTATION_WEB_VENV:-$aisegRoot/.venv-web}"
-aisegWebStamp="$aisegWebVenv/.requirements.sha256"
 aisegWebRequirements="$aisegRoot/AISegmentation/AISegmentationWeb/requirements.txt"
-aisegWebWant=$(sha256sum "$aisegWebRequirements" | cut -d' ' -f1)
-if [ ! -x "$aisegWebVenv/bin/python" ]; then
-  echo "Creating virtual environment $aisegWebVenv" >&2
-  "${AISEGMENTATION_PYTHON:-python3}" -m venv "$aisegWebVenv"
-fi
-if [ "$(cat "$aisegWebStamp" 2>/dev/null)" != "$aisegWebWant" ]; then
-  echo "Installing the web front end's pinned requirements into $aisegWebVenv (first run takes a minute)" >&2
-  "$aisegWebVenv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$aisegWebRequirements" >&2
-  "$aisegWebVenv/bin/python" -m pip check >&2
-  echo "$aisegWebWant" > "$aisegWebStamp"
-fi
+source "$aisegRoot/Scripts/ensure_venv.sh"
+aisegEnsureVenv "$aisegWebVenv" "$(sha256sum "$aisegWebRequirements" | cut -d' ' -f1)" "$aisegWebRequirements" pip-check
