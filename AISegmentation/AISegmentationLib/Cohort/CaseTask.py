@@ -4,7 +4,8 @@
 and writes, in ``<outputDir>/cases/<case>/``, each file through AtomicWrite (temporary name, then rename):
 
 - ``<case>.seg.nrrd``; ``<case>_labels.nii.gz`` with its name table ``<case>_labels.nii.gz.labels.json``;
-- ``<case>_seg.dcm``, a DICOM SEG referencing the source series, for a DICOM input;
+- ``<case>_seg.dcm``, a DICOM SEG referencing the source series, for a DICOM input (when the series cannot be
+  referenced, e.g. an anonymized one without UIDs, the case's warnings say why and the other outputs are kept);
 - ``<case>_overview.png`` (three orthogonal slices with the segments);
 - LAST ``case.json``, the record below: its presence marks the case as finished (done or failed).
 
@@ -274,9 +275,12 @@ def _runSteps(logic, case, folder, outputDir, steps, backend, options, environme
     outputs["labelmap"] = _relative(outputDir, labelmapPath)
     outputs["labels"] = _relative(outputDir, labelNamesPath(labelmapPath))
     if case.get("dicom"):
-        outputs["dicomSeg"] = _relative(outputDir, _writeDicomSeg(labelmapPath, labelNames, case["images"][0],
-                                                                  os.path.join(folder, f"{caseId}_seg.dcm"),
-                                                                  record["backend"]))
+        try:
+            outputs["dicomSeg"] = _relative(outputDir, _writeDicomSeg(labelmapPath, labelNames, case["images"][0],
+                                                                      os.path.join(folder, f"{caseId}_seg.dcm"),
+                                                                      record["backend"]))
+        except ValueError as error:  # e.g. a source series without UIDs: the other outputs are still worth keeping
+            record["warnings"].append(f"no DICOM SEG: {error}")
     watcher.check()
     from ..Demo.Overview import segmentationOverview
 

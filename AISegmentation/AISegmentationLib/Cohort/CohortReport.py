@@ -33,6 +33,7 @@ pre.error { background: #fff0f0; border: 1px solid #e0a0a0; padding: 0.5em; whit
 img { max-width: 100%; border: 1px solid #ccc; }
 .counts span { margin-right: 1.5em; font-weight: bold; }
 .low { background: #ffe0e0; }
+p.warning { color: #8a5300; }
 """
 
 
@@ -149,6 +150,7 @@ def _caseSection(record, rows, anchor, outputDir):
              f"<h2>{_text(record.get('case'))} <small>({_text(status)}{timing})</small></h2>"]
     if status != "done":
         parts.append(f'<pre class="error">{_text(record.get("error") or "failed without a message")}</pre>')
+    parts += [f'<p class="warning">Warning: {_text(warning)}</p>' for warning in record.get("warnings") or []]
     overview = (record.get("outputs") or {}).get("overview")
     if overview and _existing(outputDir, overview):
         parts.append(f'<a href="{_link(overview)}"><img loading="lazy" src="{_link(overview)}" alt="overview of '

@@ -18,6 +18,8 @@ from ..Backends import Registry
 from ..Backends.AILogic import ENVIRONMENT_CHOICES
 from .Segment import OPTION_PREFIX, addClusterArguments, addOptionArgument, allowClusterForThisRun, clusterSecurity
 
+MAX_WARNINGS_PRINTED = 10
+
 
 def addBatchParser(commands):
     """Add ``batch`` (and ``batch ... BACKEND``, one per registered backend) to the CLI's subparsers."""
@@ -122,5 +124,10 @@ def printSummary(result):
           f"in {_duration(result.seconds)}")
     for record in result.failedCases:
         print(f"  FAILED {record['case']}: {record.get('error')}")
+    warnings = [(record["case"], warning) for record in result.records for warning in record.get("warnings") or []]
+    for case, warning in warnings[:MAX_WARNINGS_PRINTED]:
+        print(f"  warning {case}: {warning}")
+    if len(warnings) > MAX_WARNINGS_PRINTED:
+        print(f"  ... {len(warnings) - MAX_WARNINGS_PRINTED} more warnings in the report")
     for name, path in result.outputs.items():
         print(f"{name:>11}: {path}")

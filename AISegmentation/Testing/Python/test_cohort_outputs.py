@@ -185,6 +185,7 @@ class _Page(html.parser.HTMLParser):
 
 
 def test_report_lists_every_case_worst_first_with_errors_and_links(records, tmp_path):
+    records[0]["warnings"] = ["no DICOM SEG: <the series has no StudyInstanceUID>"]
     paths = CohortReport.writeCohortOutputs(records, str(tmp_path))
     assert os.path.isfile(paths["report"]) and os.path.basename(paths["report"]) == "report.html"
     page = _Page()
@@ -195,6 +196,7 @@ def test_report_lists_every_case_worst_first_with_errors_and_links(records, tmp_
     for record in records:
         assert record["case"] in text
     assert ERROR in text  # the failed case's error, escaped in the source and whole in the text
+    assert f"Warning: {records[0]['warnings'][0]}" in text  # a case's warnings are shown, escaped
     assert "script" not in page.tags and "<script>" not in source and "&lt;script&gt;" in source
     assert "<b>" not in source
     assert "4 done" in text and "1 failed" in text and "5 total" in text and "5 infinite distances" in text

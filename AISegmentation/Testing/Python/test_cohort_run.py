@@ -238,8 +238,13 @@ def test_dicom_input_case_gets_a_dicom_seg_of_its_series_in_process(logic, tmp_p
 
     series = seriesWithUids(fetchDicomSeries(), str(tmp_path / "series"))
     labels = fetchSampleFile("example_seg_dicom.nii.gz")  # TotalSegmentator's output for this series
-    record, = CohortRunner.runCasesInProcess([case("ct_dicom", [series], prediction=labels)], str(tmp_path / "out"),
-                                             ("segment", "volumes"), logic=logic)
+    anonymized = fetchDicomSeries()  # the example series as published: its Study/Series UIDs are empty
+    record, raw = CohortRunner.runCasesInProcess([case("ct_dicom", [series], prediction=labels),
+                                                  case("ct_dicom_no_uids", [anonymized], prediction=labels)],
+                                                 str(tmp_path / "out"), ("segment", "volumes"), logic=logic)
+    assert raw["status"] == "done" and raw["outputs"]["dicomSeg"] is None and raw["outputs"]["segmentation"]
+    assert len(raw["warnings"]) == 1 and raw["warnings"][0].startswith("no DICOM SEG: ") and "UID" in raw["warnings"][0]
+    assert not record["warnings"]
     assert record["status"] == "done", record["error"]
     assert record["inputs"]["dicom"] and len(record["volumes"]) == len(_labelValues(labels))
     segPath = tmp_path / "out" / record["outputs"]["dicomSeg"]
