@@ -10,6 +10,7 @@ import bz2
 import gzip
 import math
 import os
+import string
 import struct
 import zlib
 
@@ -38,6 +39,8 @@ def requireWholeImageFile(path):
     lower = path.lower()
     if lower.endswith((".nii", ".nii.gz")):
         _checkNifti(path)
+    elif lower.endswith((".hdr", ".img", ".hdr.gz", ".img.gz")):
+        _checkHeaderImagePair(path)
     elif lower.endswith((".nrrd", ".nhdr")):
         _checkNrrd(path)
     elif lower.endswith((".mha", ".mhd")):
@@ -130,20 +133,41 @@ def _niftiExpectedBytes(path, head):
         raise _incomplete(path, f"its header holds impossible values: dim {dims}, vox_offset {voxOffset}")
     bits = bitpix if bitpix > 0 else NIFTI_DATATYPE_BITS.get(datatype, 0)
     voxels = math.prod(dims[1:rank + 1])
-    return max(int(voxOffset), minimumOffset) + (voxels * bits + 7) // 8, voxels, separate
+    return int(voxOffset), minimumOffset, (voxels * bits + 7) // 8, voxels, separate
+
+
+def _dataLength(path):
+    """Bytes of a file's content: its size, or its decompressed length (CRC checked) for .gz."""
+    return _streamLength(path, _gzipOpener) if path.lower().endswith(".gz") else os.path.getsize(path)
 
 
 def _checkNifti(path):
-    expected, voxels, separate = _niftiExpectedBytes(path, _readHead(path, 540))
-    if separate:  # header only, the data lies in a .img file: left to the reader
+    offset, minimumOffset, dataBytes, voxels, separate = _niftiExpectedBytes(path, _readHead(path, 540))
+    if separate:  # a NIfTI-1 header in a .nii file whose magic says the data lies in a .img file
         return
-    if path.lower().endswith(".gz"):
-        length = _streamLength(path, _gzipOpener)
-    else:
-        length = os.path.getsize(path)
+    expected = max(offset, minimumOffset) + dataBytes
+    length = _dataLength(path)
     if length < expected:
         raise _incomplete(path, f"the header announces {voxels} voxels ({expected} bytes with the header), "
                                 f"the file holds {length} bytes")
+
+
+def _checkHeaderImagePair(path):
+    """A .hdr/.img pair (NIfTI-1 "ni1" or Analyze 7.5; either file given, each maybe gzipped): the image file must
+    hold the voxel data that the header announces, from its vox_offset on."""
+    stem = path[:-3] if path.lower().endswith(".gz") else path
+    stem = stem[:-4]
+    existing = [candidate for candidate in (stem + ".hdr", stem + ".hdr.gz") if os.path.isfile(candidate)]
+    if not existing:
+        raise _incomplete(path, f"its header '{os.path.basename(stem)}.hdr' is missing")
+    images = [candidate for candidate in (stem + ".img", stem + ".img.gz") if os.path.isfile(candidate)]
+    if not images:
+        raise _incomplete(path, f"its image data '{os.path.basename(stem)}.img' is missing")
+    offset, _minimum, dataBytes, voxels, _separate = _niftiExpectedBytes(existing[0], _readHead(existing[0], 540))
+    length = _dataLength(images[0])
+    if length < offset + dataBytes:
+        raise _incomplete(path, f"the header announces {voxels} voxels ({offset + dataBytes} bytes in "
+                                f"'{os.path.basename(images[0])}'), that file holds {length} bytes")
 
 
 # NRRD --------------------------------------------------------------------------------------------------------------
@@ -183,8 +207,6 @@ def _checkNrrd(path):
     if any(size < 1 for size in sizes):
         raise _incomplete(path, f"its header announces sizes {sizes}")
     encoding = fields.get("encoding", "raw").lower()
-    if encoding in ("ascii", "text", "txt", "hex"):
-        return  # a text encoding has no fixed byte count; the reader checks it
     expected = math.prod(sizes) * typeBytes
     dataFile = fields.get("data file", fields.get("datafile"))
     offset = headerLength
@@ -198,6 +220,9 @@ def _checkNrrd(path):
     byteSkip = int(fields.get("byte skip", fields.get("byteskip", "0")) or 0)
     if fields.get("line skip", fields.get("lineskip", "0")) not in ("0", ""):
         return  # line skips are rare; left to the reader
+    if encoding in ("ascii", "text", "txt", "hex"):
+        _checkTextNrrdData(path, offset, encoding, math.prod(sizes), expected)
+        return
     if encoding == "raw":
         if byteSkip == -1:
             available = os.path.getsize(path) - offset  # data is at the end of the file
@@ -212,6 +237,20 @@ def _checkNrrd(path):
     if available < expected:
         raise _incomplete(path, f"the header announces {math.prod(sizes)} values of {typeBytes} bytes "
                                 f"({expected} bytes), the data holds {max(available, 0)} bytes")
+
+
+def _checkTextNrrdData(path, offset, encoding, values, expectedBytes):
+    """Text encodings: the data after the header must hold `values` numbers (ascii), or 2 hex digits for each of
+    the expectedBytes bytes (hex)."""
+    with open(path, "rb") as file:
+        file.seek(offset)
+        text = file.read()
+    if encoding == "hex":
+        found, needed, unit = sum(chr(byte) in string.hexdigits for byte in text) // 2, expectedBytes, "bytes"
+    else:
+        found, needed, unit = len(text.split()), values, "values"
+    if found < needed:
+        raise _incomplete(path, f"the header announces {needed} {unit}, the {encoding} data holds {found}")
 
 
 # MetaImage ---------------------------------------------------------------------------------------------------------

@@ -59,6 +59,45 @@ def test_truncated_files_of_every_format_are_refused(logic, tmp_path, extension)
     assert sceneSnapshot(logic) == before
 
 
+def test_header_image_pairs_are_checked_through_either_file(logic, tmp_path):
+    import SimpleITK as sitk
+
+    image, _, _ = twoBlobs(shape=(6, 7, 8))
+    header = str(tmp_path / "pair.hdr")
+    sitk.WriteImage(sitk.GetImageFromArray(image.astype(np.int16)), header)  # NIfTI-1 "ni1": .hdr + .img
+    assert logic.loadVolume(header).GetImageData().GetDimensions() == (8, 7, 6)
+    _truncate(tmp_path / "pair.img", 0.6)
+    before = sceneSnapshot(logic)
+    for given in (header, str(tmp_path / "pair.img")):
+        with pytest.raises(ValueError, match=r"incomplete or corrupt \(the header announces 336 voxels \(672 bytes "
+                                             r"in 'pair.img'\), that file holds 403 bytes\)"):
+            logic.loadVolume(given)
+    os.remove(tmp_path / "pair.img")
+    with pytest.raises(ValueError, match=r"its image data 'pair.img' is missing"):
+        logic.loadVolume(header)
+    assert sceneSnapshot(logic) == before
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "hex"])
+def test_text_encoded_nrrd_must_hold_every_value(logic, tmp_path, encoding):
+    numbers = np.arange(24, dtype=np.int16)
+    body = " ".join(map(str, numbers)) if encoding == "ascii" else numbers.astype("<i2").tobytes().hex()
+    header = ("NRRD0004\ntype: short\ndimension: 3\nsizes: 4 3 2\nspace: left-posterior-superior\n"
+              "space directions: (1,0,0) (0,1,0) (0,0,1)\nendian: little\n"
+              f"encoding: {encoding}\n\n")
+    (tmp_path / "whole.nrrd").write_text(header + body + "\n")
+    if encoding == "ascii":  # ITK's NRRD reader reads ascii (not hex): the whole file loads with every value
+        volume = logic.loadVolume(tmp_path / "whole.nrrd")
+        assert slicer.util.arrayFromVolume(volume).ravel().tolist() == numbers.tolist()
+    (tmp_path / "cut.nrrd").write_text(header + body[: len(body) // 2])
+    before = sceneSnapshot(logic)
+    unit = "24 values" if encoding == "ascii" else "48 bytes"
+    with pytest.raises(ValueError, match=f"cut.nrrd' is incomplete or corrupt \\(the header announces {unit}, "
+                                         f"the {encoding} data holds"):
+        logic.loadVolume(tmp_path / "cut.nrrd")
+    assert sceneSnapshot(logic) == before
+
+
 @headlessOnly
 def test_cli_refuses_a_truncated_volume_with_one_line(tmp_path, sampleFile):
     path = tmp_path / "ct_cut.nii.gz"
