@@ -68,6 +68,8 @@ class CohortLogic:
                 dashboardCallback(dashboard)
             result = CohortRunner.runCohort(client, cases, outputDir, steps, backend, backendOptions, environment,
                                             force, progressCallback, cancelEvent)
+        if result.cancelled:  # a local cluster is closed now: none of its workers writes any more
+            CohortRunner.adoptRecordsWrittenMeanwhile(result, cases, outputDir, result.started)
         result.dashboard = dashboard
         return result
 

@@ -42,6 +42,7 @@ class CohortResult:
     seconds: float
     cancelled: bool = False
     dashboard: str = None
+    started: float = None  # time.time() when the run began
 
     @property
     def failedCases(self):
@@ -158,7 +159,7 @@ def runCohort(client, cases, outputDir, steps=CaseTask.STEPS, backend=None, back
         logging.info("Removed %d temporary leftovers of interrupted writes", len(removed))
     ordered = [records[case["case"]] for case in cases if case["case"] in records]
     outputs = _writeCohortOutputs(ordered, outputDir) if writeCohortOutputs else {}
-    return CohortResult(ordered, counts, outputs, round(time.time() - started, 3), cancelled)
+    return CohortResult(ordered, counts, outputs, round(time.time() - started, 3), cancelled, started=started)
 
 
 def _gather(client, futures, steps, counts, records, state, report, cancelEvent):
@@ -207,7 +208,7 @@ def _collect(client, future, case, steps, counts, records, state):
 
 def _cancelRunning(client, futures, eventName, steps, counts, records, state, report):
     """Cancel what has not started, tell running cases to stop, wait for them, collect what they return."""
-    from distributed import Event, wait
+    from distributed import Event
 
     Event(eventName, client=client).set()
     states = {}
@@ -221,8 +222,9 @@ def _cancelRunning(client, futures, eventName, steps, counts, records, state, re
     remaining = [future for future in futures if future not in notStarted]
     if remaining:
         logging.info("Waiting for %d running case(s) to stop", len(remaining))
-        with contextlib.suppress(Exception):
-            wait(remaining, timeout=CANCEL_WAIT_SECONDS)
+        deadline = time.time() + CANCEL_WAIT_SECONDS
+        while any(not future.done() for future in remaining) and time.time() < deadline:
+            time.sleep(POLL_SECONDS)  # polled: distributed.wait() gives up on the first cancelled future
     for future, case in list(futures.items()):
         if future in notStarted or not future.done():
             counts["cancelled"] += 1
@@ -232,6 +234,20 @@ def _cancelRunning(client, futures, eventName, steps, counts, records, state, re
         _collect(client, future, case, steps, counts, records, state)
     futures.clear()
     report()
+
+
+def adoptRecordsWrittenMeanwhile(result, cases, outputDir, started):
+    """After a cancelled run's workers stopped: remove what a stopped write left, count the cases that finished while
+    they were being cancelled (their record is on disk, the runner saw no result) and rewrite the cohort outputs
+    when there were any. Returns the result."""
+    CaseTask.removeTemporaryLeftovers(os.path.abspath(outputDir))
+    before = len(result.records)
+    records = {record["case"]: record for record in result.records}
+    _adoptRecordsWrittenMeanwhile(cases, outputDir, records, result.counts, started)
+    if len(records) != before:
+        result.records = [records[case["case"]] for case in cases if case["case"] in records]
+        result.outputs = _writeCohortOutputs(result.records, os.path.abspath(outputDir))
+    return result
 
 
 def _adoptRecordsWrittenMeanwhile(cases, outputDir, records, counts, started):

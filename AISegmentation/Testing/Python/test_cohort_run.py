@@ -267,3 +267,26 @@ def test_dicom_input_case_gets_a_dicom_seg_of_its_series_in_process(logic, tmp_p
     for value, count in zip(*np.unique(caseLabels, return_counts=True)):
         assert (segLabels == value).sum() == count, value
     assert segNames == caseNames
+
+
+def test_a_case_that_finished_while_being_cancelled_is_counted_from_its_record(logic, tmp_path, sampleFile):
+    """The runner saw no result for a case whose worker finished it as the cancel came: once the workers stopped,
+    its record on disk is counted (done, not cancelled), the report lists it, and a stopped write leaves nothing."""
+    from AISegmentationLib.Cohort.Manifest import case
+
+    cases = [case("ct", [sampleFile("example_ct_sm.nii.gz")], prediction=sampleFile("example_seg.nii.gz")),
+             case("never_ran", [sampleFile("example_ct_sm.nii.gz")], prediction=sampleFile("example_seg.nii.gz"))]
+    started = time.time()
+    record, = CohortRunner.runCasesInProcess(cases[:1], str(tmp_path), ("volumes",), logic=logic)
+    from AISegmentationLib.AtomicWrite import TEMPORARY_MARKER
+
+    (tmp_path / "cases" / "ct" / f"ct_overview{TEMPORARY_MARKER}0a1b2c3d.png").write_bytes(b"cut")  # a stopped write
+    assert _temporaryLeftovers(tmp_path)
+    result = CohortRunner.CohortResult([], {"done": 0, "failed": 0, "skipped": 0, "cancelled": 2, "total": 2}, {},
+                                       1.0, cancelled=True, started=started)
+    CohortRunner.adoptRecordsWrittenMeanwhile(result, cases, str(tmp_path), started)
+    assert result.counts == {"done": 1, "failed": 0, "skipped": 0, "cancelled": 1, "total": 2}
+    assert [r["case"] for r in result.records] == ["ct"] and result.records[0]["status"] == record["status"] == "done"
+    with open(result.outputs["report"], encoding="utf-8") as file:
+        assert ">ct <small>(done" in file.read()
+    assert not _temporaryLeftovers(tmp_path)
