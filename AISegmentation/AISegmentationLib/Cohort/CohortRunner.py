@@ -224,7 +224,7 @@ def _cancelRunning(client, futures, eventName, steps, counts, records, state, re
         logging.info("Waiting for %d running case(s) to stop", len(remaining))
         deadline = time.time() + CANCEL_WAIT_SECONDS
         while any(not future.done() for future in remaining) and time.time() < deadline:
-            time.sleep(POLL_SECONDS)  # polled: distributed.wait() gives up on the first cancelled future
+            time.sleep(POLL_SECONDS)  # polled: distributed.wait() needs a default client, and ours is not one
     for future, case in list(futures.items()):
         if future in notStarted or not future.done():
             counts["cancelled"] += 1
