@@ -111,3 +111,58 @@ def test_the_widget_reads_nothing_private_and_names_the_interactive_server_throu
     assert logic.interactiveSession is session
     logic.useInteractiveServer("http://127.0.0.1:1527", apiKey="secret")
     assert logic.interactiveSession is not session
+
+
+# slicer.util as Slicer 5.10 defines it (Base/Python/slicer/util.py at tag v5.10.0: line, parameters; "**" = takes
+# **kwargs). Only what the module uses; a name the module starts using must be read there and added here.
+SLICER_5_10_UTIL = {
+    "mainWindow": (236, []), "loadUI": (342, ["path"]), "childWidgetVariables": (376, ["widget"]),
+    "selectModule": (1242, ["module"]), "getModuleWidget": (1313, ["module"]),
+    "arrayFromVolume": (1764, ["volumeNode"]),
+    "infoDisplay": (3042, ["text", "windowTitle", "parent", "standardButtons", "**"]),
+    "warningDisplay": (3055, ["text", "windowTitle", "parent", "standardButtons", "**"]),
+    "confirmOkCancelDisplay": (3081, ["text", "windowTitle", "parent", "**"]),
+    "confirmYesNoDisplay": (3096, ["text", "windowTitle", "parent", "**"]),
+    "tryWithErrorDisplay": (3368, ["message", "show", "waitCursor"]),
+}
+
+
+def _isSlicerUtil(node):
+    return (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "util"
+            and isinstance(node.value.value, ast.Name) and node.value.value.id == "slicer")
+
+
+def _slicerUtilNames(tree):
+    """(name, reference) for every slicer.util.<name> in the code (called or passed on)."""
+    return [(node.attr, node) for node in ast.walk(tree) if _isSlicerUtil(node)]
+
+
+def slicerUtilProblems(tree):
+    problems = [f"slicer.util.{name} (line {node.lineno}): not among the checked Slicer 5.10 functions"
+                for name, node in _slicerUtilNames(tree) if name not in SLICER_5_10_UTIL]
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and _isSlicerUtil(node.func)]
+    for call in calls:
+        name = call.func.attr
+        if name not in SLICER_5_10_UTIL:
+            continue
+        parameters = SLICER_5_10_UTIL[name][1]
+        named = [p for p in parameters if p != "**"]
+        if len(call.args) > len(named):
+            problems.append(f"slicer.util.{name} (line {call.lineno}): {len(call.args)} positional arguments, "
+                            f"it takes {len(named)}")
+        unknown = [k.arg for k in call.keywords if k.arg is not None and k.arg not in named]
+        if unknown and "**" not in parameters:
+            problems.append(f"slicer.util.{name} (line {call.lineno}): no parameter {', '.join(unknown)}")
+    return problems
+
+
+def test_the_module_calls_slicer_util_as_slicer_5_10_defines_it():
+    tree = ModuleSource.moduleTree()
+    assert sorted({name for name, _ in _slicerUtilNames(tree)}) == sorted(SLICER_5_10_UTIL)
+    assert slicerUtilProblems(tree) == []
+    wrong = ast.parse("slicer.util.confirmYesNoDialog('x')\nslicer.util.loadUI('a', 'b')\n"
+                      "slicer.util.tryWithErrorDisplay(msg='x')\n")
+    assert slicerUtilProblems(wrong) == [
+        "slicer.util.confirmYesNoDialog (line 1): not among the checked Slicer 5.10 functions",
+        "slicer.util.loadUI (line 2): 2 positional arguments, it takes 1",
+        "slicer.util.tryWithErrorDisplay (line 3): no parameter msg"]
