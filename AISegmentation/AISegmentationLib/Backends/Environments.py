@@ -322,6 +322,7 @@ class EnvironmentManager:
             env = childEnvironment(True, python=self.python(name))
             if used["installer"] != "pip":
                 env.update(Installer.uvVariables(base, baseEnvironment(), env))
+                env.update(Installer.buildVariables(self._readJson(name, RUNTIME_FILE) or {}))
             return env
 
         def installCommand():

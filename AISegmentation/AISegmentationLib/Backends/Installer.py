@@ -64,6 +64,19 @@ def uvVariables(basePython, baseEnv, childEnv):
     return variables
 
 
+def buildVariables(runtime):
+    """What uv's build environments of source distributions need from the base Python (MakeEnvironment's runtime).
+
+    uv builds an sdist (nnU-Net's ``acvl-utils`` is one) in a fresh virtual environment made from the base's own
+    executable, ``home`` = its folder (desktop Slicer: ``bin/python-real``). Where the environment's ``home`` had to
+    be changed for its interpreter to find the standard library, such a build interpreter finds none ("No module
+    named 'encodings'"): it gets ``PYTHONHOME`` = the base home, which uv passes on to the build. uv's own look at
+    the target interpreter runs it isolated (``-I``) and ignores the variable."""
+    if "buildVariables" in runtime:
+        return dict(runtime["buildVariables"])
+    return {"PYTHONHOME": runtime["home"]} if runtime.get("homeChanged") and runtime.get("home") else {}
+
+
 def uvCommand(uv, python, requirements, torch):
     return [uv, "pip", "install", "--python", python, "-r", requirements, *torch["uvArguments"]]
 

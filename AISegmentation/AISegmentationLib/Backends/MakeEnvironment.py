@@ -8,11 +8,16 @@ Run by the base Python (inside desktop Slicer: its ``PythonSlicer`` launcher); s
 2. Make the environment's interpreter start without the launcher. Desktop Slicer's python-real finds neither its
    standard library (``lib/Python/lib/python3.X``: its compiled-in prefix does not exist) nor, on Linux, always its
    libpython without the variables the launcher sets. Tried in order, keeping the first that starts the
-   interpreter in isolated mode (``-I``, as uv queries interpreters): nothing; the folder of libpython in the
-   library path; on POSIX, ``home`` in pyvenv.cfg set to ``<base home>/bin``, from where Python's own search finds
-   the standard library under the base home. When none starts in isolated mode (Windows: the venv launcher needs
-   ``home`` = the folder of python-real.exe), the environment needs ``PYTHONHOME`` = the base home at run time.
-3. Write what its interpreter needs at run time to ``aisegmentation-runtime.json`` and print it (one JSON line).
+   interpreter in isolated mode (``-I``, as uv queries interpreters) AS THIS PYTHON — same ``sys.version``, same
+   base prefixes (:func:`starts`): nothing; the folder of libpython in the library path; on POSIX, ``home`` in
+   pyvenv.cfg set to ``<base home>/bin``, from where Python's own search finds the standard library under the base
+   home. When none starts in isolated mode (Windows: the venv launcher needs ``home`` = the folder of
+   python-real.exe), the environment needs ``PYTHONHOME`` = the base home at run time.
+   "Starts" alone is not enough: Slicer's Linux python-real has no run path and needs ``libpython3.X.so``, the name
+   a distribution's ``libpython3.X-dev`` also provides; without the library path the loader takes that one through
+   the ld cache and the interpreter runs as the distribution's Python (``/usr``), not Slicer's.
+3. Write what its interpreter needs at run time to ``aisegmentation-runtime.json`` and print it (one JSON line),
+   with what builds of source distributions need (``buildVariables``, see Installer.buildVariables).
 The base's site-packages stay out (``include-system-site-packages = false``).
 """
 
@@ -66,11 +71,41 @@ def libraryVariables(folders):
     return {name: os.pathsep.join(folders)}
 
 
-def starts(python, variables, isolated=True):
+IDENTITY_CODE = ("import encodings, json, os, sys; print(json.dumps([sys.version, os.path.realpath(sys.base_prefix), "
+                 "os.path.realpath(sys.base_exec_prefix)]))")
+
+
+def identity():
+    """What makes this Python the base: its exact version and its installation (base prefixes, real paths)."""
+    return [sys.version, os.path.realpath(sys.base_prefix), os.path.realpath(sys.base_exec_prefix)]
+
+
+def startedIdentity(python, variables, isolated=True):
+    """The identity (see :func:`identity`) of the Python that `python` starts with these variables, or None."""
     env = {key: value for key, value in os.environ.items() if key not in LEAKING}
     env.update(variables)
-    command = [python] + (["-I"] if isolated else []) + ["-c", "import encodings, json, sys"]
-    return subprocess.run(command, env=env, capture_output=True, check=False).returncode == 0
+    command = [python] + (["-I"] if isolated else []) + ["-c", IDENTITY_CODE]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    try:
+        return json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else None
+    except (ValueError, IndexError):
+        return None
+
+
+def describe(found):
+    return "nothing (it does not start)" if found is None else f"Python {found[0].split()[0]} of {found[1]}"
+
+
+def starts(python, variables, isolated=True, tried=None):
+    """Whether `python` starts as THIS Python's installation, not merely whether it starts.
+
+    A python-real without run path whose libpython (``libpython3.X.so``) the loader finds elsewhere — a
+    distribution's ``libpython3.X-dev`` provides that name — starts as that other Python of the same version: its
+    base prefix (and usually its exact version) differ. tried: a list that gets what started, for the message."""
+    found = startedIdentity(python, variables, isolated)
+    if tried is not None:
+        tried.append(found)
+    return found == identity()
 
 
 def setHome(folder, home):
@@ -99,17 +134,22 @@ def main(folder):
     home = os.path.normpath(sys.base_prefix)
     runtime = {"python": python, "base": os.path.realpath(sys.executable), "home": home,
                "version": sys.version.split()[0], "libraryPath": [], "pythonHome": None, "homeChanged": False}
-    if not starts(python, {}):
+    tried = []
+    if not starts(python, {}, tried=tried):
         runtime["libraryPath"] = libraryFolders()
         variables = libraryVariables(runtime["libraryPath"])
-        if not starts(python, variables) and os.name != "nt":
+        if not starts(python, variables, tried=tried) and os.name != "nt":
             setHome(folder, os.path.join(home, "bin"))
             runtime["homeChanged"] = True
-        if not starts(python, variables):
+        if not starts(python, variables, tried=tried):
             runtime["pythonHome"] = home
-            if not starts(python, dict(variables, PYTHONHOME=home), isolated=False):
-                raise RuntimeError(f"The new environment's Python ({python}) does not start, even with "
-                                   f"PYTHONHOME={home}")
+            if not starts(python, dict(variables, PYTHONHOME=home), isolated=False, tried=tried):
+                raise RuntimeError(f"The new environment's Python ({python}) does not start as the base Python "
+                                   f"{sys.version.split()[0]} of {os.path.realpath(home)}, even with "
+                                   f"PYTHONHOME={home}; it started: {', '.join(map(describe, tried))}")
+    # Build environments of source distributions (uv makes them from the base's executable, home = its folder) find
+    # the standard library as the environment did before its home was changed: not at all. They need PYTHONHOME.
+    runtime["buildVariables"] = {"PYTHONHOME": home} if runtime["homeChanged"] else {}
     runtime["isolatedStart"] = runtime["pythonHome"] is None
     runtime["pipRunner"] = pipRunner()
     with open(os.path.join(folder, RUNTIME_FILE), "w", encoding="utf-8") as file:

@@ -2,7 +2,9 @@
 
 The Slicer-like Python is built here from this machine's interpreter (SlicerLikePython.py). The environment tests
 reach the package index (the configured one: pip's configuration of this machine applies to uv too) for one small
-pure-Python package and for uv itself.
+pure-Python package and for uv itself. This layout renames libpython, so no other libpython can stand in for it; the
+variants with libpython under Slicer's name (another same-version libpython present or absent), the Logic run under
+the launcher and a source distribution built from Slicer's Python are in test_environment_base_python.py.
 """
 
 import os
@@ -56,6 +58,7 @@ def _tinyManager(tmp_path, installer="auto"):
                                            installer=installer)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("installer", ["auto", "pip"])
 def test_environment_from_slicer_like_python_is_ready_and_isolated(slicerPython, tmp_path, monkeypatch,
                                                                    installer):
