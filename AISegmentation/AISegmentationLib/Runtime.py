@@ -131,3 +131,16 @@ def getRuntime():
     if _headlessRuntime is None:
         _headlessRuntime = _buildHeadlessRuntime()
     return _headlessRuntime
+
+
+def vtkITK():
+    """Slicer's vtkITK filters (threshold calculator, level tracing, island math, grow cut).
+
+    Desktop Slicer never puts them into `slicer`: vtkITK is a module of its own (Base/Python/vtkITK.py) that Slicer's
+    segment editor effects ``import vtkITK``. PyPI slicer-core has no top-level vtkITK; its classes are in
+    slicer_core.vtkITK (and, there only, in `slicer`)."""
+    try:
+        import vtkITK as module
+    except ImportError:
+        from slicer_core import vtkITK as module
+    return module

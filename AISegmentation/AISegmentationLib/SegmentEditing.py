@@ -6,33 +6,56 @@ range behave exactly as in Slicer's Segment Editor.
 """
 
 import logging
+from collections.abc import Mapping
 
 import numpy as np
 import slicer
 
 from .Geometry import arrayFromImage, orientedImageFromArray, sameGeometry, volumeGeometryDescription, volumeImage
 
-MASK_MODES = {
-    "everywhere": slicer.vtkMRMLSegmentationNode.EditAllowedEverywhere,
-    "insideAllSegments": slicer.vtkMRMLSegmentationNode.EditAllowedInsideAllSegments,
-    "insideVisibleSegments": slicer.vtkMRMLSegmentationNode.EditAllowedInsideVisibleSegments,
-    "outsideAllSegments": slicer.vtkMRMLSegmentationNode.EditAllowedOutsideAllSegments,
-    "outsideVisibleSegments": slicer.vtkMRMLSegmentationNode.EditAllowedOutsideVisibleSegments,
-    "insideSingleSegment": slicer.vtkMRMLSegmentationNode.EditAllowedInsideSingleSegment,
-}
+class SlicerConstants(Mapping):
+    """{name: value of a Slicer class constant}, read from `slicer` when a value is asked for, not at import.
 
-OVERWRITE_MODES = {
-    "allSegments": slicer.vtkMRMLSegmentEditorNode.OverwriteAllSegments,
-    "visibleSegments": slicer.vtkMRMLSegmentEditorNode.OverwriteVisibleSegments,
-    "none": slicer.vtkMRMLSegmentEditorNode.OverwriteNone,
-}
+    Inside desktop Slicer this module is imported when AISegmentation.py runs, before the Segmentations module is
+    instantiated: `slicer` then holds the startup kits only (vtkMRMLSegmentationNode is in MRML Core), and
+    vtkMRMLSegmentEditorNode / vtkSlicerSegmentEditorLogic arrive with the Segmentations module's wrappers. The names
+    (keys) are known at import; the values only at first use."""
 
-MODIFICATION_MODES = {
-    "set": slicer.vtkSlicerSegmentEditorLogic.ModificationModeSet,
-    "add": slicer.vtkSlicerSegmentEditorLogic.ModificationModeAdd,
-    "remove": slicer.vtkSlicerSegmentEditorLogic.ModificationModeRemove,
-    "removeAll": slicer.vtkSlicerSegmentEditorLogic.ModificationModeRemoveAll,
-}
+    def __init__(self, className, constants):
+        self._className = className
+        self._constants = constants
+
+    def __getitem__(self, name):
+        return getattr(getattr(slicer, self._className), self._constants[name])
+
+    def __iter__(self):
+        return iter(self._constants)
+
+    def __len__(self):
+        return len(self._constants)
+
+
+MASK_MODES = SlicerConstants("vtkMRMLSegmentationNode", {
+    "everywhere": "EditAllowedEverywhere",
+    "insideAllSegments": "EditAllowedInsideAllSegments",
+    "insideVisibleSegments": "EditAllowedInsideVisibleSegments",
+    "outsideAllSegments": "EditAllowedOutsideAllSegments",
+    "outsideVisibleSegments": "EditAllowedOutsideVisibleSegments",
+    "insideSingleSegment": "EditAllowedInsideSingleSegment",
+})
+
+OVERWRITE_MODES = SlicerConstants("vtkMRMLSegmentEditorNode", {
+    "allSegments": "OverwriteAllSegments",
+    "visibleSegments": "OverwriteVisibleSegments",
+    "none": "OverwriteNone",
+})
+
+MODIFICATION_MODES = SlicerConstants("vtkSlicerSegmentEditorLogic", {
+    "set": "ModificationModeSet",
+    "add": "ModificationModeAdd",
+    "remove": "ModificationModeRemove",
+    "removeAll": "ModificationModeRemoveAll",
+})
 
 EDITOR_NODE_SINGLETON_TAG = "AISegmentation"
 

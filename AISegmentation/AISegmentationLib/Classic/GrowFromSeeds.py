@@ -13,6 +13,7 @@ import slicer
 import vtk
 
 from ..Geometry import arrayFromImage, binaryImage
+from ..Runtime import vtkITK
 from ..SegmentEditing import MASK_MODES, requireSegment
 from ..Validation import requireNumber
 
@@ -20,7 +21,7 @@ MINIMUM_MARGIN_VOXELS = 3
 
 
 def _growCutFilter():
-    filterClass = getattr(slicer, "vtkITKGrowCut", None) or slicer.vtkImageGrowCutSegment
+    filterClass = getattr(vtkITK(), "vtkITKGrowCut", None) or slicer.vtkImageGrowCutSegment
     return filterClass()
 
 

@@ -1,10 +1,10 @@
 """Island clean-up with vtkITKIslandMath, as Slicer's Islands effect: keep the largest island, or remove the
 islands smaller than a number of voxels."""
 
-import slicer
 import vtk
 
 from ..Geometry import binaryImage
+from ..Runtime import vtkITK
 from ..Validation import requireInteger
 
 # Allowed minimum island sizes (voxels): vtkITKIslandMath takes a C int.
@@ -22,7 +22,7 @@ def _islandLabels(binaryLabelmap, minimumSize, fullyConnected):
     cast = vtk.vtkImageCast()
     cast.SetInputData(binaryLabelmap)
     cast.SetOutputScalarTypeToUnsignedInt()
-    islandMath = slicer.vtkITKIslandMath()
+    islandMath = vtkITK().vtkITKIslandMath()
     islandMath.SetInputConnection(cast.GetOutputPort())
     islandMath.SetFullyConnected(fullyConnected)
     islandMath.SetMinimumSize(int(minimumSize))

@@ -7,11 +7,11 @@ passes through the seed and does nothing in a uniform area): a seed in a uniform
 """
 
 import numpy as np
-import slicer
 import vtk
 from vtk.util.numpy_support import vtk_to_numpy
 
 from ..Geometry import arrayFromImage, orientedImageFromArray
+from ..Runtime import vtkITK
 
 PLANES = ("IJ", "IK", "JK")
 
@@ -25,7 +25,7 @@ _UNIFORM_MESSAGE = ("Level tracing found no edge at seed IJK {seed}: the seed is
 
 def levelTrace3D(sourceImage, seedIjk):
     """Binary labelmap of the 3D level-traced region that contains the seed."""
-    tracer = slicer.vtkITKLevelTracing3DImageFilter()
+    tracer = vtkITK().vtkITKLevelTracing3DImageFilter()
     tracer.SetInputData(sourceImage)
     tracer.SetSeed(*[int(v) for v in seedIjk])
     tracer.Update()
@@ -41,7 +41,7 @@ def levelTrace2D(sourceImage, seedIjk, plane="IJ"):
     """Binary labelmap: the level-traced outline on the slice through the seed, filled."""
     if plane not in PLANES:
         raise ValueError(f"Unknown level tracing plane '{plane}'; choose one of: {', '.join(PLANES)}")
-    tracer = slicer.vtkITKLevelTracingImageFilter()
+    tracer = vtkITK().vtkITKLevelTracingImageFilter()
     tracer.SetInputData(sourceImage)
     tracer.SetSeed(*[int(v) for v in seedIjk])
     getattr(tracer, f"SetPlaneTo{plane}")()

@@ -9,11 +9,11 @@ minimum and maximum they use, and :func:`finiteScalarRange` see the finite voxel
 import math
 
 import numpy as np
-import slicer
 import vtk
 from vtk.util.numpy_support import numpy_to_vtk
 
 from ..Geometry import arrayFromImage, binaryImage
+from ..Runtime import vtkITK
 from ..Validation import countNonFinite, requireRange
 
 # Method name -> vtkITKImageThresholdCalculator setter (the 12 methods of the Threshold effect).
@@ -72,7 +72,7 @@ def computeAutoThreshold(sourceImage, method):
     """The threshold value that `method` computes on the image's finite voxels."""
     if method not in AUTO_THRESHOLD_METHODS:
         raise ValueError(f"Unknown threshold method '{method}'; choose one of: {', '.join(AUTO_THRESHOLD_METHODS)}")
-    calculator = slicer.vtkITKImageThresholdCalculator()
+    calculator = vtkITK().vtkITKImageThresholdCalculator()
     getattr(calculator, AUTO_THRESHOLD_METHODS[method])()
     calculator.SetInputData(_finiteVoxelsImage(sourceImage))
     calculator.Update()

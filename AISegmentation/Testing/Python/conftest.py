@@ -10,6 +10,13 @@ sys.path.insert(0, MODULE_DIR)
 sys.path.insert(0, os.path.dirname(MODULE_DIR))  # the repository: DevTools, shared with the benchmark scripts
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+# Every test sees `slicer` as desktop Slicer presents it once its modules are instantiated (no vtkITK or vtkTeem
+# classes in it, `import vtkITK` works), not slicer-core's everything-at-import namespace: DesktopSlicer.py has the rules
+# and the Slicer source lines. test_desktop_namespace.py imports the module at the earlier, startup moment.
+import DesktopSlicer  # noqa: E402
+
+DesktopSlicer.apply(DesktopSlicer.INSTANTIATED)
+
 
 def pytest_configure(config):
     config.addinivalue_line(
