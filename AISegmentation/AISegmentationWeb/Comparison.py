@@ -60,7 +60,7 @@ class ComparisonPanel:
     @staticmethod
     def _rowView(row):
         result = row["result"]
-        view = {"pair": f"{row['referenceSegment']} / {row['comparedSegment']}"}
+        view = {"pair": f"{row['referenceSegment'] or '-'} / {row['comparedSegment'] or '-'}"}
         for name in SHOWN:
             view[name] = _number(getattr(result, name))
         return view

@@ -14,7 +14,7 @@ import urllib.parse
 
 from ..AtomicWrite import writeText
 from .CohortPlots import writeCohortPlots
-from .CohortTable import cohortCounts, cohortRows, summarizeByStructure, writeCohortTables
+from .CohortTable import cohortCounts, cohortRows, detectionText, summarizeByStructure, writeCohortTables
 
 REPORT_NAME = "report.html"
 CASE_METRICS = (("dice", "Dice", 3), ("jaccard", "Jaccard", 3), ("hausdorff", "HD (mm)", 2),
@@ -82,7 +82,8 @@ def _iqr(stats, digits):
 def _summaryTable(summaries, anchors):
     header = ("<tr><th>Structure</th><th>n</th><th>Dice median</th><th>Dice IQR</th><th>Dice mean</th>"
               "<th>Dice min</th><th>HD95 median (mm)</th><th>HD95 IQR (mm)</th><th>HD95 ∞</th>"
-              "<th>Volume median (mL)</th><th>Worst cases (Dice)</th></tr>")
+              "<th>Volume median (mL)</th><th>Detected</th><th>False-positive cases</th>"
+              "<th>Worst cases (Dice)</th></tr>")
     lines = [header]
     for summary in summaries:
         dice, hd95 = summary["metrics"]["dice"], summary["metrics"]["hausdorff95"]
@@ -93,7 +94,8 @@ def _summaryTable(summaries, anchors):
                      f"<td>{_number(dice['median'], 3)}</td><td>{_iqr(dice, 3)}</td>"
                      f"<td>{_number(dice['mean'], 3)}</td>"
                      f"<td>{_number(dice['min'], 3)}</td><td>{_number(hd95['median'], 2)}</td><td>{_iqr(hd95, 2)}</td>"
-                     f"<td>{hd95['infinite']}</td><td>{_number(volume['median'], 2)}</td><td>{worst}</td></tr>")
+                     f"<td>{hd95['infinite']}</td><td>{_number(volume['median'], 2)}</td>"
+                     f"<td>{detectionText(summary)}</td><td>{summary['falsePositiveCases']}</td><td>{worst}</td></tr>")
     return "<table>" + "\n".join(lines) + "</table>"
 
 

@@ -32,7 +32,8 @@ COLUMNS = (("case", "string"), ("status", "string"), ("structure", "string"), ("
            ("comparedSegment", "string")) + tuple((field, "float64") for field in METRIC_FIELDS) + (
     ("segmentVolumeMl", "float64"), ("labelValue", "int64"), ("voxels", "int64"), ("note", "string"),
     ("error", "string"), ("seconds", "float64"))
-SUMMARY_COLUMNS = ("structure", "metric", "n", "infinite", "mean", "median", "q1", "q3", "min", "max", "worstCases")
+SUMMARY_COLUMNS = ("structure", "metric", "n", "infinite", "mean", "median", "q1", "q3", "min", "max", "worstCases",
+                   "detected", "falsePositiveCases")
 WORST_CASES = 3
 INFINITE_TEXTS = {"inf", "+inf", "infinity", "+infinity"}
 
@@ -135,10 +136,26 @@ def statistics(values):
             "min": float(finite.min()), "max": float(finite.max())}
 
 
+def detection(group):
+    """{"referenceCases": cases whose reference has the structure (volume > 0), "detected": those of them where the
+    compared segmentation overlaps it (Dice > 0), "falsePositiveCases": cases where only the compared segmentation
+    has it} of one structure's rows."""
+    inReference = [row for row in group if row["referenceSegment"] is not None and (row["referenceVolume"] or 0) > 0]
+    return {"referenceCases": len(inReference),
+            "detected": sum(1 for row in inReference if (row["dice"] or 0) > 0),
+            "falsePositiveCases": sum(1 for row in group if row["referenceSegment"] is None
+                                      and row["comparedSegment"] is not None)}
+
+
+def detectionText(summary):
+    return f"{summary['detected']} of {summary['referenceCases']}"
+
+
 def summarizeByStructure(rows, worstCases=WORST_CASES):
     """Per structure (sorted by name), from the rows of done cases: {"structure", "cases" (how many rows),
     "metrics": {field: statistics(...)} for every metric and the segment volume, "worstCases": [{"case", "dice"}]
-    lowest Dice first}."""
+    lowest Dice first, and the counts of :func:`detection`}. A structure absent from one side is a row of its case
+    (Dice 0, infinite distances), so the statistics are over every case that has the structure on either side."""
     byStructure = {}
     for row in rows:
         if row["status"] == "done" and row["structure"] is not None:
@@ -149,7 +166,8 @@ def summarizeByStructure(rows, worstCases=WORST_CASES):
         metrics = {field: statistics([row[field] for row in group]) for field in NUMBER_FIELDS}
         scored = sorted((row for row in group if row["dice"] is not None), key=lambda row: (row["dice"], row["case"]))
         summaries.append({"structure": structure, "cases": len(group), "metrics": metrics,
-                          "worstCases": [{"case": row["case"], "dice": row["dice"]} for row in scored[:worstCases]]})
+                          "worstCases": [{"case": row["case"], "dice": row["dice"]} for row in scored[:worstCases]],
+                          **detection(group)})
     return summaries
 
 
@@ -171,8 +189,11 @@ def summaryRows(summaries):
     for summary in summaries:
         for field, stats in summary["metrics"].items():
             if stats["n"]:
+                first = field == "dice"
                 rows.append({"structure": summary["structure"], "metric": field, **stats,
-                             "worstCases": worstCasesText(summary["worstCases"]) if field == "dice" else ""})
+                             "worstCases": worstCasesText(summary["worstCases"]) if first else "",
+                             "detected": detectionText(summary) if first else "",
+                             "falsePositiveCases": summary["falsePositiveCases"] if first else ""})
     return rows
 
 

@@ -336,7 +336,8 @@ def printComparisonTable(rows):
           f"{'SurfDice':>9}{'Vref mL':>10}{'Vcmp mL':>10}")
     for row in rows:
         r = row["result"]
-        print(f"{row['referenceSegment'][:21]:<22}{row['comparedSegment'][:21]:<22}{r.dice:>8.4f}{r.jaccard:>9.4f}"
+        referenceName, comparedName = row["referenceSegment"] or "-", row["comparedSegment"] or "-"
+        print(f"{referenceName[:21]:<22}{comparedName[:21]:<22}{r.dice:>8.4f}{r.jaccard:>9.4f}"
               f"{r.hausdorff:>9.2f}{r.hausdorff95:>9.2f}{r.averageSurfaceDistance:>9.3f}{r.surfaceDice:>9.4f}"
               f"{r.referenceVolume:>10.2f}{r.comparedVolume:>10.2f}" + (f"  ({r.note})" if r.note else ""))
 

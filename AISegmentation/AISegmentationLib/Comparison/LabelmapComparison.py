@@ -15,6 +15,7 @@ from ..Geometry import volumeImage
 from ..SegmentationIO import readLabelNames
 from ..VolumeIO import _nodeIds, loadVolume, removeNodesAddedSince
 from . import SegmentComparisonLayers
+from .LabelMatching import normalizedName, pairByMatchKey
 from .SegmentComparison import allLabelBoundingBoxes
 
 MATCH_MODES = ("value", "name")
@@ -40,8 +41,10 @@ def compareLabelmapFiles(runtime, referencePath, comparedPath, referenceLabels=N
                  ((referenceNode, referenceNames, referencePath), (comparedNode, comparedNames, comparedPath))]
         pairs = (_pairsByValue if match == "value" else _pairsByName)(*sides)
         if not pairs:
-            raise ValueError(f"No label pairs to compare between '{referencePath}' and '{comparedPath}' (no label "
-                             f"{'values' if match == 'value' else 'names'} in common)")
+            raise ValueError(f"No labels to compare: '{referencePath}' and '{comparedPath}' are both empty")
+        if all(None in pair for pair in pairs):
+            logging.warning("No label %s in common between '%s' and '%s': every label is a row of its side only",
+                            "values" if match == "value" else "names", referencePath, comparedPath)
         return SegmentComparisonLayers.compareSides(*sides, pairs, SegmentComparisonLayers.geometrySpacing(geometry),
                                                     progressCallback, **options)
     finally:
@@ -70,13 +73,13 @@ def _labelmapSide(volumeNode, names, geometry, referenceTransformNode, path):
 
 
 def _pairsByValue(referenceSide, comparedSide):
-    return [(value, value) for value in referenceSide.segments if value in comparedSide.segments]
+    """Every label of either side: (value, value) when both have it, (value, None) / (None, value) otherwise."""
+    return pairByMatchKey({value: value for value in referenceSide.segments},
+                          {value: value for value in comparedSide.segments})
 
 
 def _pairsByName(referenceSide, comparedSide):
-    """Names compared case-insensitively; the first compared label of a name is taken (as matchSegmentsByName)."""
-    compared = {}
-    for value, segment in comparedSide.segments.items():
-        compared.setdefault(segment.name.strip().lower(), value)
-    return [(value, compared[segment.name.strip().lower()]) for value, segment in referenceSide.segments.items()
-            if segment.name.strip().lower() in compared]
+    """Names compared case-insensitively; the first compared label of a name is taken (as matchSegmentsByName);
+    labels without a counterpart are rows with None on the other side."""
+    return pairByMatchKey({value: normalizedName(segment.name) for value, segment in referenceSide.segments.items()},
+                          {value: normalizedName(segment.name) for value, segment in comparedSide.segments.items()})

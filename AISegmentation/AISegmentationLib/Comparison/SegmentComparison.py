@@ -153,6 +153,29 @@ def compareMaskSlabs(reference, compared, spacing, device="auto", hausdorff95Mod
     return _makeResult(counts, distances, spacing, options, resolvedDevice)
 
 
+ABSENT_NOTES = {
+    "compared": "Absent from the compared segmentation.",
+    "reference": "Absent from the reference segmentation (a false-positive structure).",
+}
+
+
+def absentStructureResult(voxels, spacing, absentFrom, device="auto", hausdorff95Mode="max",
+                          averageSurfaceDistanceMode="pooled", surfaceDiceTolerance=2.0):
+    """:class:`ComparisonResult` of a structure that one side does not have at all (``absentFrom``: "compared" or
+    "reference"), the other side's segment having ``voxels`` voxels: the metrics of an empty mask on that side
+    (Dice 0, infinite distances; both empty: agreement by convention), computed from the count alone, with a note
+    saying which side lacks the structure."""
+    if absentFrom not in ABSENT_NOTES:
+        raise ValueError(f"absentFrom must be one of {tuple(ABSENT_NOTES)}, got {absentFrom!r}")
+    options = _validateOptions(hausdorff95Mode, averageSurfaceDistanceMode, surfaceDiceTolerance)
+    spacing = _validateSpacing(spacing, len(spacing))
+    voxels = int(voxels)
+    counts = _Counts(voxels, 0, 0) if absentFrom == "compared" else _Counts(0, voxels, 0)
+    result = _makeResult(counts, None, spacing, options, _resolveDevice(device))
+    result.note = f"{ABSENT_NOTES[absentFrom]} {result.note}"
+    return result
+
+
 class LabelSlabs:
     """The mask ``labels == value`` of a numpy label array, computed slab by slab when indexed along axis 0."""
 

@@ -248,20 +248,39 @@ def _pairMaskSlabs(referenceSide, referenceKey, comparedSide, comparedKey):
     return _RegionMask(referenceSide, referenceKey, region), _RegionMask(comparedSide, comparedKey, region)
 
 
+def segmentVoxels(side, key):
+    """Voxel count of a segment (read on its bounding box only)."""
+    box = _segmentBox(side, key)
+    return 0 if box is None else int(np.count_nonzero(_maskOnRegion(side, key, box)))
+
+
+def _segmentName(side, key):
+    return None if key is None else side.segments[key].name
+
+
 def compareSides(referenceSide, comparedSide, pairs, spacing, progressCallback=None, **options):
-    """Rows (dicts: referenceSegment, comparedSegment names, "result": ComparisonResult) of the key pairs."""
+    """Rows (dicts: referenceSegment, comparedSegment names, "result": ComparisonResult) of the key pairs.
+
+    A key of None is a structure the side does not have: its row holds the metrics of an empty mask there (from the
+    other segment's voxel count alone, nothing else is computed) and its name is None."""
     rows = []
     for index, (referenceKey, comparedKey) in enumerate(pairs):
-        referenceName = referenceSide.segments[referenceKey].name
-        comparedName = comparedSide.segments[comparedKey].name
+        referenceName, comparedName = _segmentName(referenceSide, referenceKey), _segmentName(comparedSide, comparedKey)
         if progressCallback:
             progressCallback(index / len(pairs), f"Comparing {referenceName} with {comparedName}")
-        reference, compared = _pairMaskSlabs(referenceSide, referenceKey, comparedSide, comparedKey)
-        result = SegmentComparison.compareMaskSlabs(reference, compared, spacing, **options)
-        SegmentComparison.releaseFreedMemory()
+        if referenceKey is None or comparedKey is None:
+            present, key = (referenceSide, referenceKey) if comparedKey is None else (comparedSide, comparedKey)
+            result = SegmentComparison.absentStructureResult(segmentVoxels(present, key), spacing,
+                                                             "compared" if comparedKey is None else "reference",
+                                                             **options)
+            logging.info("%s: %s", referenceName or comparedName, result.note)
+        else:
+            reference, compared = _pairMaskSlabs(referenceSide, referenceKey, comparedSide, comparedKey)
+            result = SegmentComparison.compareMaskSlabs(reference, compared, spacing, **options)
+            SegmentComparison.releaseFreedMemory()
+            logging.info("%s vs %s: Dice %.4f, HD95 %.2f mm", referenceName, comparedName, result.dice,
+                         result.hausdorff95)
         rows.append({"referenceSegment": referenceName, "comparedSegment": comparedName, "result": result})
-        logging.info("%s vs %s: Dice %.4f, HD95 %.2f mm", referenceName, comparedName, result.dice,
-                     result.hausdorff95)
     if progressCallback:
         progressCallback(1.0, f"Compared {len(rows)} segment pairs")
     return rows

@@ -14,6 +14,7 @@ import vtk
 
 from ..SegmentEditing import requireSegment
 from . import SegmentComparison, SegmentComparisonLayers
+from .LabelMatching import normalizedName, pairByMatchKey
 
 # (column title, ComparisonResult attribute); units are in the titles.
 TABLE_COLUMNS = [
@@ -56,38 +57,40 @@ def compareSegments(referenceNode, referenceSegmentId, comparedNode, comparedSeg
     return SegmentComparison.compareMasks(reference, compared, spacing, **options)
 
 
+def _segmentKeys(segmentationNode, keyOf):
+    segmentation = segmentationNode.GetSegmentation()
+    return {segmentId: keyOf(segmentation.GetSegment(segmentId)) for segmentId in segmentation.GetSegmentIDs()}
+
+
 def matchSegmentsByName(referenceNode, comparedNode):
-    """[(reference segment ID, compared segment ID)] for the segment names present in both (case-insensitive)."""
-    compared = {}
-    for segmentId in comparedNode.GetSegmentation().GetSegmentIDs():
-        compared.setdefault(comparedNode.GetSegmentation().GetSegment(segmentId).GetName().strip().lower(), segmentId)
-    pairs = []
-    for segmentId in referenceNode.GetSegmentation().GetSegmentIDs():
-        name = referenceNode.GetSegmentation().GetSegment(segmentId).GetName().strip().lower()
-        if name in compared:
-            pairs.append((segmentId, compared[name]))
-    return pairs
+    """[(reference segment ID, compared segment ID)] by segment name (case-insensitive): every segment of either
+    side, with None for the side without a segment of that name (reference order, then the compared-only ones)."""
+    return pairByMatchKey(_segmentKeys(referenceNode, lambda segment: normalizedName(segment.GetName())),
+                          _segmentKeys(comparedNode, lambda segment: normalizedName(segment.GetName())))
 
 
 def matchSegmentsByLabelValue(referenceNode, comparedNode):
-    """[(reference segment ID, compared segment ID)] for the label values present in both."""
-    compared = {comparedNode.GetSegmentation().GetSegment(i).GetLabelValue(): i
-                for i in comparedNode.GetSegmentation().GetSegmentIDs()}
-    return [(i, compared[referenceNode.GetSegmentation().GetSegment(i).GetLabelValue()])
-            for i in referenceNode.GetSegmentation().GetSegmentIDs()
-            if referenceNode.GetSegmentation().GetSegment(i).GetLabelValue() in compared]
+    """[(reference segment ID, compared segment ID)] by label value: every segment of either side, with None for
+    the side without a segment of that value (several compared segments of one value: the last is paired)."""
+    return pairByMatchKey(_segmentKeys(referenceNode, lambda segment: segment.GetLabelValue()),
+                          _segmentKeys(comparedNode, lambda segment: segment.GetLabelValue()), preferLast=True)
 
 
 def compareSegmentations(referenceNode, comparedNode, pairs=None, progressCallback=None, **options):
-    """Compare segment pairs (default: matched by name). Returns rows: dicts with the segment names and the
-    ComparisonResult under "result". progressCallback(fraction, message) is called before each pair."""
+    """Compare segment pairs (default: matched by name, every segment of either side a row). Returns rows: dicts
+    with the segment names (None for the side without the structure) and the ComparisonResult under "result".
+    progressCallback(fraction, message) is called before each pair."""
     pairs = matchSegmentsByName(referenceNode, comparedNode) if pairs is None else list(pairs)
     if not pairs:
-        raise ValueError(f"No segment pairs to compare between '{referenceNode.GetName()}' and "
-                         f"'{comparedNode.GetName()}' (no segment names in common)")
+        raise ValueError(f"No segments to compare: '{referenceNode.GetName()}' and '{comparedNode.GetName()}' have "
+                         "none")
     for referenceId, comparedId in pairs:
-        requireSegment(referenceNode, referenceId)
-        requireSegment(comparedNode, comparedId)
+        if referenceId is None and comparedId is None:
+            raise ValueError("A segment pair needs a reference or a compared segment, got (None, None)")
+        if referenceId is not None:
+            requireSegment(referenceNode, referenceId)
+        if comparedId is not None:
+            requireSegment(comparedNode, comparedId)
     referenceSide, comparedSide, spacing = _sides(referenceNode, _unique(p[0] for p in pairs), comparedNode,
                                                   _unique(p[1] for p in pairs))
     return SegmentComparisonLayers.compareSides(referenceSide, comparedSide, pairs, spacing, progressCallback,
@@ -95,7 +98,7 @@ def compareSegmentations(referenceNode, comparedNode, pairs=None, progressCallba
 
 
 def _unique(keys):
-    return list(dict.fromkeys(keys))
+    return [key for key in dict.fromkeys(keys) if key is not None]
 
 
 def _columnTitles(rows):
@@ -107,7 +110,7 @@ def _columnTitles(rows):
 
 def _rowValues(row):
     result = row["result"]
-    return [row["referenceSegment"], row["comparedSegment"]] + [
+    return [row["referenceSegment"] or "", row["comparedSegment"] or ""] + [
         float(getattr(result, attribute)) for _, attribute in TABLE_COLUMNS] + [result.note]
 
 

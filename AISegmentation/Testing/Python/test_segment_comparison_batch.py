@@ -156,7 +156,8 @@ def test_labelmap_files_by_value_equal_the_segmentation_path(logic, tmp_path, ge
     csvPath = tmp_path / "rows.csv"
     rows = logic.compareLabelmapFiles(referencePath, comparedPath, csvPath=str(csvPath), device="cpu")
     assert logic.scene.GetNumberOfNodes() == nodesBefore and csvPath.exists()
-    assert [row["referenceSegment"] for row in rows] == ["Label -3", "Label 1", "Label 4"]
+    assert [row["referenceSegment"] for row in rows] == ["Label -3", "Label 1", "Label 4", "Label 9"]
+    assert rows[3]["comparedSegment"] is None and rows[3]["result"].dice == 0.0  # only in the reference
     reference, compared = logic.importLabelmap(referencePath), logic.importLabelmap(comparedPath)
     expected = logic.compareSegmentations(reference, compared, device="cpu")[0]
     expected = {row["referenceSegment"]: row["result"] for row in expected}
@@ -169,10 +170,10 @@ def test_labelmap_files_by_name_and_errors(logic, tmp_path):
     rows = logic.compareLabelmapFiles(referencePath, comparedPath, referenceLabels="1=Liver,4=tumour",
                                       comparedLabels={4: "Tumour", 1: "liver"}, device="cpu")
     assert [(row["referenceSegment"], row["comparedSegment"]) for row in rows] == [
-        ("Label -3", "Label -3"), ("Liver", "liver"), ("tumour", "Tumour")]  # unnamed labels keep default names
-    with pytest.raises(ValueError, match="No label pairs"):
-        logic.compareLabelmapFiles(referencePath, comparedPath, referenceLabels="1=a,4=b,-3=c",
-                                     comparedLabels="1=x,4=y,-3=z")
+        ("Label -3", "Label -3"), ("Liver", "liver"), ("tumour", "Tumour"), ("Label 9", None)]  # unnamed: default
+    rows = logic.compareLabelmapFiles(referencePath, comparedPath, referenceLabels="1=a,4=b,-3=c",
+                                      comparedLabels="1=x,4=y,-3=z")  # no name in common: every label a row
+    assert [row["referenceSegment"] for row in rows] == ["c", "a", "b", "Label 9", None, None, None]
     with pytest.raises(ValueError, match="match must be"):
         logic.compareLabelmapFiles(referencePath, comparedPath, match="colour")
     with pytest.raises(ValueError, match="does not exist"):

@@ -77,15 +77,18 @@ def test_batch_by_name_writes_a_table_node_and_csv(logic, tmp_path):
     progress = []
     rows, table = logic.compareSegmentations(referenceNode, comparedNode, csvPath=str(csvPath), device="cpu",
                                              progressCallback=lambda f, m: progress.append(f))
-    assert [(r["referenceSegment"], r["comparedSegment"]) for r in rows] == [("Liver", "liver"), ("spleen", "spleen")]
-    assert table.GetNumberOfRows() == 2
+    assert [(r["referenceSegment"], r["comparedSegment"]) for r in rows] == [
+        ("Liver", "liver"), ("spleen", "spleen"), ("only in reference", None), (None, "extra")]
+    assert rows[2]["result"].dice == 0.0 and "absent from the compared" in rows[2]["result"].note.lower()
+    assert rows[3]["result"].referenceVolume == 0.0 and rows[3]["result"].comparedVolume > 0
+    assert table.GetNumberOfRows() == 4
     assert table.GetTable().GetColumnByName("Hausdorff 95% (mm)") is not None
     assert table.GetTable().GetColumnByName("Surface Dice (2 mm)") is not None
     assert table.GetTable().GetValueByName(0, "Dice").ToDouble() == pytest.approx(1.0)
     assert table.GetTable().GetValueByName(1, "Hausdorff (mm)").ToDouble() == pytest.approx(3.0)  # 2 voxels of 1.5 mm
     with open(csvPath) as file:
         lines = list(csv.reader(file))
-    assert lines[0][:3] == ["Reference segment", "Compared segment", "Dice"] and len(lines) == 3
+    assert lines[0][:3] == ["Reference segment", "Compared segment", "Dice"] and len(lines) == 5
     assert progress[0] == 0.0 and progress[-1] == 1.0
 
 
@@ -104,8 +107,10 @@ def test_empty_and_missing_segments(logic):
         logic.compareSegments(referenceNode, "nope", comparedNode, empty)
     other = logic.createSegmentation(volume, "other")
     logic.addSegment(other, "unrelated")
-    with pytest.raises(ValueError, match="No segment pairs"):
-        logic.compareSegmentations(referenceNode, other)
+    rows, _table = logic.compareSegmentations(referenceNode, other)  # no name in common: every segment a row
+    assert [(row["referenceSegment"], row["comparedSegment"]) for row in rows] == [("a", None), (None, "unrelated")]
+    with pytest.raises(ValueError, match="No segments to compare"):
+        logic.compareSegmentations(logic.createSegmentation(volume, "none"), logic.createSegmentation(volume, "no"))
     with pytest.raises(ValueError, match="No compared segmentation"):
         logic.compareSegmentations(referenceNode, None)
 
