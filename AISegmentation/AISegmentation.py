@@ -34,6 +34,7 @@ from AISegmentationLib.Comparison import SegmentComparison
 from AISegmentationLib.Backends.AILogic import ENVIRONMENT_CHOICES
 from AISegmentationLib.Backends.Options import formatText, parseListText
 from AISegmentationLib.Logic import AISegmentationLogic as AISegmentationCoreLogic
+from AISegmentationLib.SegmentEditing import showInputsInEditor
 
 
 class AISegmentation(ScriptedLoadableModule):
@@ -148,6 +149,7 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.keepLargestIslandButton.connect("clicked(bool)", self.onKeepLargestIsland)
         self.ui.removeSmallIslandsButton.connect("clicked(bool)", self.onRemoveSmallIslands)
         self.ui.undoButton.connect("clicked(bool)", self.onUndo)
+        self.ui.redoButton.connect("clicked(bool)", self.onRedo)
         self.ui.comparisonReferenceSelector.connect(
             "currentNodeChanged(vtkMRMLNode*)", self.ui.comparisonReferenceSegmentSelector.setCurrentNode)
         self.ui.comparisonComparedSelector.connect(
@@ -170,6 +172,9 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.segmentEditorWidget.setSegmentationNodeSelectorVisible(False)  # the Inputs section selects them
         self.segmentEditorWidget.setSourceVolumeNodeSelectorVisible(False)
         self.segmentEditorWidget.setSwitchToSegmentationsButtonVisible(False)
+        # One undo history: the module's writes into the shown segmentation are undo states of this editor, whose
+        # Undo/Redo (buttons, Z / Ctrl+Z) then step through paint strokes, tools and AI results alike.
+        self.logic.segmentEditor.useUndoHistoryOf(self.segmentEditorWidget)
         self.ui.segmentEditorPlaceholder.layout().addWidget(self.segmentEditorWidget)
 
     def cleanup(self):
@@ -230,11 +235,8 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         if p is None:
             return
-        if _nodeId(p.segmentation) != _nodeId(self.segmentEditorWidget.segmentationNode()):
-            self.segmentEditorWidget.setSegmentationNode(p.segmentation)
+        if showInputsInEditor(self.segmentEditorWidget, p.segmentation, p.sourceVolume):
             self.ui.interactiveScribbleSegmentSelector.setCurrentNode(p.segmentation)
-        if _nodeId(p.sourceVolume) != _nodeId(self.segmentEditorWidget.sourceVolumeNode()):
-            self.segmentEditorWidget.setSourceVolumeNode(p.sourceVolume)
         if _nodeId(p.sourceVolume) != self._shownSourceVolumeId:
             self._shownSourceVolumeId = _nodeId(p.sourceVolume)
             self._showThresholdRange()
@@ -332,6 +334,10 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onUndo(self):
         with slicer.util.tryWithErrorDisplay(_("Undo failed."), waitCursor=True):
             self.logic.undo(self._parameterNode.segmentation)
+
+    def onRedo(self):
+        with slicer.util.tryWithErrorDisplay(_("Redo failed."), waitCursor=True):
+            self.logic.redo(self._parameterNode.segmentation)
 
     # AI ---------------------------------------------------------------------------------------------------------
 

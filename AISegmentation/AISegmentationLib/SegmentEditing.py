@@ -95,6 +95,7 @@ class SegmentEditor:
         self.editorLogic = slicer.vtkSlicerSegmentEditorLogic()
         self.editorLogic.SetMRMLScene(scene)
         self.editorLogic.SetSegmentEditorNode(self.editorNode)
+        self.sharedUndoEditor = None
 
     def _editorNode(self):
         node = self.scene.GetSingletonNode(EDITOR_NODE_SINGLETON_TAG, "vtkMRMLSegmentEditorNode")
@@ -207,7 +208,7 @@ class SegmentEditor:
             requireSegment(segmentationNode, segmentId)
         self.bind(segmentationNode, sourceVolumeNode)
         if saveUndoState:
-            self.editorLogic.SaveStateForUndo()
+            self.saveStateForUndo(segmentationNode)
         for segmentId, labelmap in labelmaps.items():
             self.editorNode.SetSelectedSegmentID(segmentId)
             self.editorLogic.ModifySegmentByLabelmap(segmentationNode, segmentId, labelmap, modification, False, False)
@@ -216,17 +217,71 @@ class SegmentEditor:
     def modifySegment(self, segmentationNode, segmentId, sourceVolumeNode, labelmap, mode="set"):
         self.modifySegments(segmentationNode, sourceVolumeNode, {segmentId: labelmap}, mode)
 
+    # Undo history -----------------------------------------------------------------------------------------------
+
+    def useUndoHistoryOf(self, editorWidget):
+        """Write undo states into an embedded segment editor's history instead of this logic's own.
+
+        Desktop Slicer's qMRMLSegmentEditorWidget keeps its own vtkSlicerSegmentEditorLogic and undo history (its
+        constructor; its Undo/Redo buttons and the Z / Ctrl+Z shortcuts it installs while shown act on that one).
+        With the widget given here, every write into the segmentation the widget shows saves its state through the
+        widget's public slot saveStateForUndo(), and undo()/redo() are the widget's: one history for paint strokes,
+        tools and AI results. Writes into another segmentation keep this logic's own history. None: own history."""
+        self.sharedUndoEditor = editorWidget
+
+    def _sharedHistory(self, segmentationNode):
+        widget = self.sharedUndoEditor
+        if widget is None or segmentationNode is None:
+            return None
+        shown = widget.segmentationNode()
+        return widget if shown is not None and shown.GetID() == segmentationNode.GetID() else None
+
+    def saveStateForUndo(self, segmentationNode):
+        """Save the undo state before a change of segmentationNode (in the history that owns it)."""
+        shared = self._sharedHistory(segmentationNode)
+        if shared is not None:
+            shared.saveStateForUndo()
+        else:
+            self.editorLogic.SaveStateForUndo()
+
     def canUndo(self, segmentationNode):
+        if self._sharedHistory(segmentationNode) is not None:
+            return True  # the embedded editor's history: its Undo button shows whether there is a state
         return self.editorLogic.GetSegmentationNode() is segmentationNode and self.editorLogic.CanUndo()
 
     def undo(self, segmentationNode):
-        """Undo the last write into segmentationNode; ValueError when there is nothing to undo."""
+        """Undo the last change of segmentationNode; ValueError when there is nothing to undo."""
+        shared = self._sharedHistory(segmentationNode)
+        if shared is not None:
+            shared.undo()
+            return
         if not self.canUndo(segmentationNode):
             raise ValueError(f"Nothing to undo in segmentation '{segmentationNode.GetName()}'")
         self.editorLogic.Undo()
 
     def redo(self, segmentationNode):
+        shared = self._sharedHistory(segmentationNode)
+        if shared is not None:
+            shared.redo()
+            return
         if self.editorLogic.GetSegmentationNode() is not segmentationNode or not self.editorLogic.CanRedo():
             raise ValueError(f"Nothing to redo in segmentation '{segmentationNode.GetName()}'")
         self.editorLogic.Redo()
 
+
+def _nodeId(node):
+    return node.GetID() if node is not None else None
+
+
+def showInputsInEditor(editorWidget, segmentationNode, sourceVolumeNode):
+    """Point an embedded segment editor (qMRMLSegmentEditorWidget) at the panel's segmentation and source volume.
+
+    The source volume is given only once a segmentation is set: vtkSlicerSegmentEditorLogic::SetSourceVolumeNode
+    refuses it before with an error in the log (the widget's logic is verbose), and the panel's parameter node
+    changes often. Returns True when the editor's segmentation changed."""
+    segmentationChanged = _nodeId(segmentationNode) != _nodeId(editorWidget.segmentationNode())
+    if segmentationChanged:
+        editorWidget.setSegmentationNode(segmentationNode)
+    if segmentationNode is not None and _nodeId(sourceVolumeNode) != _nodeId(editorWidget.sourceVolumeNode()):
+        editorWidget.setSourceVolumeNode(sourceVolumeNode)
+    return segmentationChanged

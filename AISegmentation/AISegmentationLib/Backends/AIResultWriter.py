@@ -67,7 +67,7 @@ class ResultWriter:
         aligned = editor.bind(segmentationNode, volumeNode)
         segmentation = segmentationNode.GetSegmentation()
         labelmaps = {}
-        editor.editorLogic.SaveStateForUndo()
+        editor.saveStateForUndo(segmentationNode)
         try:
             for value in present:
                 entry = names[value]

@@ -26,7 +26,7 @@ def writeRegion(segmentEditor, segmentationNode, segmentId, volumeNode, region):
                          f"(KJI size {tuple(dimensions[::-1])})")
     mask = np.asarray(region.mask, np.uint8)
     logic = segmentEditor.editorLogic
-    logic.SaveStateForUndo()
+    segmentEditor.saveStateForUndo(segmentationNode)
     segmentEditor.editorNode.SetSelectedSegmentID(segmentId)
     modes = slicer.vtkSlicerSegmentEditorLogic
     if not mask.all():
