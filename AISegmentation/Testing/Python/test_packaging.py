@@ -250,3 +250,25 @@ def test_readme_install_section_names_the_runtime_packages_and_the_environments_
     with open(environments, encoding="utf-8") as f:
         variable = re.search(r'^ENVIRONMENTS_VARIABLE = "(\w+)"', f.read(), re.M).group(1)
     assert variable in section, f"the section should say how to move the environments ({variable})"
+
+
+def _registeredTests(tmp_path, *cmakeArguments):
+    """Names of the ctests Testing/Python/CMakeLists.txt registers, configured for real by CMake in a bare project."""
+    project = tmp_path / "project"
+    project.mkdir()
+    testingDir = os.path.join(MODULE_DIR, "Testing", "Python").replace("\\", "/")
+    (project / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.16)\nproject(Probe NONE)\nenable_testing()\n"
+        f'add_subdirectory("{testingDir}" testing)\n')
+    build = tmp_path / "build"
+    subprocess.run(["cmake", "-S", str(project), "-B", str(build), *cmakeArguments], check=True, capture_output=True)
+    listing = subprocess.run(["ctest", "-N"], cwd=build, check=True, capture_output=True, text=True).stdout
+    return [line.split(":", 1)[1].strip() for line in listing.splitlines() if line.strip().startswith("Test")
+            and ":" in line]
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="needs CMake")
+def test_the_headless_suite_is_a_ctest_only_when_asked_for(tmp_path):
+    """Slicer's extension build machines configure with defaults: no .venv, no pip install of slicer-core or torch."""
+    assert _registeredTests(tmp_path / "default") == []
+    assert _registeredTests(tmp_path / "on", "-DAISegmentation_HEADLESS_TESTS:BOOL=ON") == ["py_AISegmentationHeadless"]
