@@ -255,7 +255,7 @@ def test_readme_install_section_names_the_runtime_packages_and_the_environments_
 def _registeredTests(tmp_path, *cmakeArguments):
     """Names of the ctests Testing/Python/CMakeLists.txt registers, configured for real by CMake in a bare project."""
     project = tmp_path / "project"
-    project.mkdir()
+    project.mkdir(parents=True)
     testingDir = os.path.join(MODULE_DIR, "Testing", "Python").replace("\\", "/")
     (project / "CMakeLists.txt").write_text(
         "cmake_minimum_required(VERSION 3.16)\nproject(Probe NONE)\nenable_testing()\n"
