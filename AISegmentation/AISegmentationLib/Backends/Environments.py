@@ -8,10 +8,12 @@ installs, and the GUI calls it only after the user agrees.
 
 Creation works when the only Python is desktop Slicer's (the ``PythonSlicer`` launcher running ``python-real``,
 whose compiled-in prefix does not exist) and only the package index is reachable: the base Python makes a venv
-without pip (MakeEnvironment: no ensurepip) that starts on its own, uv installs the packages (Installer: uv comes
-from the package index through the base's own pip; the base's pip configuration applies), with the PyTorch build
-for this machine (TorchSelection). What the environment's interpreter needs at run time (library path, on Windows
-with Slicer's layout PYTHONHOME) is recorded in the environment and given to every child (:func:`childEnvironment`).
+without pip (MakeEnvironment: no ensurepip) that starts on its own as the base Python (checked: not another
+installation's libpython of the same version), uv installs the packages (Installer: uv comes from the package
+index through the base's own pip; the base's pip configuration applies; source distributions build with what the
+base needs, Installer.buildVariables), with the PyTorch build for this machine (TorchSelection). What the
+environment's interpreter needs at run time (library path, on Windows with Slicer's layout PYTHONHOME) is recorded in
+the environment and given to every child (:func:`childEnvironment`).
 
 States: ``missing`` (not created), ``installing`` (an installation is running), ``ready`` (installed from the current
 requirements and its probe imported the backend), ``broken`` (failed or interrupted installation, changed

@@ -157,7 +157,10 @@ from AISegmentationLib.Backends import Environments
 root, requirementsDir, installer, name = sys.argv[2:6]
 manager = Environments.EnvironmentManager(root, requirementsDir=requirementsDir, installer=installer)
 job = manager.startJob(name, backendName="environment")
-job.wait(timeout=900)
+try:
+    job.wait(timeout=900)
+except RuntimeError:  # a failed step: the state and its message say why
+    pass
 details = manager.details(name)
 imported = subprocess.run([details["python"], "-c", "import tinysdist; print(tinysdist.VALUE)"], text=True,
                           capture_output=True, env=Environments.childEnvironment(True, python=details["python"]))
