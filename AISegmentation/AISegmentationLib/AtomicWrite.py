@@ -2,24 +2,29 @@
 complete. Whoever looks at the target (a user after Ctrl-C, a SIGTERM or a failed write) finds the previous file
 or the complete new one, never a part of it.
 
-    with atomicOutput("out/case.seg.nrrd") as temporary:   # out/case.tmp-1a2b3c4d.seg.nrrd
+    with atomicOutput("out/case.seg.nrrd") as temporary:   # out/case.tmp-aisegmentation-1a2b3c4d.seg.nrrd
         storageNode.SetFileName(temporary)
         storageNode.WriteData(node)
 
 The temporary name keeps the target's extension (".seg.nrrd", ".nii.gz", ...) so that Slicer's writers choose the
 same format. Formats that write a header plus a data file (.nhdr, .mhd) are written into a temporary folder beside
-the target and moved out data file first, header (the target) last.
+the target and moved out data file first, header (the target) last. A temporary name is one no user would choose:
+the marker ``.tmp-aisegmentation-`` and 8 random hex digits before the extension (see isTemporaryName); whoever
+cleans up after an interruption removes only such names, and only in the folders it writes.
 """
 
 import contextlib
 import logging
 import os
+import re
 import secrets
 import shutil
 
 COMPOUND_EXTENSIONS = (".seg.nrrd", ".nii.gz", ".labels.json", ".mrk.json", ".seg.nhdr")
 DETACHED_EXTENSIONS = (".nhdr", ".mhd", ".seg.nhdr")
-TEMPORARY_MARKER = ".tmp-"
+TEMPORARY_MARKER = ".tmp-aisegmentation-"
+TEMPORARY_DIGITS = 8
+_TEMPORARY_NAME = re.compile(re.escape(TEMPORARY_MARKER) + r"[0-9a-f]{%d}(?:\.[A-Za-z0-9]+)*$" % TEMPORARY_DIGITS)
 
 
 def splitExtension(fileName):
@@ -32,8 +37,8 @@ def splitExtension(fileName):
 
 
 def isTemporaryName(fileName):
-    """True for the names atomicOutput gives its temporary files and folders."""
-    return TEMPORARY_MARKER in splitExtension(os.path.basename(fileName))[0]
+    """True for the names atomicOutput gives its temporary files and folders (marker, 8 hex digits, extension)."""
+    return _TEMPORARY_NAME.search(os.path.basename(os.fspath(fileName))) is not None
 
 
 def requireWritableOutput(path):
@@ -111,7 +116,7 @@ def writeText(path, text):
 
 def _unusedName(folder, base, extension, detached):
     while True:
-        name = f"{'.' if detached else ''}{base}{TEMPORARY_MARKER}{secrets.token_hex(4)}{extension}"
+        name = f"{'.' if detached else ''}{base}{TEMPORARY_MARKER}{secrets.token_hex(TEMPORARY_DIGITS // 2)}{extension}"
         candidate = os.path.join(folder, name)
         if not os.path.lexists(candidate):
             return candidate

@@ -37,6 +37,8 @@ class BackendOption:
     title: str = ""  # label in the panel (default: from the name)
     secret: bool = False  # never saved in a scene (e.g. a license number)
     invalid: str = ""  # message for a value of the wrong type, choice or range ("{value}" is replaced)
+    perCase: bool = False  # a cohort manifest may set it for one case: what a case may vary (a task, a subset of
+    # structures, folds, the device); never a path to code or weights, an environment or a network switch
 
     def __post_init__(self):
         if self.type not in TYPES:
@@ -66,7 +68,8 @@ class BackendAction:
 
 
 def deviceOption(devices=DEVICES):
-    return BackendOption("device", "str", "auto", "compute device (auto: the best one available)", choices=devices)
+    return BackendOption("device", "str", "auto", "compute device (auto: the best one available)", choices=devices,
+                         perCase=True)
 
 
 def _scalar(option, value):
@@ -123,6 +126,25 @@ def validateOptions(declarations, options, backendTitle="the backend"):
         raise ValueError(f"Unknown option(s) {', '.join(unknown)} for {backendTitle}; its options: "
                          f"{', '.join(known) or 'none'}")
     return {name: validateValue(option, options.get(name, option.default)) for name, option in known.items()}
+
+
+def requireCaseOptions(declarations, caseOptions, where, backendTitle="the backend"):
+    """ValueError unless a manifest row's own options are all declared perCase (what a case may vary). where: the
+    row ("cohort.csv, line 3 (case 'c1')"). Unknown names are left to validateOptions."""
+    known = {option.name: option for option in declarations}
+    allowed = ", ".join(option.name for option in declarations if option.perCase) or "none"
+    for name in caseOptions or {}:
+        option = known.get(name)
+        if option is None or option.perCase:
+            continue
+        if option.type == "path":
+            why = ("it names files the backend loads, and a model folder or model file is code (its pickled "
+                   "checkpoints run when loaded): only whoever runs the cohort chooses it")
+        else:
+            why = ("paths to code or weights, environments, downloads, usage statistics and other switches of what "
+                   "the backend may do are chosen by whoever runs the cohort, not by the manifest")
+        raise ValueError(f"{where}: the manifest may not set option '{name}' of {backendTitle} for a case: {why}. "
+                         f"A case may vary only {allowed}; give '{name}' on the command line for the whole cohort")
 
 
 def parseText(option, text):

@@ -7,7 +7,11 @@ and writes, in ``<outputDir>/cases/<case>/``, each file through AtomicWrite (tem
 - ``<case>_seg.dcm``, a DICOM SEG referencing the source series, for a DICOM input (when the series cannot be
   referenced, e.g. an anonymized one without UIDs, the case's warnings say why and the other outputs are kept);
 - ``<case>_overview.png`` (three orthogonal slices with the segments);
-- LAST ``case.json``, the record below: its presence marks the case as finished (done or failed).
+- LAST ``case.json``, the record below: its presence marks the case as finished (done or failed); a rerun reuses a
+  "done" record only when every output it names is there with its recorded size and SHA-256 (CohortRunner).
+
+The case folder is the tool's own: a symbolic link planted in its place (or in place of ``cases/``) is refused, and
+what an interrupted write left is removed only there, only under AtomicWrite's temporary names.
 
 Steps: "segment" runs a registered backend by name with its options (the command's, overridden by the case's) in
 the real Logic of this process (one AISegmentationLogic per worker process, its scene cleared between cases) - or,
@@ -54,6 +58,7 @@ from ..Comparison.SegmentComparisonMRML import TABLE_COLUMNS, matchSegmentsByNam
 from ..SampleData import fileSha256
 
 STEPS = ("segment", "compare", "volumes")
+REQUIRED_OUTPUTS = ("segmentation", "labelmap", "labels", "overview")  # every done case writes them (any steps)
 CASES_FOLDER = "cases"
 RECORD_NAME = "case.json"
 DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
@@ -84,6 +89,21 @@ def caseFolder(outputDir, caseId):
     return os.path.join(outputDir, CASES_FOLDER, caseId)
 
 
+def requireOwnCaseFolder(outputDir, caseId):
+    """The case's folder, <outputDir>/cases/<case>; ValueError when it (or cases/) is a symbolic link, a junction or
+    not a folder: the case's outputs would be written elsewhere than under the output folder."""
+    outputDir = os.path.abspath(outputDir)
+    folder = caseFolder(outputDir, caseId)
+    for path in (os.path.join(outputDir, CASES_FOLDER), folder):
+        if not os.path.lexists(path):
+            continue
+        if os.path.islink(path) or not os.path.isdir(path) or os.path.realpath(path) != os.path.join(
+                os.path.realpath(outputDir), os.path.relpath(path, outputDir)):
+            raise ValueError(f"'{path}' is a link or not a folder: the outputs of case '{caseId}' would be written "
+                             f"outside '{outputDir}'. Remove it; the cohort creates its case folders itself")
+    return folder
+
+
 def recordPath(outputDir, caseId):
     return os.path.join(caseFolder(outputDir, caseId), RECORD_NAME)
 
@@ -96,8 +116,15 @@ def configurationKey(case, steps, backend, options):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def caseOptions(backendOptions, case):
-    """The backend options of one case: the command's, overridden by the case's own."""
+def caseOptions(backendOptions, case, declarations=None, backendTitle="the backend"):
+    """The backend options of one case: the command's, overridden by the case's own. With the backend's option
+    declarations, a case's own option that the backend does not declare perCase is a ValueError naming the
+    manifest row (see Options.requireCaseOptions)."""
+    if declarations is not None:
+        from ..Backends.Options import requireCaseOptions
+
+        requireCaseOptions(declarations, case.get("options"), case.get("where") or f"case '{case['case']}'",
+                           backendTitle)
     return {**(backendOptions or {}), **(case.get("options") or {})}
 
 
@@ -112,21 +139,29 @@ def workerLogic():
     return _workerLogic
 
 
-def removeTemporaryLeftovers(folder):
-    """Remove what an interrupted atomic write left in a folder tree (names with AtomicWrite's marker)."""
+def removeTemporaryLeftovers(*folders):
+    """Remove what an interrupted atomic write left directly in these folders (the ones the cohort writes: its
+    output folder and its case folders; nothing below them): only AtomicWrite's temporary names."""
     removed = []
-    for root, folders, files in os.walk(folder, topdown=True):
-        for name in list(folders) + files:
-            if isTemporaryName(name):
-                path = os.path.join(root, name)
-                if os.path.isdir(path):
-                    shutil.rmtree(path, ignore_errors=True)
-                    folders.remove(name)
-                else:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.remove(path)
-                removed.append(path)
+    for folder in folders:
+        if os.path.islink(folder) or not os.path.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            if not isTemporaryName(name):
+                continue
+            path = os.path.join(folder, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+            removed.append(path)
     return removed
+
+
+def cohortFolders(outputDir, cases):
+    """The folders a cohort writes: its output folder and the case folders of these cases."""
+    return [outputDir] + [caseFolder(outputDir, case["case"]) for case in cases]
 
 
 class _CancelWatcher:
@@ -186,7 +221,7 @@ def runCase(case, outputDir, steps=STEPS, backend=None, backendOptions=None, env
     started = time.time()
     outputDir = os.path.abspath(outputDir)
     caseId = case["case"]
-    folder = caseFolder(outputDir, caseId)
+    folder = requireOwnCaseFolder(outputDir, caseId)
     steps = requireSteps(steps)
     options = caseOptions(backendOptions, case)
     record = {"case": caseId, "status": FAILED, "error": None, "seconds": 0.0, "steps": list(steps),
@@ -206,6 +241,8 @@ def runCase(case, outputDir, steps=STEPS, backend=None, backendOptions=None, env
             watcher.check()
             logic = logic or workerLogic()
             logic.scene.Clear(0)
+            if "segment" in steps and backend and not case.get("prediction"):
+                caseOptions(backendOptions, case, logic.backendOptions(backend), backend)  # the worker checks too
             _runSteps(logic, case, folder, outputDir, steps, backend, options, environment, watcher, record)
             watcher.check()
         record["status"] = DONE
@@ -284,13 +321,41 @@ def _runSteps(logic, case, folder, outputDir, steps, backend, options, environme
     watcher.check()
     from ..Demo.Overview import segmentationOverview
 
-    outputs["overview"] = _relative(outputDir, segmentationOverview(
-        logic, volumes[0], segmentation, os.path.join(folder, f"{caseId}_overview.png")))
+    try:
+        outputs["overview"] = _relative(outputDir, segmentationOverview(
+            logic, volumes[0], segmentation, os.path.join(folder, f"{caseId}_overview.png")))
+    except Exception as error:  # noqa: BLE001 - a picture that cannot be drawn costs the case nothing else
+        logging.info("Overview of case %s not drawn", caseId, exc_info=True)
+        record["warnings"].append(f"no overview picture: {_stepError('overview', error)}")
     if "compare" in steps:
         watcher.check()
-        record["metrics"] = _compare(logic, case, segmentation, labelmapPath, record)
+        with _step("compare"):
+            record["metrics"] = _compare(logic, case, segmentation, labelmapPath, record)
     if "volumes" in steps:
-        record["volumes"] = logic.segmentStatistics(segmentation, volumes[0])
+        with _step("volumes"):
+            record["volumes"] = logic.segmentStatistics(segmentation, volumes[0])
+
+
+def _stepError(step, error):
+    """Words for a step's error: a ValueError is a message for the user already; anything else was unexpected."""
+    if isinstance(error, ValueError):
+        return str(error)
+    return (f"the {step} step failed unexpectedly ({type(error).__name__}: {error}); this is a bug, the traceback "
+            "is in the log")
+
+
+@contextlib.contextmanager
+def _step(name):
+    """An error of a step names the step (a cancellation passes unchanged)."""
+    from ..Backends.JobRunner import JobCancelledError
+
+    try:
+        yield
+    except (CaseCancelled, JobCancelledError):
+        raise
+    except Exception as error:  # noqa: BLE001 - becomes the case's error message
+        text = _stepError(name, error)
+        raise ValueError(text if text.startswith(f"the {name} step") else f"{name} step: {text}") from error
 
 
 def _quietProgress(percent, message):

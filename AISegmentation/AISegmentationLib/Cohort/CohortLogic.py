@@ -49,8 +49,12 @@ class CohortLogic:
         ClusterConnection.makeSecurity(...); force: redo finished cases; progressCallback(CohortRunner.Progress);
         cancelEvent: a threading.Event; dashboardCallback(url): told the Dask dashboard's address."""
         cases = manifest if isinstance(manifest, list) else self.readCohortManifest(manifest)
+        Manifest.requireDistinctCaseIds(cases)
         steps = CaseTask.requireSteps(steps)
         backendOptions = self._validateBackend(cases, steps, backend, backendOptions)
+        gpuCases = self._gpuCases(cases, steps, backend, backendOptions)
+        if gpuCases and not scheduler:
+            ClusterConnection.requireLocalGpu(gpuCases)
         if scheduler:  # the images leave this computer only over TLS and after consent per address
             scheduler = self._requireClusterConsent(scheduler, security)
         if not outputDir:
@@ -58,8 +62,9 @@ class CohortLogic:
         from ..AtomicWrite import requireWritableOutput
 
         requireWritableOutput(os.path.join(outputDir, CaseTask.RECORD_NAME))
-        device = str((backendOptions or {}).get("device") or "")
-        resources = ClusterConnection.resourcesFor(device) if "segment" in steps else {}
+        for case in cases:
+            CaseTask.requireOwnCaseFolder(outputDir, case["case"])
+        resources = ClusterConnection.resourcesFor("cuda") if gpuCases else {}
         memory = None if scheduler else self._memoryPerCase(cases, steps, backend, backendOptions)
         with ClusterConnection.openCluster(scheduler, security, workers, memory, resources or None) as client:
             dashboard = ClusterConnection.dashboardLink(client)
@@ -86,11 +91,20 @@ class CohortLogic:
         declarations = self._backendOptions(backend)
         for case in cases:
             if not case.get("prediction"):
+                options = CaseTask.caseOptions(backendOptions, case, declarations, backend)  # perCase only
                 try:
-                    validateOptions(declarations, CaseTask.caseOptions(backendOptions, case), backend)
+                    validateOptions(declarations, options, backend)
                 except ValueError as error:
                     raise ValueError(f"Case '{case['case']}': {error}") from None
         return dict(backendOptions or {})
+
+    @staticmethod
+    def _gpuCases(cases, steps, backend, backendOptions):
+        """The ids of the cases whose segment step asks for a CUDA device (the command's or their own)."""
+        if "segment" not in steps or not backend:
+            return []
+        return [case["case"] for case in cases if not case.get("prediction") and ClusterConnection.resourcesFor(
+            CaseTask.caseOptions(backendOptions, case).get("device"))]
 
     def _memoryPerCase(self, cases, steps, backend, backendOptions):
         """The backend's peak-memory estimate (bytes) for the first case to segment, or None."""

@@ -1,8 +1,9 @@
 """A cohort on Dask: plan the cases, skip the finished ones, run the rest one task per case, gather the records,
 write the cohort table and report.
 
-Resume: a case whose ``case.json`` says "done" for the same configuration (inputs, steps, backend, options) and
-whose outputs still have the recorded size and SHA-256 is skipped (``force=True`` redoes every case); a failed or
+Resume: a case whose ``case.json`` says "done" for the same configuration (inputs, steps, backend, options), names
+every output a finished case has (CaseTask.REQUIRED_OUTPUTS, in its own case folder) and whose outputs all still have
+the recorded size and SHA-256 is skipped (``force=True`` redoes every case); a failed or
 changed case is redone. Each case is submitted with ``client.submit(runCase, ..., key=..., resources=...,
 pure=False)``; a case that raises inside runCase is a "failed" record, not a task error, so only a dead worker makes
 Dask run a case again - at most ``distributed.scheduler.allowed-failures`` times, then the case is recorded as
@@ -68,25 +69,47 @@ class Progress:
 
 
 def finishedRecord(outputDir, case, configuration):
-    """The case's earlier record when it can be reused: "done", same configuration, every output file unchanged
-    (size and SHA-256). None otherwise (the case is run)."""
+    """The case's earlier record when it can be reused: "done", this case, same configuration, every output a done
+    case has named (in its case folder) and listed in "files", every listed file unchanged (size and SHA-256). None
+    otherwise (the case is run)."""
     path = CaseTask.recordPath(outputDir, case["case"])
     try:
         with open(path, encoding="utf-8") as file:
             record = json.load(file)
     except (OSError, ValueError):
         return None
-    if record.get("status") != CaseTask.DONE or record.get("configuration") != configuration:
+    if not isinstance(record, dict) or record.get("status") != CaseTask.DONE or record.get("case") != case["case"] \
+            or record.get("configuration") != configuration:
         return None
-    for relative, expected in (record.get("files") or {}).items():
-        full = os.path.join(outputDir, relative)
+    problem = _unprovenOutputs(outputDir, case["case"], record)
+    if problem:
+        logging.info("Case %s: its earlier record is not reused (%s); the case is redone", case["case"], problem)
+        return None
+    return record
+
+
+def _unprovenOutputs(outputDir, caseId, record):
+    """Why a done record's outputs do not prove it (a text), or None: each required output named, inside the case
+    folder, listed in "files" with its size and SHA-256, and each listed file there with them."""
+    outputs, files = record.get("outputs"), record.get("files")
+    if not isinstance(outputs, dict) or not isinstance(files, dict):
+        return "no outputs or files"
+    named = {key: value for key, value in outputs.items() if key != "record" and value}
+    missing = [key for key in CaseTask.REQUIRED_OUTPUTS if key not in named]
+    if missing:
+        return f"it names no {', '.join(missing)}"
+    folder = CaseTask.caseFolder(outputDir, caseId)
+    for relative in set(named.values()) | set(files):
+        full = os.path.normpath(os.path.join(outputDir, str(relative)))
+        if os.path.dirname(full) != folder:
+            return f"'{relative}' is not in the case's folder"
+        expected = files.get(relative)
         try:
             if os.path.getsize(full) != expected["size"] or fileSha256(full) != expected["sha256"]:
-                logging.info("Case %s: %s changed since it was written; the case is redone", case["case"], relative)
-                return None
+                return f"{relative} changed since it was written"
         except (OSError, KeyError, TypeError):
-            return None
-    return record
+            return f"{relative} is missing or not listed with its size and SHA-256"
+    return None
 
 
 def planCases(cases, outputDir, steps, backend, backendOptions, force=False):
@@ -123,6 +146,8 @@ def runCohort(client, cases, outputDir, steps=CaseTask.STEPS, backend=None, back
     started = time.time()
     outputDir = os.path.abspath(outputDir)
     steps = CaseTask.requireSteps(steps)
+    for case in cases:
+        CaseTask.requireOwnCaseFolder(outputDir, case["case"])
     os.makedirs(os.path.join(outputDir, CaseTask.CASES_FOLDER), exist_ok=True)
     reused, toRun = planCases(cases, outputDir, steps, backend, backendOptions, force)
     counts = {"done": 0, "failed": 0, "skipped": len(reused), "cancelled": 0, "total": len(cases)}
@@ -154,7 +179,7 @@ def runCohort(client, cases, outputDir, steps=CaseTask.STEPS, backend=None, back
         _cancelRunning(client, futures, eventName, steps, counts, records, state, report)
         _adoptRecordsWrittenMeanwhile(cases, outputDir, records, counts, started)
     _forgetEvent(client, eventName)
-    removed = CaseTask.removeTemporaryLeftovers(outputDir)
+    removed = CaseTask.removeTemporaryLeftovers(*CaseTask.cohortFolders(outputDir, cases))
     if removed:
         logging.info("Removed %d temporary leftovers of interrupted writes", len(removed))
     ordered = [records[case["case"]] for case in cases if case["case"] in records]
@@ -240,7 +265,7 @@ def adoptRecordsWrittenMeanwhile(result, cases, outputDir, started):
     """After a cancelled run's workers stopped: remove what a stopped write left, count the cases that finished while
     they were being cancelled (their record is on disk, the runner saw no result) and rewrite the cohort outputs
     when there were any. Returns the result."""
-    CaseTask.removeTemporaryLeftovers(os.path.abspath(outputDir))
+    CaseTask.removeTemporaryLeftovers(*CaseTask.cohortFolders(os.path.abspath(outputDir), cases))
     before = len(result.records)
     records = {record["case"]: record for record in result.records}
     _adoptRecordsWrittenMeanwhile(cases, outputDir, records, result.counts, started)

@@ -15,14 +15,13 @@ for the distance fields all three mean infinite. Statistics are taken over the f
 infinite values is given beside them. Needs no Slicer (numpy, and pyarrow for Parquet).
 """
 
-import csv
-import io
 import math
 import os
 
 import numpy as np
 
 from ..AtomicWrite import atomicOutput, writeText
+from ..CsvOutput import csvText
 
 DISTANCE_FIELDS = ("hausdorff", "hausdorff95", "averageSurfaceDistance")
 METRIC_FIELDS = ("dice", "jaccard", "referenceVolume", "comparedVolume", "volumeDifference", "hausdorff",
@@ -202,12 +201,7 @@ def summaryRows(summaries):
 # ---------------------------------------------------------------------------------------------------------------
 
 def _csvText(columns, rows):
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if row[name] is None else _csvValue(row[name]) for name in columns])
-    return buffer.getvalue()
+    return csvText(columns, [[_csvValue(row[name]) for name in columns] for row in rows])
 
 
 def _csvValue(value):

@@ -6,11 +6,14 @@ CSV manifest (UTF-8, one row per case; relative paths are resolved against the C
     case01,images/case01_t1.nii.gz;images/case01_t2.nii.gz,labels/case01.nii.gz,"{""tta"": false}",
     case02,dicom/case02/,labels/case02.seg.nrrd,,
 
-- ``case`` (required): the case id, unique, used as the name of its output folder (letters, digits, ``._-``).
+- ``case`` (required): the case id, unique (also ignoring upper and lower case: ``Case1`` and ``case1`` would share
+  one folder on a case-insensitive file system), used as the name of its output folder (letters, digits, ``._-``).
 - ``image`` (required): the image file(s), ``;``-separated in the model's channel order, or one DICOM series folder.
 - ``reference`` (optional): the reference segmentation (a label-map image, its names in ``<file>.labels.json`` when
   that exists, or a ``.seg.nrrd``) for the compare step.
-- ``options`` (optional): a JSON object of backend options for this case, overriding the command's.
+- ``options`` (optional): a JSON object of backend options for this case, overriding the command's: only what a
+  case may vary (options a backend declares ``perCase``: a task, a subset of structures, folds, the device), never
+  paths to code or weights, environments or network switches (checked against the backend before anything runs).
 - ``prediction`` (optional): an existing segmentation of this case (label map or ``.seg.nrrd``) taken as the
   case's result instead of running a backend (e.g. to evaluate another tool's outputs against references).
 
@@ -36,15 +39,17 @@ SEGMENTATION_EXTENSIONS = (".seg.nrrd",) + IMAGE_EXTENSIONS
 CASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 CHANNEL_PATTERN = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
 IMAGES_FOLDER, LABELS_FOLDER = "imagesTs", "labelsTs"
+CASE_CLASH = ("differ only in upper and lower case: their output folders would be one on a case-insensitive file "
+              "system (Windows, macOS); give them distinct ids")
 
 
-def case(caseId, images, reference=None, options=None, prediction=None):
+def case(caseId, images, reference=None, options=None, prediction=None, where=None):
     """One case as a plain dict (it travels to Dask workers): {"case", "images", "reference", "options",
-    "prediction", "dicom"}."""
+    "prediction", "dicom", "where"} (where: the manifest row it comes from, for messages)."""
     images = [os.fspath(path) for path in images]
     return {"case": caseId, "images": images, "reference": os.fspath(reference) if reference else None,
             "options": dict(options or {}), "prediction": os.fspath(prediction) if prediction else None,
-            "dicom": len(images) == 1 and os.path.isdir(images[0])}
+            "dicom": len(images) == 1 and os.path.isdir(images[0]), "where": where or f"case '{caseId}'"}
 
 
 def readManifest(source):
@@ -60,7 +65,7 @@ def readManifest(source):
         raise ValueError(f"Cohort manifest or folder '{source}' does not exist")
     if not cases:
         raise ValueError(f"The cohort '{source}' holds no cases")
-    return cases
+    return requireDistinctCaseIds(cases, source)
 
 
 def requireCaseId(caseId, where):
@@ -68,6 +73,18 @@ def requireCaseId(caseId, where):
         raise ValueError(f"{where}: case id '{caseId}' is not usable as a folder name (letters, digits, '.', '_', "
                          "'-'; at most 128 characters, not starting with '.', '_' or '-')")
     return caseId
+
+
+def requireDistinctCaseIds(cases, where="the cohort"):
+    """The cases, unless two ids are equal ignoring upper and lower case (one folder on a case-insensitive file
+    system: the second case would overwrite the first's outputs): ValueError naming both."""
+    seen = {}
+    for entry in cases:
+        key = entry["case"].casefold()
+        if key in seen:
+            raise ValueError(f"{where}: case ids '{seen[key]['case']}' and '{entry['case']}' {CASE_CLASH}")
+        seen[key] = entry
+    return cases
 
 
 def _readCsv(path):
@@ -96,14 +113,18 @@ def _readCsv(path):
             continue
         where = f"{path}, line {line}"
         caseId = requireCaseId(row["case"], where)
-        if caseId in seen:
-            raise ValueError(f"{where}: case id '{caseId}' appears twice (also on line {seen[caseId]})")
-        seen[caseId] = line
+        other, otherLine = seen.get(caseId.casefold(), (None, None))
+        if other == caseId:
+            raise ValueError(f"{where}: case id '{caseId}' appears twice (also on line {otherLine})")
+        if other is not None:
+            raise ValueError(f"{where}: case ids '{other}' (line {otherLine}) and '{caseId}' {CASE_CLASH}")
+        seen[caseId.casefold()] = (caseId, line)
         images = [_resolve(folder, part.strip()) for part in row["image"].split(";") if part.strip()]
         if not images:
             raise ValueError(f"{where}: case '{caseId}' has no image")
         cases.append(case(caseId, images, _resolve(folder, row.get("reference")),
-                          _parseOptions(row.get("options"), where, caseId), _resolve(folder, row.get("prediction"))))
+                          _parseOptions(row.get("options"), where, caseId), _resolve(folder, row.get("prediction")),
+                          where=f"{where} (case '{caseId}')"))
     return cases
 
 

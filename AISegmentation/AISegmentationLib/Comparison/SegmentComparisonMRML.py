@@ -8,8 +8,6 @@ orientation and linear or non-linear transforms are handled; each pair is compar
 :mod:`SegmentComparisonLayers`).
 """
 
-import csv
-
 import vtk
 
 from ..SegmentEditing import requireSegment
@@ -135,11 +133,6 @@ def rowsToTableNode(scene, rows, tableNode=None, name="Segment comparison"):
 
 def rowsToCsv(rows, path):
     """Write comparison rows to a CSV file (same columns as the table node), atomically."""
-    from ..AtomicWrite import atomicOpen
+    from ..CsvOutput import writeCsv
 
-    with atomicOpen(path, "w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(_columnTitles(rows))
-        for row in rows:
-            writer.writerow(_rowValues(row))
-    return path
+    return writeCsv(path, _columnTitles(rows), [_rowValues(row) for row in rows])

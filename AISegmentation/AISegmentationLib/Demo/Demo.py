@@ -6,7 +6,6 @@ largest island, then bone by threshold outside the liver (masking), removes smal
 TotalSegmentator's own liver (label 5 of example_seg_fast_force_split.nii.gz).
 """
 
-import csv
 import logging
 import os
 import time
@@ -16,7 +15,8 @@ import slicer
 from . import Overview
 from .. import SampleData
 from ..Comparison import SegmentComparison
-from ..AtomicWrite import atomicOpen, prepareOutputFolder
+from ..AtomicWrite import prepareOutputFolder
+from ..CsvOutput import writeDictRows
 
 DEMO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "Resources",
                         "Demo")
@@ -78,8 +78,4 @@ def runDemo(logic, outputDir):
 
 def writeTable(rows, path):
     """Write rows (dicts with the same keys) as CSV, atomically; returns the path."""
-    with atomicOpen(path, "w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    return writeDictRows(path, rows)

@@ -41,16 +41,16 @@ class MonaiAuto3DSegBackend(Backend):
                    "run on the CPU when the GPU memory is short")
     options = (
         BackendOption("model", "str", DEFAULT_MODEL, "a model of the catalog (ignored when modelFile is given)",
-                      choices=_catalogIds()),
+                      choices=_catalogIds(), perCase=True),
         BackendOption("modelFile", "path", None, "a model zip (model.pt + labels.csv) or its unpacked folder: "
                       "offline use or your own model", title="Model file"),
         BackendOption("inputs", "str", None, "names of a model file's input volumes, in the model's order "
-                      "(default: one volume)", multiple=True),
+                      "(default: one volume)", multiple=True, perCase=True),
         BackendOption("allowDownload", "bool", False, "download a catalog model that is not installed yet "
                       "(checksum checked; never when $AISEGMENTATION_OFFLINE is set)", flag="download"),
         deviceOption(DEVICES),
         BackendOption("overlap", "float", 0.625, "overlap of the sliding windows (fraction of the window)",
-                      minimum=0.0, maximum=0.95),
+                      minimum=0.0, maximum=0.95, perCase=True),
     )
     actions = (BackendAction("importModel", "install a catalog model from its downloaded zip (offline use); "
                              "give MODEL_ID=ZIP", "MODEL_ID=ZIP", "Installed model"),)

@@ -65,12 +65,12 @@ class MooseBackend(Backend):
     suggestions = ("crop the volume to the region of interest", "use a fast model (clin_ct_fast_*)")
     options = (
         BackendOption("model", "str", DEFAULT_MODEL, "a model of MOOSE's list (most take a CT in Hounsfield units)",
-                      choices=KNOWN_MODELS),
+                      choices=KNOWN_MODELS, perCase=True),
         deviceOption(DEVICES),
         BackendOption("allowDownload", "bool", True, "let MOOSE download a missing model (never when "
                       "$AISEGMENTATION_OFFLINE is set)", flag="download"),
         BackendOption("checkModality", "bool", True, "refuse a volume that does not look like the model's "
-                      "modality (a CT model needs Hounsfield units: some voxels below -200, air or fat)"),
+                      "modality (a CT model needs Hounsfield units: some voxels below -200, air or fat)", perCase=True),
     )
 
     @staticmethod

@@ -20,13 +20,14 @@ class NnUNetBackend(Backend):
                       "several are ensembled", multiple=True, required=True, flag="model", title="Model folders"),
         BackendOption("folds", "int", None, "folds to use: numbers and/or 'all' (default: every trained fold)",
                       minimum=0, multiple=True, keywords=("all",),
-                      invalid="Invalid fold {value}: use fold numbers (0, 1, ...) or 'all'"),
+                      invalid="Invalid fold {value}: use fold numbers (0, 1, ...) or 'all'", perCase=True),
         BackendOption("checkpoint", "str", DEFAULT_CHECKPOINT, "checkpoint file name"),
         deviceOption(DEVICES),
-        BackendOption("tta", "bool", True, "test-time augmentation (mirroring)", title="Test-time mirroring"),
+        BackendOption("tta", "bool", True, "test-time augmentation (mirroring)", title="Test-time mirroring",
+                      perCase=True),
         BackendOption("stepSize", "float", 0.5, "sliding-window step, fraction of the patch size", minimum=0.0,
                       maximum=1.0, minimumInclusive=False,
-                      invalid="Step size must be in (0, 1] (fraction of the patch size), got {value}"),
+                      invalid="Step size must be in (0, 1] (fraction of the patch size), got {value}", perCase=True),
     )
 
     def prepare(self, context, modelFolders, folds=None, checkpoint=DEFAULT_CHECKPOINT, device="auto", tta=True,

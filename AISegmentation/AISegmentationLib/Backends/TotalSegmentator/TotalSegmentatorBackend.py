@@ -99,11 +99,11 @@ class TotalSegmentatorBackend(Backend):
                    "crop the volume to the region of interest")
     options = (
         BackendOption("task", "str", "total", "a task of TotalSegmentator's registry, e.g. total, total_mr, "
-                      "lung_vessels"),
-        BackendOption("fast", "bool", False, "3 mm model", title="Fast (3 mm)"),
-        BackendOption("fastest", "bool", False, "6 mm model", title="Fastest (6 mm)"),
+                      "lung_vessels", perCase=True),
+        BackendOption("fast", "bool", False, "3 mm model", title="Fast (3 mm)", perCase=True),
+        BackendOption("fastest", "bool", False, "6 mm model", title="Fastest (6 mm)", perCase=True),
         BackendOption("roiSubset", "str", None, "only these structures (the run is cropped to them)", multiple=True,
-                      title="ROI subset"),
+                      title="ROI subset", perCase=True),
         deviceOption(DEVICES),
         BackendOption("licenseNumber", "str", None, "license number for licensed tasks", flag="license",
                       secret=True),
