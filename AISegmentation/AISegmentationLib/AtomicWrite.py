@@ -116,7 +116,8 @@ def writeText(path, text):
 
 def _unusedName(folder, base, extension, detached):
     while True:
-        name = f"{'.' if detached else ''}{base}{TEMPORARY_MARKER}{secrets.token_hex(TEMPORARY_DIGITS // 2)}{extension}"
+        suffix = secrets.token_hex(TEMPORARY_DIGITS // 2)
+        name = f"{'.' if detached else ''}{base}{TEMPORARY_MARKER}{suffix}{extension}"
         candidate = os.path.join(folder, name)
         if not os.path.lexists(candidate):
             return candidate

@@ -70,7 +70,8 @@ class MooseBackend(Backend):
         BackendOption("allowDownload", "bool", True, "let MOOSE download a missing model (never when "
                       "$AISEGMENTATION_OFFLINE is set)", flag="download"),
         BackendOption("checkModality", "bool", True, "refuse a volume that does not look like the model's "
-                      "modality (a CT model needs Hounsfield units: some voxels below -200, air or fat)", perCase=True),
+                      "modality (a CT model needs Hounsfield units: some voxels below -200, air or fat)",
+                      perCase=True),
     )
 
     @staticmethod
