@@ -1,14 +1,21 @@
 """Who may reach the page: loopback by default; any other address only with a token, which the page requires.
 
 The token is wslink's authentication key: the browser sends it (the ``secret`` URL parameter) when it opens the
-websocket, and the server refuses a connection without it. Uploads are limited in size.
+websocket, and the server refuses a connection without it (compared in constant time, see WebsocketLimits). The
+token comes from a file (--token-file) or the environment (AISEGMENTATION_WEB_TOKEN), never from the command line,
+where every local user sees it (ps). Uploads are limited in size.
 """
 
 import ipaddress
+import os
+import re
 import secrets
 import socket
 
 DEFAULT_MAX_UPLOAD_MB = 1024
+TOKEN_ENVIRONMENT = "AISEGMENTATION_WEB_TOKEN"
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9._~-]{16,256}")  # URL-safe (it travels in the page's URL), 16 to 256
+MIN_DISTINCT_TOKEN_CHARACTERS = 8
 
 
 def isLoopback(host):
@@ -25,14 +32,34 @@ def isLoopback(host):
         return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
 
 
+def readToken(tokenFile=None, environ=None):
+    """The token from --token-file (its first line, stripped) or else $AISEGMENTATION_WEB_TOKEN; None without
+    either; ValueError when the file cannot be read."""
+    if tokenFile:
+        try:
+            with open(tokenFile, encoding="utf-8") as file:
+                return file.readline().strip()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"--token-file {tokenFile}: {error}") from None
+    value = (os.environ if environ is None else environ).get(TOKEN_ENVIRONMENT)
+    return value if value is None else value.strip()
+
+
+def requireToken(token):
+    """ValueError unless the token is 16 to 256 URL-safe characters with at least 8 different ones."""
+    if not TOKEN_PATTERN.fullmatch(token) or len(set(token)) < MIN_DISTINCT_TOKEN_CHARACTERS:
+        raise ValueError("the token must be 16 to 256 characters among A-Z a-z 0-9 . _ ~ -, with at least "
+                         f"{MIN_DISTINCT_TOKEN_CHARACTERS} different ones (e.g. openssl rand -hex 16 > FILE)")
+
+
 def requireAccessSettings(host, token, maxUploadMb):
     """The token to use (a random one on loopback when none is given); ValueError for a host other than loopback
-    without a token, a token too short to guess safely, or an upload limit that is not a positive number."""
-    if token and len(token) < 16:
-        raise ValueError("--token must have at least 16 characters")
+    without a token, a blank, short or guessable token, or an upload limit that is not a positive number."""
+    if token is not None:
+        requireToken(token)
     if not isLoopback(host) and not token:
-        raise ValueError(f"--host {host} opens the page beyond this computer: give --token (at least 16 characters); "
-                         "the page then requires it")
+        raise ValueError(f"--host {host} opens the page beyond this computer: give a token (--token-file FILE or "
+                         f"${TOKEN_ENVIRONMENT}); the page then requires it")
     if not maxUploadMb > 0:
         raise ValueError(f"--max-upload-mb must be a positive number of megabytes, got {maxUploadMb}")
     return token or secrets.token_urlsafe(18)

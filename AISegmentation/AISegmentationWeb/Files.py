@@ -11,11 +11,16 @@ from AISegmentationLib.SampleData import fetchSampleFile
 
 from .Access import requireUploadSize
 from .Layout import actionButton
+from .ServerFiles import readInWorker, requireReadableFiles
 
 KINDS = [{"title": "Volume (NRRD, NIfTI, MHA)", "value": "volume"},
          {"title": "Segmentation (.seg.nrrd)", "value": "segmentation"},
          {"title": "Label map (values become segments)", "value": "labelmap"}]
 SAMPLE_FILE = "example_ct.nii.gz"
+UPLOAD_CHECK = ("(files) => { const list = files ? [].concat(files) : []; "
+                "const size = list.reduce((total, file) => total + file.size, 0); "
+                "if (size > maxUploadBytes) { trigger('uploadRefused', [list.map(f => f.name).join(', '), size]); "
+                "uploads = null; } else { uploads = files; } }")
 
 
 class FilesPanel:
@@ -28,19 +33,23 @@ class FilesPanel:
         state.newSegmentationName = "Segmentation"
         ctrl.loadSample = page.action("load sample")(self.loadSample)
         ctrl.loadServerPath = page.action("load path")(self.loadServerPath)
+        ctrl.loadStartupPath = page.action("load path")(self.loadStartupPath)
         ctrl.newSegmentation = page.action("new segmentation")(self.newSegmentation)
         state.change("uploads")(self._onUploads)
-        page.server.trigger("downloadSegmentation")(self.segmentationBytes)
-        page.server.trigger("downloadLabelmap")(self.labelmapBytes)
-        page.server.trigger("downloadVolume")(self.volumeBytes)
+        state.maxUploadBytes = page.maxUploadBytes
+        page.server.trigger("uploadRefused")(page.action("upload")(self.refuseUpload))
+        page.server.trigger("downloadSegmentation")(self._download("save segmentation", self.segmentationBytes))
+        page.server.trigger("downloadLabelmap")(self._download("save label map", self.labelmapBytes))
+        page.server.trigger("downloadVolume")(self._download("save volume", self.volumeBytes))
 
     def buildUi(self):
         ctrl = self.page.ctrl
         actionButton("Load sample CT", ctrl.loadSample, "load-sample")
         v3.VSelect(label="File kind", items=("fileKinds", KINDS), v_model=("fileKind",), density="compact",
                    id="file-kind", hide_details=True, classes="my-1")
-        v3.VFileInput(label="Upload files", v_model=("uploads",), multiple=True, density="compact", id="upload",
-                      hide_details=True, classes="my-1")
+        # The browser checks the size before sending anything: a file above the limit never travels.
+        v3.VFileInput(label="Upload files", model_value=("uploads",), multiple=True, density="compact", id="upload",
+                      hide_details=True, classes="my-1", update_modelValue=UPLOAD_CHECK)
         with html.Div(classes="d-flex align-center"):
             v3.VTextField(label="Path on the server", v_model=("serverPath",), density="compact", id="server-path",
                           hide_details=True)
@@ -53,23 +62,35 @@ class FilesPanel:
             v3.VTextField(label="New segmentation", v_model=("newSegmentationName",), density="compact",
                           id="new-segmentation-name", hide_details=True)
             actionButton("Create", ctrl.newSegmentation, "new-segmentation")
-        actionButton("Save .seg.nrrd", "utils.download(`${segmentationName}.seg.nrrd`, "
-                     "trigger('downloadSegmentation'), 'application/octet-stream')", "save-segmentation")
-        actionButton("Save label map", "utils.download(`${segmentationName}.nii.gz`, "
-                     "trigger('downloadLabelmap'), 'application/gzip')", "save-labelmap")
-        actionButton("Save volume", "utils.download(`${volumeName}.nrrd`, trigger('downloadVolume'), "
-                     "'application/octet-stream')", "save-volume")
+        # A trigger answers None (and the page shows why) when there is nothing to save.
+        actionButton("Save .seg.nrrd", "trigger('downloadSegmentation').then(c => c && utils.download("
+                     "`${segmentationName}.seg.nrrd`, c, 'application/octet-stream'))", "save-segmentation")
+        actionButton("Save label map", "trigger('downloadLabelmap').then(c => c && utils.download("
+                     "`${segmentationName}.nii.gz`, c, 'application/gzip'))", "save-labelmap")
+        actionButton("Save volume", "trigger('downloadVolume').then(c => c && utils.download(`${volumeName}.nrrd`, "
+                     "c, 'application/octet-stream'))", "save-volume")
 
     # Loading ---------------------------------------------------------------------------------------------------
 
     def loadSample(self):
         self._load(fetchSampleFile(SAMPLE_FILE), "volume")
 
-    def loadServerPath(self):
+    async def loadServerPath(self):
         path = (self.page.state.serverPath or "").strip()
         if not path:
             raise ValueError("Type the path of a file or folder on the server")
-        self._load(os.path.expanduser(path), self.page.state.fileKind)
+        path, kind = os.path.expanduser(path), self.page.state.fileKind
+        await readInWorker(path)  # a FIFO or a stalled mount stops this action, not the event loop
+        self._load(path, kind)
+
+    def loadStartupPath(self, path, kind="volume"):
+        """The operator's --volume, loaded before the page serves anyone."""
+        requireReadableFiles(path)
+        self._load(path, kind)
+
+    def refuseUpload(self, names, size):
+        """What the browser reports instead of sending files above the limit."""
+        requireUploadSize(str(names), int(size), self.page.maxUploadBytes)
 
     def _onUploads(self, uploads=None, **_):
         if not uploads:
@@ -124,6 +145,15 @@ class FilesPanel:
         if self.page.volume is None:
             raise ValueError("Load a volume first")
         return self._written(lambda path: self.page.logic.saveVolume(self.page.volume, path), ".nrrd")
+
+    def _download(self, name, produce):
+        """A download trigger: the file's attachment, or None with the reason on the page (nothing to save)."""
+        def download():
+            result = []
+            self.page.action(name)(lambda: result.append(produce()))()
+            return result[0] if result else None
+
+        return download
 
     def _written(self, write, suffix):
         with tempfile.TemporaryDirectory(prefix="aisegmentation-download-") as folder:

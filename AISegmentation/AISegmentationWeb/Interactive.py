@@ -1,5 +1,9 @@
 """nnInteractive panel: the server (URL, API key), a session on the selected segment, and point prompts placed by
-clicking in a slice view (positive or negative), with the Logic's prompt undo and reset."""
+clicking in a slice view (positive or negative), with the Logic's prompt undo and reset.
+
+Only the servers the operator allows can be reached, and the operator's API key goes only to its own address
+(InteractiveAccess). A key typed on the page stays in that browser (client-only state) and reaches the server as an
+argument of Connect, never in the shared state that other tabs receive."""
 
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
@@ -24,9 +28,12 @@ class InteractivePanel:
         self._observers = []
         page.logic.setInteractiveConsentStore(ConsentStore(None))  # consent lasts as long as the server process
         state, ctrl = page.state, page.ctrl
-        state.interactiveUrl, state.interactiveApiKey = "http://127.0.0.1:1527", ""
+        servers = page.interactiveServers
+        state.interactiveUrl, state.interactiveApiKey = servers.urls[0], ""
+        state.interactiveServers = servers.urls
+        state.client_only("interactiveApiKey")
         state.interactiveStatus, state.interactiveClicks, state.interactivePositive = "", False, True
-        ctrl.interactiveConnect = page.action("nnInteractive connect")(self.connect)
+        page.server.trigger("interactiveConnect")(page.action("nnInteractive connect")(self.connect))
         ctrl.interactiveStart = page.action("nnInteractive start")(self.start)
         ctrl.interactiveUndo = page.action("nnInteractive undo")(self.page.logic.interactiveUndo)
         ctrl.interactiveReset = page.action("nnInteractive reset")(self.page.logic.interactiveReset)
@@ -36,9 +43,11 @@ class InteractivePanel:
         ctrl = self.page.ctrl
         v3.VTextField(label="Server URL", v_model=("interactiveUrl",), density="compact", hide_details=True,
                       id="interactive-url")
+        html.Div("Allowed: {{ interactiveServers.join(', ') }}", classes="text-caption", id="interactive-allowed")
         v3.VTextField(label="API key (current server)", v_model=("interactiveApiKey",), type="password",
                       density="compact", hide_details=True, id="interactive-key")
-        actionButton("Connect", ctrl.interactiveConnect, "interactive-connect")
+        actionButton("Connect", "trigger('interactiveConnect', [interactiveUrl, interactiveApiKey])",
+                     "interactive-connect")
         actionButton("Start on segment", ctrl.interactiveStart, "interactive-start")
         html.Div("{{ interactiveStatus }}", classes="text-caption", id="interactive-status")
         v3.VSwitch(label="Click in a slice view adds a point", v_model=("interactiveClicks",), density="compact",
@@ -48,10 +57,12 @@ class InteractivePanel:
         actionButton("Undo prompt", ctrl.interactiveUndo, "interactive-undo")
         actionButton("Reset", ctrl.interactiveReset, "interactive-reset")
 
-    def connect(self):
+    def connect(self, url=None, pageKey=None):
+        """Connect to an allowed server with the page user's key, or the operator's for its own address."""
         state, logic = self.page.state, self.page.logic
-        logic.setInteractiveServer(state.interactiveUrl, apiKey=state.interactiveApiKey or None)
-        logic.allowInteractiveServer(state.interactiveUrl)  # typed and connected by the user: consent, this session
+        url, apiKey = self.page.interactiveServers.settingsFor(url, pageKey)
+        logic.setInteractiveServer(url, apiKey=apiKey)
+        logic.allowInteractiveServer(url)  # chosen and connected by the user: consent, this session
         ok, message, _ = logic.testInteractiveConnection()
         state.interactiveStatus = message
         if not ok:

@@ -4,7 +4,10 @@ the action log with its timings, Undo across trame-slicer's editor and the Logic
 The panels (Files, Editing, Classic, AiRuns, Interactive, Comparison) each bind their own controls to the Logic.
 """
 
+import asyncio
+import contextlib
 import functools
+import inspect
 import logging
 import time
 
@@ -13,6 +16,7 @@ from trame.app import TrameApp
 from AISegmentationLib.Logic import AISegmentationLogic
 
 from . import AiRuns, Classic, Comparison, Editing, Files, Interactive, Layout
+from .InteractiveAccess import InteractiveServers
 from .SlicerScene import createSlicerScene
 
 log = logging.getLogger("AISegmentationWeb")
@@ -28,7 +32,7 @@ def hexColor(rgb):
 class Page(TrameApp):
     """One page, one scene (a single-user front end: every browser tab sees the same scene)."""
 
-    def __init__(self, server=None, maxUploadBytes=2**30):
+    def __init__(self, server=None, maxUploadBytes=2**30, interactiveServers=None):
         super().__init__(server)
         from trame_slicer import module as trameSlicerModule
         from trame_slicer.core import LayoutManager
@@ -37,6 +41,7 @@ class Page(TrameApp):
 
         self.server.enable_module(trameSlicerModule)
         self.maxUploadBytes = maxUploadBytes
+        self.interactiveServers = interactiveServers or InteractiveServers()
         self.slicerApp, runtime = createSlicerScene()
         self.logic = AISegmentationLogic(runtime)
         register_rca_factories(self.slicerApp.view_manager, self.server)
@@ -183,29 +188,46 @@ class Page(TrameApp):
 
     def action(self, name, edits=False):
         """Decorator for a control's handler: a ValueError becomes the page's error line; the action is counted and
-        timed (the page's action log, for users and the tests); edits=True records a Logic undo state."""
+        timed (the page's action log, for users and the tests); edits=True records a Logic undo state. A coroutine
+        handler runs as a task of its own, so that what it awaits (reads in a worker thread) blocks nobody."""
         def decorator(function):
+            if inspect.iscoroutinefunction(function):
+                @functools.wraps(function)
+                def schedule(*args, **kwargs):
+                    async def runTask():
+                        with self._running(name, edits):
+                            await function(*args, **kwargs)
+
+                    asyncio.get_event_loop().create_task(runTask())
+
+                return schedule
+
             @functools.wraps(function)
             def run(*args, **kwargs):
-                start = time.perf_counter()
-                outcome = "ok"
-                try:
-                    self.state.error = ""
+                with self._running(name, edits):
                     function(*args, **kwargs)
-                    if edits:
-                        self._history.append(LOGIC_EDIT)
-                except ValueError as error:
-                    outcome = "error"
-                    self.state.error = str(error)
-                except Exception as error:  # noqa: BLE001 - shown to the user, logged with its traceback
-                    outcome = "error"
-                    log.exception("%s failed", name)
-                    self.state.error = f"{name} failed: {error}"
-                self.finishAction(name, outcome, start)
 
             return run
 
         return decorator
+
+    @contextlib.contextmanager
+    def _running(self, name, edits):
+        start = time.perf_counter()
+        outcome = "ok"
+        try:
+            self.state.error = ""
+            yield
+            if edits:
+                self._history.append(LOGIC_EDIT)
+        except ValueError as error:
+            outcome = "error"
+            self.state.error = str(error)
+        except Exception as error:  # noqa: BLE001 - shown to the user, logged with its traceback
+            outcome = "error"
+            log.exception("%s failed", name)
+            self.state.error = f"{name} failed: {error}"
+        self.finishAction(name, outcome, start)
 
     def finishAction(self, name, outcome, start):
         self.refreshSegments()

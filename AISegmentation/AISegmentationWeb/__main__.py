@@ -10,7 +10,9 @@ import logging
 import os
 import sys
 
-from .Access import DEFAULT_MAX_UPLOAD_MB, pageUrl, requireAccessSettings
+from .Access import DEFAULT_MAX_UPLOAD_MB, TOKEN_ENVIRONMENT, pageUrl, readToken, requireAccessSettings
+from .InteractiveAccess import API_KEY_ENVIRONMENT, DEFAULT_INTERACTIVE_SERVER, InteractiveServers, readKeyFile
+from .WebsocketLimits import MESSAGE_OVERHEAD_BYTES
 
 URL_LINE_PREFIX = "AISegmentation web: "
 
@@ -19,11 +21,18 @@ def parseArguments(argv):
     parser = argparse.ArgumentParser(prog="aisegmentation web", description=(
         "The browser front end: the same Logic as the Slicer panel and the command line, on trame-slicer."))
     parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default 127.0.0.1; any other needs --token)")
+                        help="address to listen on (default 127.0.0.1; any other needs a token)")
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one, printed)")
-    parser.add_argument("--token", default=os.environ.get("AISEGMENTATION_WEB_TOKEN"),
-                        help="the page's access token, at least 16 characters (default on loopback: a random one; "
-                        "also $AISEGMENTATION_WEB_TOKEN)")
+    parser.add_argument("--token-file", metavar="FILE",
+                        help="file whose first line is the page's access token: 16 to 256 URL-safe characters "
+                        f"(or ${TOKEN_ENVIRONMENT}; default on loopback: a random one)")
+    parser.add_argument("--token", help=argparse.SUPPRESS)  # refused: see main()
+    parser.add_argument("--interactive-server", action="append", metavar="URL",
+                        help="an nnInteractive server the page may reach (repeatable; default "
+                        f"{DEFAULT_INTERACTIVE_SERVER}); the page offers no other")
+    parser.add_argument("--interactive-api-key-file", metavar="FILE",
+                        help="API key for the first --interactive-server, sent to that address only (or "
+                        f"${API_KEY_ENVIRONMENT}); users of the page give their own key for another one")
     parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
                         help=f"largest file the page accepts (default {DEFAULT_MAX_UPLOAD_MB} MB)")
     parser.add_argument("--volume", help="volume to open (default: the sample CT)")
@@ -38,7 +47,13 @@ def main(argv=None):
     if args.verbose:
         logging.getLogger("AISegmentationWeb").setLevel(logging.INFO)
     try:
-        token = requireAccessSettings(args.host, args.token, args.max_upload_mb)
+        if args.token is not None:
+            raise ValueError(f"--token on the command line is visible to every user of this computer (ps): use "
+                             f"--token-file FILE or ${TOKEN_ENVIRONMENT}")
+        token = requireAccessSettings(args.host, readToken(args.token_file), args.max_upload_mb)
+        interactiveServers = InteractiveServers(args.interactive_server, operatorKey=(
+            readKeyFile(args.interactive_api_key_file) if args.interactive_api_key_file
+            else os.environ.get(API_KEY_ENVIRONMENT)))
     except ValueError as error:
         print(f"aisegmentation web: {error}", file=sys.stderr)
         return 2
@@ -46,19 +61,30 @@ def main(argv=None):
     from trame.app import get_server
 
     from .Page import Page
+    from .WebsocketGuard import installGuards, requireWslinkShape
+
+    try:
+        requireWslinkShape()
+    except RuntimeError as error:
+        print(f"aisegmentation web: {error}", file=sys.stderr)
+        return 2
 
     server = get_server("aisegmentation", client_type="vue3")
     maxUploadBytes = int(args.max_upload_mb * 2**20)
     # trame's own command line is not ours: give it only the token (wslink's key).
     sys.argv = sys.argv[:1]
     server.cli.set_defaults(authKey=token)
-    page = Page(server, maxUploadBytes=maxUploadBytes)
+    page = Page(server, maxUploadBytes=maxUploadBytes, interactiveServers=interactiveServers)
+
+    @server.controller.add("on_server_bind")
+    def guardWebsocket(webApp):
+        installGuards(webApp, maxUploadBytes + MESSAGE_OVERHEAD_BYTES)
+
     if not args.no_sample:
         if args.volume is None:
             page.ctrl.loadSample()
         else:
-            page.state.serverPath, page.state.fileKind = args.volume, "volume"
-            page.ctrl.loadServerPath()
+            page.ctrl.loadStartupPath(os.path.expanduser(args.volume))
     if page.state.error:
         print(f"aisegmentation web: {page.state.error}", file=sys.stderr)
         return 2
