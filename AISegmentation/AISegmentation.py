@@ -5,7 +5,6 @@ and the logic facade. Everything that computes lives in AISegmentationLib and ru
 """
 
 import json
-import pathlib
 from typing import Annotated
 
 import slicer
@@ -91,7 +90,9 @@ class AISegmentationParameterNode:
     aiOptions: str = ""  # JSON {backend: {option: value}} of the editors built from the declarations (not bound)
     aiRunOn: Annotated[str, Choice(RUN_ON_CHOICES)] = RUN_ON_CHOICES[0]
     aiClusterAddress: str = ""
-    aiClusterTlsFolder: pathlib.Path = pathlib.Path()  # ca.pem, cert.pem, key.pem; the empty path "." is none
+    # ca.pem, cert.pem, key.pem; "" is none. A str kept in step by the widget, not bound: Slicer's path connector
+    # writes str(path), so an unset pathlib.Path field would show "." (guiConnectors.py, ctkPathLineEdit's write()).
+    aiClusterTlsFolder: str = ""
     interactiveServerUrl: str = "http://127.0.0.1:1527"
     interactivePoints: vtkMRMLMarkupsFiducialNode
     interactiveRoi: vtkMRMLMarkupsROINode
@@ -242,6 +243,8 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._showThresholdRange()
         if (p.aiBackend, p.aiOptions) != self._shownAiOptions:
             self._showAiOptions()
+        if self.ui.aiClusterTlsFolderPathLineEdit.currentPath != p.aiClusterTlsFolder:
+            self.ui.aiClusterTlsFolderPathLineEdit.currentPath = p.aiClusterTlsFolder
         onCluster = p.aiRunOn == RUN_ON_CHOICES[1]
         self.ui.aiClusterAddressLineEdit.enabled = onCluster
         self.ui.aiClusterTlsFolderPathLineEdit.enabled = onCluster
@@ -351,8 +354,13 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.aiInstallButton.connect("clicked(bool)", self.onAiInstall)
         self.ui.aiRunButton.connect("clicked(bool)", self.onAiRun)
         self.ui.aiCancelButton.connect("clicked(bool)", self.onAiCancel)
+        self.ui.aiClusterTlsFolderPathLineEdit.connect("currentPathChanged(QString)", self._onTlsFolderChanged)
         self.logic.clusterConsentCallback = lambda address: slicer.util.confirmYesNoDisplay(
             _("Send the image to the Dask cluster at {address}? It is not on this computer.").format(address=address))
+
+    def _onTlsFolderChanged(self, path):
+        if self._parameterNode is not None and self._parameterNode.aiClusterTlsFolder != path:
+            self._parameterNode.aiClusterTlsFolder = path
 
     def _showEnvironmentStatus(self, *args):
         backend = self.ui.aiBackendComboBox.currentText
@@ -478,9 +486,9 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if p.aiRunOn != RUN_ON_CHOICES[1]:
             return {}
         self._ensureRuntimePackages(_("Running on a Dask cluster"))
-        folder = str(p.aiClusterTlsFolder)
+        folder = p.aiClusterTlsFolder
         return {"cluster": p.aiClusterAddress,
-                "clusterSecurity": self.logic.clusterSecurity(folder) if folder not in ("", ".") else None}
+                "clusterSecurity": self.logic.clusterSecurity(folder) if folder else None}
 
     def _startAiJob(self, job, onFinished):
         self._aiJob, self._aiJobFinished = job, onFinished

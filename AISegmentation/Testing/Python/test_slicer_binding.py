@@ -88,6 +88,10 @@ def bindingProblems(widgets, fields):
                 problems.append(f"{where}: range {bounds} differs from the .ui's {uiRange}; the connector's wins")
             if field.hasDefault and not bounds[0] <= field.default <= bounds[1]:
                 problems.append(f"{where}: default {field.default} outside {bounds}")
+        if widget.className in ("ctkPathLineEdit", "ctkDirectoryButton") and field.hasDefault \
+                and str(field.default) == ".":
+            problems.append(f"{where}: the connector writes str(path) (line 705): the empty path shows \".\" "
+                            f"(the current folder), not an empty field")
         if widget.className == "qMRMLNodeComboBox":
             nodeTypes = widget.properties["nodeTypes"] or []
             if field.type.__name__ not in nodeTypes:
@@ -116,6 +120,9 @@ def test_the_rules_catch_the_binding_errors_slicer_raises_on():
     assert [problem.split(":")[0] for problem in problems] == [
         "modeComboBox (QComboBox) -> mode", "factorSlider (ctkSliderWidget) -> factor",
         "sizeSpinBox (QSpinBox) -> size", "textEdit (QPlainTextEdit) -> text"]
+    folder = bindingProblems([Widget("folderLineEdit", "ctkPathLineEdit", "folder", noRange)],
+                             {"folder": Field("folder", pathlib.Path, [], pathlib.Path(), True)})
+    assert len(folder) == 1 and '"."' in folder[0]
     choice = ModuleSource.ANNOTATIONS["Choice"](["a", "b"])
     assert bindingProblems(widgets[:1], {"mode": Field("mode", str, [choice], "a", True)}) == []
     assert "not one of the choices" in bindingProblems(widgets[:1], {"mode": Field("mode", str, [choice], "c", True)})[0]
