@@ -115,6 +115,7 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         VTKObservationMixin.__init__(self)
         self.logic = None
         self.segmentEditorWidget = None
+        self._effectFactory = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._shownSourceVolumeId = None
@@ -177,9 +178,18 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         # Undo/Redo (buttons, Z / Ctrl+Z) then step through paint strokes, tools and AI results alike.
         self.logic.segmentEditor.useUndoHistoryOf(self.segmentEditorWidget)
         self.ui.segmentEditorPlaceholder.layout().addWidget(self.segmentEditorWidget)
+        # Effects registered after this widget was made (other extensions' modules are instantiated later) appear
+        # when registered, as Slicer's Segment Editor module does (Modules/Scripted/SegmentEditor/SegmentEditor.py).
+        self._effectFactory = slicer.qSlicerSegmentEditorEffectFactory.instance()
+        self._effectFactory.connect("effectRegistered(QString)", self._onEffectRegistered)
+
+    def _onEffectRegistered(self, effectName=None):
+        self.segmentEditorWidget.updateEffectList()
 
     def cleanup(self):
         self.removeObservers()
+        if self._effectFactory is not None:
+            self._effectFactory.disconnect("effectRegistered(QString)", self._onEffectRegistered)
         self._removeShortcuts()
         if self._aiTimer is not None:
             self._aiTimer.stop()
@@ -197,10 +207,8 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.segmentEditorWidget.uninstallKeyboardShortcuts()
         self.segmentEditorWidget.removeViewObservations()
         self._removeShortcuts()
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        # The parameter node stays connected to the GUI while the module is hidden: reconnecting it on the next
+        # enter() would add one more never-removed observer in Slicer 5.10 (see AISegmentationLogic.getParameterNode).
 
     def onSceneStartClose(self, caller, event):
         self.onGrowCancel()
@@ -221,6 +229,8 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self._parameterNode.sourceVolume = firstVolume
 
     def setParameterNode(self, inputParameterNode):
+        if inputParameterNode is not None and inputParameterNode is self._parameterNode:
+            return  # already connected (one connectGui per wrapper)
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
@@ -679,9 +689,16 @@ class AISegmentationLogic(ScriptedLoadableModuleLogic, AISegmentationCoreLogic):
 
     def __init__(self):
         ScriptedLoadableModuleLogic.__init__(self)
+        self._parameterNodeWrapper = None
 
     def getParameterNode(self):
-        return AISegmentationParameterNode(super().getParameterNode())
+        """The panel state, one wrapper per parameter node: in Slicer 5.10 each wrapper's connectGui() adds a
+        ModifiedEvent observer that disconnectGui() never removes (parameterNodeWrapper/wrapper.py,
+        _connectParametersToGui; fixed in 5.12), so a new wrapper per enter() or scene close would add one each time."""
+        node = super().getParameterNode()
+        if self._parameterNodeWrapper is None or self._parameterNodeWrapper.parameterNode is not node:
+            self._parameterNodeWrapper = AISegmentationParameterNode(node)
+        return self._parameterNodeWrapper
 
 
 class AISegmentationTest(ScriptedLoadableModuleTest):

@@ -54,3 +54,42 @@ def test_the_widget_shares_the_embedded_editors_undo_history_and_offers_redo():
     assert "useUndoHistoryOf" in _calls(_method("AISegmentationWidget", "_setupSegmentEditor"))
     assert "undo" in _calls(_method("AISegmentationWidget", "onUndo"))
     assert "redo" in _calls(_method("AISegmentationWidget", "onRedo"))
+
+
+# qMRMLSegmentEditorWidget's API as Slicer 5.10.0 declares it (Modules/Loadable/Segmentations/Widgets/
+# qMRMLSegmentEditorWidget.h, line of each declaration; all still there in 5.12.0): the widget may call only these.
+SEGMENT_EDITOR_WIDGET_API = {
+    "segmentationNode": 100, "sourceVolumeNode": 104, "currentSegmentID": 121, "setActiveEffect": 124,
+    "removeViewObservations": 172, "setMRMLScene": 285, "setMRMLSegmentEditorNode": 288, "setSegmentationNode": 294,
+    "setSourceVolumeNode": 300, "setCurrentSegmentID": 318, "saveStateForUndo": 325,
+    "setSegmentationNodeSelectorVisible": 331, "setSourceVolumeNodeSelectorVisible": 333,
+    "setSwitchToSegmentationsButtonVisible": 351, "setMaximumNumberOfUndoStates": 355, "undo": 381, "redo": 384,
+    "installKeyboardShortcuts": 389, "uninstallKeyboardShortcuts": 392, "updateEffectList": 416,
+}
+
+
+def test_the_module_calls_only_what_the_segment_editor_widget_declares():
+    widget = moduleClass("AISegmentationWidget", moduleTree())
+    called = {node.attr for node in ast.walk(widget) if isinstance(node, ast.Attribute)
+              and isinstance(node.value, ast.Attribute) and node.value.attr == "segmentEditorWidget"}
+    assert "updateEffectList" in called and "installKeyboardShortcuts" in called
+    assert sorted(called - set(SEGMENT_EDITOR_WIDGET_API)) == []
+
+
+def test_the_library_calls_on_the_embedded_editor_only_what_the_widget_declares():
+    """SegmentEditing's shared history and showInputsInEditor use the model's methods: each is a slot of the widget."""
+    modelMethods = {name for name in vars(EmbeddedEditor) if not name.startswith("_") and name != "paint"}
+    assert sorted(modelMethods - set(SEGMENT_EDITOR_WIDGET_API)) == []
+
+
+def test_the_logic_keeps_one_parameter_node_wrapper_and_the_widget_connects_it_once():
+    """Slicer 5.10's connectGui adds an observer that disconnectGui never removes (parameterNodeWrapper/wrapper.py,
+    fixed in 5.12): one wrapper per parameter node, connected once, never disconnected by exit()."""
+    getParameterNode = _method("AISegmentationLogic", "getParameterNode")
+    assert any(isinstance(node, ast.Return) and isinstance(node.value, ast.Attribute)
+               and node.value.attr == "_parameterNodeWrapper" for node in ast.walk(getParameterNode))
+    assert "disconnectGui" not in _calls(_method("AISegmentationWidget", "exit"))
+    setParameterNode = _method("AISegmentationWidget", "setParameterNode")
+    first = setParameterNode.body[0]
+    assert isinstance(first, ast.If) and isinstance(first.body[0], ast.Return)
+    assert "is self._parameterNode" in ast.unparse(first.test)
