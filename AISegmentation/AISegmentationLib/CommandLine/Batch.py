@@ -87,11 +87,18 @@ def _duration(seconds):
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def runBatch(logic, args):
+def quietDaskLog(verbose=False):
+    """Dask's own INFO lines (scheduler, nannies, workers) only with -v: importing distributed sets its loggers'
+    levels from its configuration, so they are lowered after that import."""
     import logging
 
-    if not getattr(args, "verbose", False):
-        logging.getLogger("distributed").setLevel(logging.WARNING)  # Dask's own INFO lines only with -v
+    import distributed  # noqa: F401 - see above
+
+    logging.getLogger("distributed").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def runBatch(logic, args):
+    quietDaskLog(getattr(args, "verbose", False))
 
     security = clusterSecurity(args)
     scheduler = allowClusterForThisRun(logic, args) if args.scheduler else None

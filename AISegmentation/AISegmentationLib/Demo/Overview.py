@@ -76,10 +76,19 @@ def _writePng(rgb, path):
 
 
 def segmentationOverview(logic, volumeNode, segmentationNode, path, window=(-160, 240)):
-    """Overview PNG of all segments of a segmentation node on its volume."""
+    """Overview PNG of all segments of a segmentation node on its volume. Each segment is read on the volume's own
+    grid (resampled when the segmentation has another spacing, extent or orientation), so that any segmentation of
+    the volume can be drawn. ``logic`` is not used (kept for the callers)."""
     segmentation = segmentationNode.GetSegmentation()
-    masks = [(logic.segmentArray(segmentationNode, segmentId, volumeNode),
-              segmentation.GetSegment(segmentId).GetColor())
-             for segmentId in segmentation.GetSegmentIDs()]
     volumeArray = slicer.util.arrayFromVolume(volumeNode)
+    masks = []
+    for segmentId in segmentation.GetSegmentIDs():
+        mask = slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, segmentId, volumeNode)
+        if mask is None:  # an empty segment
+            continue
+        if mask.shape != volumeArray.shape:
+            raise ValueError(f"segment '{segmentation.GetSegment(segmentId).GetName()}' could not be placed on the "
+                             f"grid of volume '{volumeNode.GetName()}' ({mask.shape} voxels, the volume has "
+                             f"{volumeArray.shape})")
+        masks.append((mask, segmentation.GetSegment(segmentId).GetColor()))
     return renderOverview(volumeArray, volumeNode.GetSpacing()[::-1], masks, path, window=window)
