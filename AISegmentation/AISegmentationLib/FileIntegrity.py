@@ -4,17 +4,33 @@ ITK's readers fill what a truncated file lacks with zeros, so a ``.nii.gz`` cut 
 its missing slices black. Here the header is read (NIfTI-1/2, NRRD, MetaImage), the byte count it implies is
 computed, and the data is counted: the file size for raw data; for compressed data the stream is decompressed in
 full, which also checks its CRC. Only counting, never interpreting: the readers still do the reading.
+
+Files come from other people (uploads on the web page, cohort manifests), so before a reader may open one:
+- it must be a regular file (a FIFO or a device is refused without being opened: reading one would block);
+- the voxel data its header announces must fit the budget ``$AISEGMENTATION_MAX_IMAGE_BYTES`` (default 4 GiB): a
+  small ``.nii.gz`` announcing a huge volume is refused from its header, and a compressed stream is inflated only up
+  to what the header announces (plus 1 MiB of slack), so a decompression bomb is never inflated in full;
+- a NRRD or MetaImage header is read in bounded, linear time (at most ``MAX_HEADER_BYTES``);
+- a detached data file (``.nhdr``'s ``data file``, ``.mhd``'s ``ElementDataFile``, their lists and patterns) must
+  lie beside its header, in the same folder or below: no absolute path, no ``..``, no symbolic link out.
 """
 
 import bz2
 import gzip
 import math
 import os
+import re
+import stat
 import string
 import struct
 import zlib
 
 CHUNK_BYTES = 1 << 22
+MAX_HEADER_BYTES = 1 << 20  # a NRRD / MetaImage header longer than this is refused (real ones hold a few KiB)
+MAX_IMAGE_BYTES_VARIABLE = "AISEGMENTATION_MAX_IMAGE_BYTES"
+DEFAULT_MAX_IMAGE_BYTES = 4 << 30
+SLACK_BYTES = 1 << 20  # a compressed stream may hold this much more than its header announces
+MAX_DATA_FILES = 100000  # files of a detached data file list or pattern
 NIFTI_DATATYPE_BITS = {1: 1, 2: 8, 4: 16, 8: 32, 16: 32, 32: 64, 64: 64, 128: 24, 256: 8, 512: 16, 768: 32,
                        1024: 64, 1280: 64, 1536: 128, 1792: 128, 2048: 256, 2304: 32}
 NRRD_TYPE_BYTES = {}
@@ -32,28 +48,65 @@ META_TYPE_BYTES = {"MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 
                    "MET_DOUBLE": 8}
 
 
-def requireWholeImageFile(path):
-    """ValueError naming the file when its header announces more voxel data than the file holds, when its
-    compressed stream is cut or corrupt, or when its header cannot be parsed. Formats not listed pass unchecked."""
+def requireWholeImageFile(path, maxBytes=None):
+    """ValueError naming the file when it is not a regular file, when its header announces more voxel data than
+    the file holds or than maxBytes (default: maxImageBytes()), when its compressed stream is cut, corrupt or
+    longer than announced, when its header cannot be parsed or when its detached data file does not lie beside it.
+    Other formats are only checked for being regular files."""
     path = os.fspath(path)
+    requireRegularFile(path)
+    limit = maxImageBytes() if maxBytes is None else int(maxBytes)
     lower = path.lower()
     if lower.endswith((".nii", ".nii.gz")):
-        _checkNifti(path)
+        _checkNifti(path, limit)
     elif lower.endswith((".hdr", ".img", ".hdr.gz", ".img.gz")):
-        _checkHeaderImagePair(path)
+        _checkHeaderImagePair(path, limit)
     elif lower.endswith((".nrrd", ".nhdr")):
-        _checkNrrd(path)
+        _checkNrrd(path, limit)
     elif lower.endswith((".mha", ".mhd")):
-        _checkMetaImage(path)
+        _checkMetaImage(path, limit)
+
+
+def maxImageBytes():
+    """The budget of voxel data one image file may announce: $AISEGMENTATION_MAX_IMAGE_BYTES or 4 GiB."""
+    text = os.environ.get(MAX_IMAGE_BYTES_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_MAX_IMAGE_BYTES
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")) or value != int(value):
+        raise ValueError(f"The environment variable {MAX_IMAGE_BYTES_VARIABLE} must be a positive whole number of "
+                         f"bytes, got {text!r}")
+    return int(value)
+
+
+def requireRegularFile(path, what="Image file"):
+    """ValueError unless path is a regular file (after links); a FIFO, a device or a socket is never opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        raise ValueError(f"{what} '{path}' cannot be read: {error.strerror or error}") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO, device or socket"
+        raise ValueError(f"{what} '{path}' is not a regular file ({kind}); it was not opened")
 
 
 def _incomplete(path, detail):
     return ValueError(f"'{path}' is incomplete or corrupt ({detail}); it was not loaded")
 
 
-def _streamLength(path, opener, offset=0, what="compressed data"):
+def _requireBudget(path, voxels, announcedBytes, limit):
+    if announcedBytes > limit:
+        raise ValueError(f"'{path}' announces {voxels} voxels ({announcedBytes / 2**30:.2f} GiB of voxel data), more "
+                         f"than the limit of {limit / 2**30:.2f} GiB for one image (${MAX_IMAGE_BYTES_VARIABLE}); it "
+                         "was not loaded")
+
+
+def _streamLength(path, opener, offset=0, what="compressed data", limit=None):
     """Number of bytes a compressed stream decompresses to (the whole stream is read: a cut or corrupt stream
-    raises ValueError)."""
+    raises ValueError); reading stops as soon as it passes `limit` bytes: a ValueError too (a decompression bomb)."""
     total = 0
     try:
         with open(path, "rb") as raw:
@@ -64,6 +117,9 @@ def _streamLength(path, opener, offset=0, what="compressed data"):
                     if not chunk:
                         return total
                     total += len(chunk)
+                    if limit is not None and total > limit:
+                        raise ValueError(f"'{path}': its {what} inflates to more than the {limit} bytes its header "
+                                         "announces (a decompression bomb?); it was not loaded")
     except (EOFError, OSError, zlib.error) as error:
         raise _incomplete(path, f"its {what} ends early or is damaged: {error}") from None
 
@@ -136,23 +192,27 @@ def _niftiExpectedBytes(path, head):
     return int(voxOffset), minimumOffset, (voxels * bits + 7) // 8, voxels, separate
 
 
-def _dataLength(path):
-    """Bytes of a file's content: its size, or its decompressed length (CRC checked) for .gz."""
-    return _streamLength(path, _gzipOpener) if path.lower().endswith(".gz") else os.path.getsize(path)
+def _dataLength(path, expected):
+    """Bytes of a file's content: its size, or its decompressed length (CRC checked) for .gz, read no further than
+    `expected` bytes plus the slack."""
+    if path.lower().endswith(".gz"):
+        return _streamLength(path, _gzipOpener, limit=expected + SLACK_BYTES)
+    return os.path.getsize(path)
 
 
-def _checkNifti(path):
+def _checkNifti(path, limit):
     offset, minimumOffset, dataBytes, voxels, separate = _niftiExpectedBytes(path, _readHead(path, 540))
+    _requireBudget(path, voxels, dataBytes, limit)
     if separate:  # a NIfTI-1 header in a .nii file whose magic says the data lies in a .img file
         return
     expected = max(offset, minimumOffset) + dataBytes
-    length = _dataLength(path)
+    length = _dataLength(path, expected)
     if length < expected:
         raise _incomplete(path, f"the header announces {voxels} voxels ({expected} bytes with the header), "
                                 f"the file holds {length} bytes")
 
 
-def _checkHeaderImagePair(path):
+def _checkHeaderImagePair(path, limit):
     """A .hdr/.img pair (NIfTI-1 "ni1" or Analyze 7.5; either file given, each maybe gzipped): the image file must
     hold the voxel data that the header announces, from its vox_offset on."""
     stem = path[:-3] if path.lower().endswith(".gz") else path
@@ -164,7 +224,9 @@ def _checkHeaderImagePair(path):
     if not images:
         raise _incomplete(path, f"its image data '{os.path.basename(stem)}.img' is missing")
     offset, _minimum, dataBytes, voxels, _separate = _niftiExpectedBytes(existing[0], _readHead(existing[0], 540))
-    length = _dataLength(images[0])
+    _requireBudget(path, voxels, dataBytes, limit)
+    requireRegularFile(images[0])
+    length = _dataLength(images[0], offset + dataBytes)
     if length < offset + dataBytes:
         raise _incomplete(path, f"the header announces {voxels} voxels ({offset + dataBytes} bytes in "
                                 f"'{os.path.basename(images[0])}'), that file holds {length} bytes")
@@ -173,65 +235,113 @@ def _checkHeaderImagePair(path):
 # NRRD --------------------------------------------------------------------------------------------------------------
 
 def _nrrdHeader(path):
-    """(fields {lowercase key: value}, header length in bytes) of a NRRD file."""
+    """(fields {lowercase key: value}, header length in bytes, header lines) of a NRRD file, read in linear time from
+    at most MAX_HEADER_BYTES (the header ends at its blank line, or at the end of a detached header)."""
     with open(path, "rb") as file:
-        data = file.read(1 << 16)
-        while b"\n\n" not in data and b"\r\n\r\n" not in data:
-            more = file.read(1 << 16)
-            if not more:
-                break
-            data += more
+        data = file.read(MAX_HEADER_BYTES + 1)
     if not data.startswith(b"NRRD"):
         raise _incomplete(path, "no NRRD magic")
     ends = [index + len(marker) for marker in (b"\n\n", b"\r\n\r\n") for index in [data.find(marker)] if index >= 0]
+    if not ends and len(data) > MAX_HEADER_BYTES:
+        raise _incomplete(path, f"its header does not end within {MAX_HEADER_BYTES} bytes")
     end = min(ends) if ends else len(data)
+    lines = data[:end].decode("latin-1").splitlines()[1:]
     fields = {}
-    for line in data[:end].decode("latin-1").splitlines()[1:]:
+    for line in lines:
         key, separator, value = line.partition(": ")
         if line.startswith("#") or not separator or ":=" in key:
             continue  # comments and key/value pairs carry no layout
         fields[key.strip().lower()] = value.strip()
-    return fields, end
+    return fields, end, lines
 
 
-def _checkNrrd(path):
-    fields, headerLength = _nrrdHeader(path)
+def _dataFileList(headerPath, value, following):
+    """The names of a detached data file field: one file, the names after ``LIST``, or a formatted list
+    ``<format> <min> <max> <step> [<subdim>]`` expanded. following: the header's lines after the field."""
+    if value.split()[0].upper() == "LIST":
+        return [line.strip() for line in following if line.strip()]
+    parts = value.split()
+    if len(parts) in (4, 5) and "%" in parts[0] and all(re.fullmatch(r"[+-]?\d+", part) for part in parts[1:]):
+        first, last, step = (int(part) for part in parts[1:4])
+        count = (last - first) // step + 1 if step else 0
+        if not 0 < count <= MAX_DATA_FILES:
+            raise _incomplete(headerPath, f"its data file pattern '{value}' names {max(count, 0)} files")
+        try:
+            return [parts[0] % number for number in range(first, last + (1 if step > 0 else -1), step)]
+        except (TypeError, ValueError):
+            raise _incomplete(headerPath, f"its data file pattern '{parts[0]}' is not usable") from None
+    return [value]
+
+
+def requireDataFilesBeside(headerPath, names):
+    """The paths of a detached header's data files, each a regular file in the header's folder or below; ValueError
+    for an absolute path, a '..', a symbolic link out of that folder or a missing file."""
+    folder = os.path.dirname(os.path.abspath(headerPath))
+    realFolder = os.path.realpath(folder)
+    if len(names) > MAX_DATA_FILES:
+        raise _incomplete(headerPath, f"it names {len(names)} data files")
+    paths = []
+    for name in names:
+        parts = re.split(r"[\\/]", name)
+        path = os.path.join(folder, name)
+        inside = (name and not os.path.isabs(name) and not name.startswith(("/", "\\")) and ".." not in parts
+                  and not re.match(r"^[A-Za-z]:", name))
+        if not inside or os.path.commonpath([os.path.realpath(path), realFolder]) != realFolder:
+            raise ValueError(f"'{headerPath}' names the data file '{name}' outside its own folder (an absolute path, "
+                             "'..' or a symbolic link out); a detached data file must lie beside its header, in the "
+                             "same folder or below. It was not loaded")
+        if not os.path.lexists(path):
+            raise _incomplete(headerPath, f"its data file '{name}' is missing")
+        requireRegularFile(path, "Data file")
+        paths.append(path)
+    return paths
+
+
+def _checkNrrd(path, limit):
+    fields, headerLength, lines = _nrrdHeader(path)
     try:
         sizes = [int(size) for size in fields["sizes"].split()]
         typeBytes = NRRD_TYPE_BYTES[fields["type"].lower()]
     except (KeyError, ValueError):
         if fields.get("type", "").lower() == "block":
-            return
-        raise _incomplete(path, f"its header lacks valid 'sizes' / 'type' ({fields.get('sizes')}, "
-                                f"{fields.get('type')})") from None
+            typeBytes, sizes = None, None
+        else:
+            raise _incomplete(path, f"its header lacks valid 'sizes' / 'type' ({fields.get('sizes')}, "
+                                    f"{fields.get('type')})") from None
+    dataKey = next((key for key in ("data file", "datafile") if fields.get(key)), None)
+    dataFiles, single = None, False
+    if dataKey is not None:
+        index = next(i for i, line in enumerate(lines) if line.lower().startswith(dataKey + ":"))
+        names = _dataFileList(path, fields[dataKey], lines[index + 1:])
+        dataFiles, single = requireDataFilesBeside(path, names), names == [fields[dataKey]]
+    if sizes is None:
+        return  # block type: sizes unknown here, left to the reader
     if any(size < 1 for size in sizes):
         raise _incomplete(path, f"its header announces sizes {sizes}")
     encoding = fields.get("encoding", "raw").lower()
     expected = math.prod(sizes) * typeBytes
-    dataFile = fields.get("data file", fields.get("datafile"))
+    _requireBudget(path, math.prod(sizes), expected, limit)
     offset = headerLength
-    if dataFile is not None:
-        if " " in dataFile.strip() or dataFile.strip().upper().startswith("LIST"):
-            return  # several data files (a list or a pattern): left to the reader
-        dataPath = dataFile if os.path.isabs(dataFile) else os.path.join(os.path.dirname(path), dataFile)
-        if not os.path.isfile(dataPath):
-            raise _incomplete(path, f"its data file '{dataFile}' is missing")
-        path, offset = dataPath, 0
+    if dataFiles is not None:
+        if not single:
+            return  # several data files (a list or a pattern): their sizes are left to the reader
+        path, offset = dataFiles[0], 0
     byteSkip = int(fields.get("byte skip", fields.get("byteskip", "0")) or 0)
     if fields.get("line skip", fields.get("lineskip", "0")) not in ("0", ""):
         return  # line skips are rare; left to the reader
     if encoding in ("ascii", "text", "txt", "hex"):
         _checkTextNrrdData(path, offset, encoding, math.prod(sizes), expected)
         return
+    streamLimit = expected + max(byteSkip, 0) + SLACK_BYTES
     if encoding == "raw":
         if byteSkip == -1:
             available = os.path.getsize(path) - offset  # data is at the end of the file
         else:
             available = os.path.getsize(path) - offset - byteSkip
     elif encoding in ("gzip", "gz"):
-        available = _streamLength(path, _gzipOpener, offset, "gzip data") - max(byteSkip, 0)
+        available = _streamLength(path, _gzipOpener, offset, "gzip data", streamLimit) - max(byteSkip, 0)
     elif encoding in ("bzip2", "bz2"):
-        available = _streamLength(path, _bz2Opener, offset, "bzip2 data") - max(byteSkip, 0)
+        available = _streamLength(path, _bz2Opener, offset, "bzip2 data", streamLimit) - max(byteSkip, 0)
     else:
         raise _incomplete(path, f"unknown NRRD encoding '{encoding}'")
     if available < expected:
@@ -256,23 +366,29 @@ def _checkTextNrrdData(path, offset, encoding, values, expectedBytes):
 # MetaImage ---------------------------------------------------------------------------------------------------------
 
 def _metaHeader(path):
+    """(fields {lowercase key: value}, header length in bytes, the lines after ElementDataFile) of a MetaImage
+    file, read from at most MAX_HEADER_BYTES."""
     fields, length = {}, 0
     with open(path, "rb") as file:
-        for rawLine in file:
+        while length <= MAX_HEADER_BYTES:
+            rawLine = file.readline(MAX_HEADER_BYTES + 1 - length)
+            if not rawLine:
+                break
             length += len(rawLine)
             key, separator, value = rawLine.decode("latin-1").partition("=")
             if not separator:
                 raise _incomplete(path, "its MetaImage header has a line without '='")
             fields[key.strip().lower()] = value.strip()
             if key.strip().lower() == "elementdatafile":
-                return fields, length
-            if length > (1 << 20):
-                break
-    raise _incomplete(path, "its MetaImage header has no ElementDataFile line")
+                following = []
+                if value.strip().upper().startswith("LIST"):  # the file names follow, one a line
+                    following = file.read(MAX_HEADER_BYTES + 1 - length).decode("latin-1").splitlines()
+                return fields, length, following
+    raise _incomplete(path, f"its MetaImage header has no ElementDataFile line within {MAX_HEADER_BYTES} bytes")
 
 
-def _checkMetaImage(path):
-    fields, headerLength = _metaHeader(path)
+def _checkMetaImage(path, limit):
+    fields, headerLength, following = _metaHeader(path)
     try:
         sizes = [int(size) for size in fields["dimsize"].split()]
         typeBytes = META_TYPE_BYTES[fields["elementtype"].upper()]
@@ -280,21 +396,24 @@ def _checkMetaImage(path):
     except (KeyError, ValueError):
         raise _incomplete(path, "its MetaImage header lacks a valid DimSize / ElementType") from None
     expected = math.prod(sizes) * typeBytes * channels
+    _requireBudget(path, math.prod(sizes), expected, limit)
     dataFile = fields["elementdatafile"]
     offset = headerLength
+    if not dataFile:
+        raise _incomplete(path, "its ElementDataFile is empty")
     if dataFile.upper() != "LOCAL":
-        if " " in dataFile or dataFile.upper().startswith("LIST") or "%" in dataFile:
-            return  # one file per slice: left to the reader
-        path = dataFile if os.path.isabs(dataFile) else os.path.join(os.path.dirname(path), dataFile)
-        if not os.path.isfile(path):
-            raise _incomplete(path, "its data file is missing")
+        names = _dataFileList(path, dataFile, following)
+        dataFiles = requireDataFilesBeside(path, names)
+        if names != [dataFile]:
+            return  # one file per slice: their sizes are left to the reader
+        path = dataFiles[0]
         offset = 0
     headerSize = int(fields.get("headersize", "0") or 0)
     if headerSize < 0:
         return  # data at the end of the file: left to the reader
     offset += headerSize
     if fields.get("compresseddata", "false").lower() == "true":
-        available = _streamLength(path, _ZlibStream, offset, "zlib data")
+        available = _streamLength(path, _ZlibStream, offset, "zlib data", expected + SLACK_BYTES)
     else:
         available = os.path.getsize(path) - offset
     if available < expected:

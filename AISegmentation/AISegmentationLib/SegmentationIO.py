@@ -66,9 +66,9 @@ def _readLabelNamesFile(path):
 def loadSegmentation(runtime, path, name=None):
     """Load a segmentation file (.seg.nrrd, .nrrd, .vtm ...) into a new segmentation node."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise ValueError(f"Segmentation file '{path}' does not exist")
-    requireWholeImageFile(path)
+    requireWholeImageFile(path)  # a regular file (never a FIFO: it would block), whole, within the size budget
     _requireReadableImage(path)
     before = _nodeIds(runtime.scene)
     node = None
