@@ -90,9 +90,9 @@ def freePort():
 class ServerProcess:
     """A real nnInteractive server of one generation on 127.0.0.1, in its own process group."""
 
-    def __init__(self, generation, modelDir, apiKey=None, extraArguments=()):
+    def __init__(self, generation, modelDir, apiKey=None, extraArguments=(), port=None):
         self.generation = generation
-        self.port = freePort()
+        self.port = port or freePort()
         self.url = f"http://127.0.0.1:{self.port}"
         self.logPath = os.path.join(LOG_DIR, f"server-{generation}-{self.port}.log")
         environmentVariables = dict(os.environ)

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 import slicer
-from DevTools.InteractiveServers import ServerProcess, skipWithoutServers, tinyModel
+from DevTools.InteractiveServers import ServerProcess, freePort, skipWithoutServers, tinyModel
 from DevTools.SyntheticImages import ball, makeVolume
 from DevTools.TinyModels import nnunetEnvironment, phantomVolume, tinyModels  # noqa: F401 - fixtures
 from DevTools.WebPage import (PageDriver, checkScreenshot, ensureWebEnvironment, launchChromium, residentMegabytes,
@@ -27,6 +27,7 @@ OUTPUT = os.path.join(REPOSITORY, "output", "web-test")
 BONE_RANGE = (200.0, 3071.0)
 MEASUREMENTS = {"latencyMs": {}, "serverRssMb": {}}
 UPLOAD_LIMIT_MB = 1
+INTERACTIVE_PORT = freePort()  # the nnInteractive server the page may reach (--interactive-server)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,8 @@ def web(tinyModels):  # noqa: F811 - the tiny models' fixture sets the backend f
     from playwright.sync_api import sync_playwright
 
     start = time.perf_counter()
-    with webServer(["--max-upload-mb", str(UPLOAD_LIMIT_MB)]) as (url, process), sync_playwright() as playwright:
+    arguments = ["--max-upload-mb", str(UPLOAD_LIMIT_MB), "--interactive-server", f"http://127.0.0.1:{INTERACTIVE_PORT}"]
+    with webServer(arguments) as (url, process), sync_playwright() as playwright:
         MEASUREMENTS["serverStartSeconds"] = round(time.perf_counter() - start, 1)
         browser = launchChromium(playwright)
         MEASUREMENTS["chromium"] = browser.version
@@ -299,7 +301,7 @@ def test_another_host_than_loopback_needs_a_token():
     result = subprocess.run([ensureWebEnvironment(), "-m", "AISegmentationWeb", "--host", "0.0.0.0"],
                             cwd=os.path.join(REPOSITORY, "AISegmentation"), capture_output=True, text=True,
                             timeout=60)
-    assert result.returncode == 2 and "give --token" in result.stderr, result.stderr
+    assert result.returncode == 2 and "give a token" in result.stderr, result.stderr
 
 
 def test_nninteractive_point_by_clicking_in_the_axial_view(web, logic, tmp_path):
@@ -314,7 +316,7 @@ def test_nninteractive_point_by_clicking_in_the_axial_view(web, logic, tmp_path)
     image = 10 + 100 * sphere + 140 * other + np.random.default_rng(3).normal(0, 4, shape)
     volume = makeVolume(logic, image.astype(np.int16), name="sphere")
     path = logic.saveVolume(volume, str(tmp_path / "sphere.nrrd"))
-    server = ServerProcess("current", tinyModel())
+    server = ServerProcess("current", tinyModel(), port=INTERACTIVE_PORT)
     try:
         driver.openSection("files")
         driver.choose("#file-kind", "Volume")
