@@ -4,11 +4,13 @@ Several model folders are ensembled by averaging their class probabilities (as `
 folds of one model folder are combined by nnU-Net itself. The caller has validated the model folders and passes
 their label names. Input images are read with the reader/writer class that
 the model's plans name, in dataset.json channel order, and the label map is written with the same class, so it has
-exactly the input's geometry.
+exactly the input's geometry. Checkpoints are loaded as weights only (ChildCheckpoints): a crafted pickle in a model
+folder is refused instead of run.
 """
 
 import copy
 
+from ChildCheckpoints import weightsOnlyCheckpoints
 from ChildProtocol import UserError, packageVersion, watchOutput, writeJson
 from ChildTorch import availableDevices, deviceName
 
@@ -63,7 +65,8 @@ def run(request, channel):
     options = request["options"]
     channel.stage(0, 2, "Starting nnU-Net")
     device = selectDevice(options["device"])
-    predictors = _loadPredictors(options, channel, device)
+    with weightsOnlyCheckpoints():
+        predictors = _loadPredictors(options, channel, device)
     channelNames = predictors[0].dataset_json["channel_names"]
     if len(request["inputs"]) != len(channelNames):
         raise UserError(f"The model expects {len(channelNames)} input volume(s) ({', '.join(channelNames.values())})"
