@@ -31,6 +31,7 @@ from slicer.util import VTKObservationMixin
 from AISegmentationLib.Classic import LevelTracing, Threshold
 from AISegmentationLib.Comparison import SegmentComparison
 from AISegmentationLib.Backends.AILogic import ENVIRONMENT_CHOICES
+from AISegmentationLib.Backends.JobRunner import JobCancelledError
 from AISegmentationLib.Backends.Options import formatText, parseListText
 from AISegmentationLib.Logic import AISegmentationLogic as AISegmentationCoreLogic
 from AISegmentationLib.SegmentEditing import showInputsInEditor
@@ -123,6 +124,9 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._comparisonRows = None
         self._aiJob = None
         self._aiJobFinished = None
+        self._promptJob = None
+        self._promptTimer = None
+        self._comparisonCancelled = False
         self._aiTimer = None
         self._aiOptionEditors = {}
         self._shownAiOptions = None
@@ -196,6 +200,10 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._aiJob is not None and not self._aiJob.done:
             self._aiJob.cancel()
 
+        if self._promptTimer is not None:
+            self._promptTimer.stop()
+        if self._promptJob is not None:
+            self._promptJob.cancel()
     def enter(self):
         self.initializeParameterNode()
         self.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditor.editorNode)
@@ -213,6 +221,9 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSceneStartClose(self, caller, event):
         self.onGrowCancel()
         self.setParameterNode(None)
+        self._comparisonCancelled = True  # a comparison running (its progress repaints the GUI) stops there
+        if self._promptJob is not None:
+            self._promptJob.cancel()
         self.segmentEditorWidget.setSegmentationNode(None)
         self.segmentEditorWidget.removeViewObservations()
 
@@ -517,8 +528,8 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.aiProgressBar.setFormat(f"{job.message} (%p%)")
         for line in job.takeLogLines():
             self.ui.aiLogTextEdit.appendPlainText(line)
-        if not job.done:
-            return
+        if not job.done or self.logic.segmentEditor.busyWith:
+            return  # (a comparison or a prompt running: its result is written when it has ended)
         self._aiTimer.stop()
         self._aiJob = None
         self.ui.aiRunButton.enabled = True
@@ -542,6 +553,11 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _setupInteractive(self):
         self.ui.interactiveTestButton.connect("clicked(bool)", self.onInteractiveTest)
+        import qt
+
+        self._promptTimer = qt.QTimer()
+        self._promptTimer.setInterval(50)
+        self._promptTimer.connect("timeout()", self._pollPromptJob)
         buttons = {"point": self.ui.interactivePointButton, "box": self.ui.interactiveBoxButton,
                    "lasso": self.ui.interactiveLassoButton, "scribble": self.ui.interactiveScribbleButton}
         for kind, button in buttons.items():
@@ -603,22 +619,44 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onInteractivePrompt(self, kind):
         with slicer.util.tryWithErrorDisplay(_("nnInteractive prompt failed."), waitCursor=True):
+        """A prompt runs as a job (the server exchange on a worker thread): the panel stays responsive, its writing
+        controls are disabled until the result is written by _pollPromptJob."""
             self._interactiveServer()
+            if self._promptJob is not None:
+                raise ValueError(_("A prompt is running: wait for its result."))
             volume, segmentation, segmentId = self._inputs()
             session = self.logic.interactiveSession
             if (session.volumeNode, session.segmentationNode, session.segmentId) != (volume, segmentation, segmentId):
                 self.logic.startInteractiveSegmentation(volume, segmentation, segmentId)
             p = self._parameterNode
-            positive = not p.interactiveNegative
-            if kind == "point":
-                self.logic.interactivePoint(self._requireNode(p.interactivePoints, _("point list")), positive)
-            elif kind == "box":
-                self.logic.interactiveBox(self._requireNode(p.interactiveRoi, _("ROI")), positive)
-            elif kind == "lasso":
-                self.logic.interactiveLasso(self._requireNode(p.interactiveCurve, _("closed curve")), positive)
+            prompts = {"point": (p.interactivePoints, _("point list")), "box": (p.interactiveRoi, _("ROI")),
+                       "lasso": (p.interactiveCurve, _("closed curve"))}
+            details = {}
+            if kind in prompts:
+                prompt = self._requireNode(*prompts[kind])
             else:
-                scribbleId = self.ui.interactiveScribbleSegmentSelector.currentSegmentID()
-                self.logic.interactiveScribble(segmentation, scribbleId, positive)
+                prompt, details = segmentation, {"scribbleSegmentId":
+                                                 self.ui.interactiveScribbleSegmentSelector.currentSegmentID()}
+            self._promptJob = self.logic.startInteractivePrompt(kind, prompt, not p.interactiveNegative, **details)
+            self._setWritingControlsEnabled(False)
+            self._promptTimer.start()
+
+    def _pollPromptJob(self):
+        job = self._promptJob
+        if job is None or not job.done:
+            return
+        self._promptTimer.stop()
+        self._promptJob = None
+        self._setWritingControlsEnabled(True)
+        with slicer.util.tryWithErrorDisplay(_("nnInteractive prompt failed."), waitCursor=True):
+            job.wait()  # writes the result here, on the GUI thread (or raises the job's error)
+
+    def _setWritingControlsEnabled(self, enabled):
+        """While a long operation runs (a comparison, a prompt), nothing that writes can be pressed."""
+        for widget in (self.ui.classicCollapsibleButton, self.ui.aiCollapsibleButton,
+                       self.ui.interactiveCollapsibleButton, self.ui.compareCollapsibleButton,
+                       self.ui.inputsCollapsibleButton, self.segmentEditorWidget):
+            widget.enabled = enabled
 
     @staticmethod
     def _requireNode(node, what):
@@ -637,7 +675,10 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # Compare ----------------------------------------------------------------------------------------------------
 
     def onCompare(self):
-        self.ui.compareButton.enabled = False  # progress repaints the GUI: no second click while it runs
+        # Progress repaints the GUI (processEvents): no writing control can be pressed while it runs (the Logic
+        # refuses writes meanwhile too), and closing the scene cancels it.
+        self._setWritingControlsEnabled(False)
+        self._comparisonCancelled = False
         try:
             with slicer.util.tryWithErrorDisplay(_("Comparison failed."), waitCursor=True):
                 p = self._parameterNode
@@ -654,13 +695,15 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     hausdorff95Mode=p.hausdorff95Mode, surfaceDiceTolerance=p.surfaceDiceTolerance)
                 self.ui.comparisonTableView.setMRMLTableNode(p.comparisonTable)
         finally:
-            self.ui.compareButton.enabled = True
+            self._setWritingControlsEnabled(True)
 
     def _showComparisonProgress(self, fraction, message):
         self.ui.comparisonProgressBar.setValue(int(round(100 * fraction)))
         self.ui.comparisonProgressBar.setFormat(message)
         slicer.app.processEvents()
 
+        if self._comparisonCancelled:
+            raise JobCancelledError(_("The comparison was cancelled: the scene was closed."))
     def onExportComparisonCsv(self):
         import qt
 

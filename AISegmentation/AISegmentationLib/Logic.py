@@ -5,7 +5,6 @@ a segment goes through :class:`SegmentEditing.SegmentEditor` (undo, masking, ove
 Bad input raises ValueError with a message meant for the user, and leaves the scene unchanged.
 """
 
-import contextlib
 import os
 
 import numpy as np
@@ -38,7 +37,6 @@ class AISegmentationLogic:
         self.cohort = CohortLogic(self.loadVolume, self.estimateBackendMemory, self.backendOptions,
                                   lambda node: self.scene.RemoveNode(node), self.ai.requireClusterConsent)
         self._previewNodeId = None
-        self._comparisonRunning = False
 
     @property
     def scene(self):
@@ -356,15 +354,10 @@ class AISegmentationLogic:
             self.saveComparisonCsv(rows, csvPath)
         return rows
 
-    @contextlib.contextmanager
     def _oneComparison(self):
-        if self._comparisonRunning:  # e.g. a second click while the GUI repaints from progressCallback
-            raise ValueError("A comparison is already running: wait for it to finish")
-        self._comparisonRunning = True
-        try:
-            yield
-        finally:
-            self._comparisonRunning = False
+        """One long operation at a time: while a comparison runs (the GUI repaints from progressCallback), a second
+        comparison, a tool, an AI result or a prompt is refused with a message; the table is written after it."""
+        return self.segmentEditor.exclusive("a comparison")
 
     @staticmethod
     def saveComparisonCsv(rows, path):

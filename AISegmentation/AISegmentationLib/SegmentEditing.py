@@ -5,6 +5,7 @@ calls ``vtkSlicerSegmentEditorLogic.ModifySegmentByLabelmap``, so mask mode, ove
 range behave exactly as in Slicer's Segment Editor.
 """
 
+import contextlib
 import logging
 from collections.abc import Mapping
 
@@ -96,6 +97,7 @@ class SegmentEditor:
         self.editorLogic.SetMRMLScene(scene)
         self.editorLogic.SetSegmentEditorNode(self.editorNode)
         self.sharedUndoEditor = None
+        self.busyWith = None  # the long operation running now (a comparison, a prompt): no write meanwhile
 
     def _editorNode(self):
         node = self.scene.GetSingletonNode(EDITOR_NODE_SINGLETON_TAG, "vtkMRMLSegmentEditorNode")
@@ -203,6 +205,7 @@ class SegmentEditor:
 
         saveUndoState=False when the caller saved the undo state itself, before an earlier part of the same change
         (e.g. adding the segments), so that one Undo reverts all of it."""
+        self.requireIdle()
         modification = _choice(mode, MODIFICATION_MODES, "modification mode")
         for segmentId in labelmaps:
             requireSegment(segmentationNode, segmentId)
@@ -236,8 +239,35 @@ class SegmentEditor:
         shown = widget.segmentationNode()
         return widget if shown is not None and shown.GetID() == segmentationNode.GetID() else None
 
+    # One long operation at a time --------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def exclusive(self, what):
+        """No segment is written while `what` runs: a GUI that repaints during a long operation (progress, events)
+        cannot re-enter a tool, an AI result or a prompt in the middle of it. The operation writes after it ends."""
+        self.beginExclusive(what)
+        try:
+            yield
+        finally:
+            self.endExclusive()
+
+    def beginExclusive(self, what):
+        if self.busyWith is not None:
+            raise ValueError(f"{self.busyWith[0].upper()}{self.busyWith[1:]} is already running: wait for it to finish "
+                             f"or cancel it")
+        self.busyWith = what
+
+    def endExclusive(self):
+        self.busyWith = None
+
+    def requireIdle(self):
+        if self.busyWith is not None:
+            raise ValueError(f"{self.busyWith[0].upper()}{self.busyWith[1:]} is running: nothing was changed; try "
+                             f"again when it has finished")
+
     def saveStateForUndo(self, segmentationNode):
         """Save the undo state before a change of segmentationNode (in the history that owns it)."""
+        self.requireIdle()
         shared = self._sharedHistory(segmentationNode)
         if shared is not None:
             shared.saveStateForUndo()
@@ -251,6 +281,7 @@ class SegmentEditor:
 
     def undo(self, segmentationNode):
         """Undo the last change of segmentationNode; ValueError when there is nothing to undo."""
+        self.requireIdle()
         shared = self._sharedHistory(segmentationNode)
         if shared is not None:
             shared.undo()
@@ -260,6 +291,7 @@ class SegmentEditor:
         self.editorLogic.Undo()
 
     def redo(self, segmentationNode):
+        self.requireIdle()
         shared = self._sharedHistory(segmentationNode)
         if shared is not None:
             shared.redo()

@@ -22,6 +22,7 @@ import slicer
 from . import Prompts
 from .Connection import ServerSettings, normalizeUrl
 from .Consent import ConsentStore
+from .PromptJob import PromptJob
 from .Protocol import testConnection
 from .Session import InteractiveSession
 
@@ -35,7 +36,7 @@ class InteractiveLogic:
         "testInteractiveConnection", "closeInteractiveSession", "interactiveConsentStore",
         "setInteractiveConsentStore", "allowInteractiveServer", "revokeInteractiveServer",
         "startInteractiveSegmentation", "startInteractiveFromSegment", "interactivePoint", "interactiveBox",
-        "interactiveLasso", "interactiveScribble",
+        "interactiveLasso", "interactiveScribble", "startInteractivePrompt",
         "interactiveUndo", "interactiveReset")
 
     def __init__(self, segmentEditor):
@@ -144,33 +145,25 @@ class InteractiveLogic:
         session.requireTarget()
         ras = _controlPointRas(point, controlPointIndex) if _isNode(point) else point
         kji = Prompts.pointKji(session.volumeNode, ras)
-        session.requireInteraction("points", "point")
-        return session.prompt("point", lambda client: client.addPoint(kji, positive))
+        return "points", "point", lambda client: client.addPoint(kji, positive)
 
-    def interactiveBox(self, box, positive=True):
-        """Box prompt: a markups ROI node, or two opposite RAS corners. A box flat along a voxel axis is a 2D box on
-        that slice; a 3D box needs a server that supports 3D boxes."""
+    def _boxRequest(self, box, positive=True):
         session = self.interactiveSession
         session.requireTarget()
         corners = _roiCorners(box) if _isNode(box) else box
         boxKji = Prompts.boxKji(session.volumeNode, corners)
         if any(hi - lo == 1 for lo, hi in boxKji):
-            session.requireInteraction("bbox2d", "2D box")
-        else:
-            session.requireInteraction("bbox3d", "3D box (draw the box on one slice)")
-        return session.prompt("box", lambda client: client.addBox(boxKji, positive))
+            return "bbox2d", "2D box", send
+        return "bbox3d", "3D box (draw the box on one slice)", send
 
-    def interactiveLasso(self, polygon, positive=True):
-        """Lasso prompt: a closed curve node (or any curve markups node), or N x 3 RAS points on one slice."""
+    def _lassoRequest(self, polygon, positive=True):
         session = self.interactiveSession
         session.requireTarget()
         points = _curvePointsRas(polygon) if _isNode(polygon) else polygon
         mask, boxKji = Prompts.lassoMask(session.volumeNode, points)
-        session.requireInteraction("lasso", "lasso")
-        return session.prompt("lasso", lambda client: client.addLasso(mask, positive, boxKji))
+        return "lasso", "lasso", lambda client: client.addLasso(mask, positive, boxKji)
 
-    def interactiveScribble(self, scribble, scribbleSegmentId=None, positive=True):
-        """Scribble prompt: a painted segment (segmentation node + segment ID) or a KJI 0/1 array on the volume."""
+    def _scribbleRequest(self, scribble, positive=True, scribbleSegmentId=None):
         session = self.interactiveSession
         session.requireTarget()
         if _isNode(scribble):
@@ -182,8 +175,7 @@ class InteractiveLogic:
         else:
             array = scribble
         mask, boxKji = Prompts.scribbleMask(session.volumeNode, array)
-        session.requireInteraction("scribble", "scribble")
-        return session.prompt("scribble", lambda client: client.addScribble(mask, positive, boxKji))
+        return "scribble", "scribble", lambda client: client.addScribble(mask, positive, boxKji)
 
     def interactiveUndo(self):
         """Undo the last prompt (the segment and, when the server can, its state)."""
@@ -192,6 +184,7 @@ class InteractiveLogic:
     def interactiveReset(self, clearSegment=True):
         """Start a new object: the server forgets all prompts; by default the target segment is emptied too."""
         self.interactiveSession.reset(clearSegment)
+        send = lambda client: client.addBox(boxKji, positive)  # noqa: E731
 
 
 def _isNode(value):
@@ -232,6 +225,10 @@ def _curvePointsRas(node):
     if not node.IsA("vtkMRMLMarkupsCurveNode"):
         raise ValueError(f"Node '{node.GetName()}' is not a (closed) curve markups node")
     points = node.GetCurvePointsWorld()
+# the prompt kind of each interaction (the name the result and the log give)
+_KINDS = {"points": "point", "bbox2d": "box", "bbox3d": "box", "lasso": "lasso", "scribble": "scribble"}
+
+
     if points is None or points.GetNumberOfPoints() < 3:
         return slicer.util.arrayFromMarkupsControlPoints(node, world=True)
     from vtk.util.numpy_support import vtk_to_numpy

@@ -58,6 +58,17 @@ def segmentSignature(segmentationNode, segmentId):
     return (segmentationNode.GetID(), segmentId, stamp)
 
 
+class PreparedPrompt:
+    """What preparePrompt read from the scene for one prompt: the image (None: the server has it), the segment (None:
+    the server is in step with it), the volume's KJI shape."""
+
+    def __init__(self, kind, shape):
+        self.kind = kind
+        self.shape = shape
+        self.image = self.imageSignature = self.segment = None
+        self.started = time.perf_counter()
+
+
 class InteractiveSession:
     """Prompts against one nnInteractive server, written into one target segment through the segment editor."""
 
@@ -146,17 +157,21 @@ class InteractiveSession:
         signature = segmentSignature(self.segmentationNode, self.segmentId)
         if signature == self._segmentSignature and not force:
             return False
-        mask = self._segmentEditor().segmentLabelmapArray(self.segmentationNode, self.segmentId, self.volumeNode)
+        self._sendSegment(self._segmentEditor().segmentLabelmapArray(self.segmentationNode, self.segmentId,
+                                                                     self.volumeNode))
+        self._segmentSignature = segmentSignature(self.segmentationNode, self.segmentId)
+        return True
+
+    def _sendSegment(self, mask):
+        """The segment's voxels as the server's initial segmentation (an empty segment: a reset of the object)."""
         if mask.any():
             if not self.capabilities["initialSegmentation"]:
                 raise InteractiveError(f"The nnInteractive server at {self.settings.origin} cannot start from an "
                                        f"existing segment; empty the segment or choose an empty one")
             self._guarded(lambda: self.client.setSegmentation(mask))
-            logging.info("Sent segment '%s' (%d voxels) as initial segmentation", self.segmentId, mask.sum())
+            logging.info("Sent the target segment (%d voxels) as initial segmentation", mask.sum())
         else:
             self._guarded(self.client.resetInteractions)
-        self._segmentSignature = segmentSignature(self.segmentationNode, self.segmentId)
-        return True
 
     def _guarded(self, request):
         """Run a server request; on failure, forget what the server is believed to hold, then re-raise."""
@@ -182,19 +197,53 @@ class InteractiveSession:
 
     def prompt(self, kind, send):
         """Run one prompt: send(client) -> ChangedRegion; the region is written into the target segment."""
+        prepared = self.preparePrompt(kind)
+        return self.finishPrompt(prepared, self.exchangePrompt(prepared, send))
+
+    def preparePrompt(self, kind):
+        """First part of a prompt, on the thread that owns the scene: what the server will need is read here (a copy
+        of the image when the server lacks it, the segment when it changed) and consent is asked."""
         self.requireTarget()
-        started = time.perf_counter()
-        imageSent = self.ensureImage()
-        self.ensureSegmentSynced()
-        shape = tuple(self.volumeNode.GetImageData().GetDimensions())[::-1]
-        what = f"{kind} prompt"
-        region = self._guarded(lambda: checkedRegion(send(self.client), shape, self.settings.origin, what))
+        prepared = PreparedPrompt(kind, tuple(self.volumeNode.GetImageData().GetDimensions())[::-1])
+        signature = imageSignature(self.volumeNode)
+        if self.client is None or signature != self._imageSignature or not self.client.hasImage:
+            requireConsent(self.settings, self.consentStore, self.consentCallback)
+            prepared.image, prepared.imageSignature = slicer.util.arrayFromVolume(self.volumeNode).copy(), signature
+        if prepared.image is not None or segmentSignature(self.segmentationNode, self.segmentId) != \
+                self._segmentSignature:
+            prepared.segment = self._segmentEditor().segmentLabelmapArray(self.segmentationNode, self.segmentId,
+                                                                        self.volumeNode)
+        return prepared
+
+    def exchangePrompt(self, prepared, send):
+        """Second part: only the server (may run on a worker thread; nothing here touches the scene). Returns the
+        checked ChangedRegion."""
+        if prepared.image is not None:
+            self.connect()
+            started = time.perf_counter()
+            self._guarded(lambda: self.client.setImage(prepared.image))
+            logging.info("Sent volume %s to %s in %.2f s", prepared.image.shape, self.settings.origin,
+                         time.perf_counter() - started)
+            self._imageSignature, self._segmentSignature = prepared.imageSignature, None
+        if prepared.segment is not None:
+            self._sendSegment(prepared.segment)
+        what = f"{prepared.kind} prompt"
+        return self._guarded(lambda: checkedRegion(send(self.client), prepared.shape, self.settings.origin, what))
+
+    def finishPrompt(self, prepared, region):
+        """Last part, on the thread that owns the scene: the region is written into the target segment."""
+        self.requireTarget()
         written = ResultWriter.writeRegion(self._segmentEditor(), self.segmentationNode, self.segmentId,
                                            self.volumeNode, region)
         self._segmentSignature = segmentSignature(self.segmentationNode, self.segmentId)
-        self.lastResult = PromptResult(kind, region, written, time.perf_counter() - started, imageSent)
+        self.lastResult = PromptResult(prepared.kind, region, written, time.perf_counter() - prepared.started,
+                                       prepared.image is not None)
         logging.info("nnInteractive %s", self.lastResult)
         return self.lastResult
+
+    def forgetSegment(self):
+        """The server's segmentation may differ from the segment: the next prompt sends the segment again."""
+        self._segmentSignature = None
 
     def startFromSegment(self):
         """Send the image (if needed) and the target segment's content as the initial segmentation now."""
