@@ -123,10 +123,10 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._growSession = None
         self._comparisonRows = None
         self._aiJob = None
-        self._aiJobFinished = None
         self._promptJob = None
         self._promptTimer = None
         self._comparisonCancelled = False
+        self._aiJobFinished = None
         self._aiTimer = None
         self._aiOptionEditors = {}
         self._shownAiOptions = None
@@ -199,11 +199,11 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._aiTimer.stop()
         if self._aiJob is not None and not self._aiJob.done:
             self._aiJob.cancel()
-
         if self._promptTimer is not None:
             self._promptTimer.stop()
         if self._promptJob is not None:
             self._promptJob.cancel()
+
     def enter(self):
         self.initializeParameterNode()
         self.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditor.editorNode)
@@ -220,10 +220,10 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSceneStartClose(self, caller, event):
         self.onGrowCancel()
-        self.setParameterNode(None)
         self._comparisonCancelled = True  # a comparison running (its progress repaints the GUI) stops there
         if self._promptJob is not None:
             self._promptJob.cancel()
+        self.setParameterNode(None)
         self.segmentEditorWidget.setSegmentationNode(None)
         self.segmentEditorWidget.removeViewObservations()
 
@@ -552,12 +552,12 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # Interactive ------------------------------------------------------------------------------------------------
 
     def _setupInteractive(self):
-        self.ui.interactiveTestButton.connect("clicked(bool)", self.onInteractiveTest)
         import qt
 
         self._promptTimer = qt.QTimer()
         self._promptTimer.setInterval(50)
         self._promptTimer.connect("timeout()", self._pollPromptJob)
+        self.ui.interactiveTestButton.connect("clicked(bool)", self.onInteractiveTest)
         buttons = {"point": self.ui.interactivePointButton, "box": self.ui.interactiveBoxButton,
                    "lasso": self.ui.interactiveLassoButton, "scribble": self.ui.interactiveScribbleButton}
         for kind, button in buttons.items():
@@ -618,12 +618,12 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             (slicer.util.infoDisplay if ok else slicer.util.warningDisplay)(message)
 
     def onInteractivePrompt(self, kind):
-        with slicer.util.tryWithErrorDisplay(_("nnInteractive prompt failed."), waitCursor=True):
         """A prompt runs as a job (the server exchange on a worker thread): the panel stays responsive, its writing
         controls are disabled until the result is written by _pollPromptJob."""
-            self._interactiveServer()
+        with slicer.util.tryWithErrorDisplay(_("nnInteractive prompt failed."), waitCursor=True):
             if self._promptJob is not None:
                 raise ValueError(_("A prompt is running: wait for its result."))
+            self._interactiveServer()
             volume, segmentation, segmentId = self._inputs()
             session = self.logic.interactiveSession
             if (session.volumeNode, session.segmentationNode, session.segmentId) != (volume, segmentation, segmentId):
@@ -701,9 +701,9 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.comparisonProgressBar.setValue(int(round(100 * fraction)))
         self.ui.comparisonProgressBar.setFormat(message)
         slicer.app.processEvents()
-
         if self._comparisonCancelled:
             raise JobCancelledError(_("The comparison was cancelled: the scene was closed."))
+
     def onExportComparisonCsv(self):
         import qt
 

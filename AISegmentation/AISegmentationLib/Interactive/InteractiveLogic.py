@@ -141,6 +141,44 @@ class InteractiveLogic:
 
     def interactivePoint(self, point, positive=True, controlPointIndex=-1):
         """Point prompt at a RAS point, or at a control point of a markups point list (default: its last one)."""
+        return self._prompt(self._pointRequest(point, positive, controlPointIndex))
+
+    def interactiveBox(self, box, positive=True):
+        """Box prompt: a markups ROI node, or two opposite RAS corners. A box flat along a voxel axis is a 2D box on
+        that slice; a 3D box needs a server that supports 3D boxes."""
+        return self._prompt(self._boxRequest(box, positive))
+
+    def interactiveLasso(self, polygon, positive=True):
+        """Lasso prompt: a closed curve node (or any curve markups node), or N x 3 RAS points on one slice."""
+        return self._prompt(self._lassoRequest(polygon, positive))
+
+    def interactiveScribble(self, scribble, scribbleSegmentId=None, positive=True):
+        """Scribble prompt: a painted segment (segmentation node + segment ID) or a KJI 0/1 array on the volume."""
+        return self._prompt(self._scribbleRequest(scribble, positive, scribbleSegmentId))
+
+    def startInteractivePrompt(self, kind, prompt, positive=True, **details):
+        """A prompt as a job (what the panel uses): the prompt's geometry and what the server needs are read now; the
+        server exchange runs on a worker thread; job.wait() writes the result on the calling thread and returns the
+        PromptResult. kind: point, box, lasso or scribble, with the argument the matching interactive* method takes
+        (details: controlPointIndex, scribbleSegmentId). Until the job ends, other writes are refused."""
+        requests = {"point": self._pointRequest, "box": self._boxRequest, "lasso": self._lassoRequest,
+                    "scribble": self._scribbleRequest}
+        if kind not in requests:
+            raise ValueError(f"Unknown prompt kind '{kind}'; choose one of: {', '.join(requests)}")
+        interaction, label, send = requests[kind](prompt, positive, **details)
+        session = self.interactiveSession
+        prepared = session.preparePrompt(kind)
+        return PromptJob(session, prepared, interaction, label, send, self._segmentEditor()).start()
+
+    def _prompt(self, request):
+        interaction, label, send = request
+        session = self.interactiveSession
+        session.requireInteraction(interaction, label)
+        return session.prompt(_KINDS[interaction], send)
+
+    # Prompt requests: (interaction the server must support, its label, send(client) -> ChangedRegion) ----------
+
+    def _pointRequest(self, point, positive=True, controlPointIndex=-1):
         session = self.interactiveSession
         session.requireTarget()
         ras = _controlPointRas(point, controlPointIndex) if _isNode(point) else point
@@ -152,6 +190,7 @@ class InteractiveLogic:
         session.requireTarget()
         corners = _roiCorners(box) if _isNode(box) else box
         boxKji = Prompts.boxKji(session.volumeNode, corners)
+        send = lambda client: client.addBox(boxKji, positive)  # noqa: E731
         if any(hi - lo == 1 for lo, hi in boxKji):
             return "bbox2d", "2D box", send
         return "bbox3d", "3D box (draw the box on one slice)", send
@@ -184,7 +223,10 @@ class InteractiveLogic:
     def interactiveReset(self, clearSegment=True):
         """Start a new object: the server forgets all prompts; by default the target segment is emptied too."""
         self.interactiveSession.reset(clearSegment)
-        send = lambda client: client.addBox(boxKji, positive)  # noqa: E731
+
+
+# the prompt kind of each interaction (the name the result and the log give)
+_KINDS = {"points": "point", "bbox2d": "box", "bbox3d": "box", "lasso": "lasso", "scribble": "scribble"}
 
 
 def _isNode(value):
@@ -225,10 +267,6 @@ def _curvePointsRas(node):
     if not node.IsA("vtkMRMLMarkupsCurveNode"):
         raise ValueError(f"Node '{node.GetName()}' is not a (closed) curve markups node")
     points = node.GetCurvePointsWorld()
-# the prompt kind of each interaction (the name the result and the log give)
-_KINDS = {"points": "point", "bbox2d": "box", "bbox3d": "box", "lasso": "lasso", "scribble": "scribble"}
-
-
     if points is None or points.GetNumberOfPoints() < 3:
         return slicer.util.arrayFromMarkupsControlPoints(node, world=True)
     from vtk.util.numpy_support import vtk_to_numpy
