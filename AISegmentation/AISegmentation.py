@@ -29,7 +29,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from AISegmentationLib.Classic import LevelTracing, Threshold
-from AISegmentationLib.Comparison import SegmentComparison
+from AISegmentationLib.Comparison import LabelMatching, SegmentComparison
 from AISegmentationLib.Backends.AILogic import ENVIRONMENT_CHOICES
 from AISegmentationLib.Backends.JobRunner import JobCancelledError
 from AISegmentationLib.Backends.Options import formatText, parseListText
@@ -82,6 +82,7 @@ class AISegmentationParameterNode:
     comparisonReference: vtkMRMLSegmentationNode
     comparisonCompared: vtkMRMLSegmentationNode
     compareAllSegments: bool = False
+    comparisonMatch: Annotated[str, Choice(list(LabelMatching.MATCH_MODES))] = "auto"
     comparisonDevice: Annotated[str, Choice(COMPARISON_DEVICES)] = "auto"
     hausdorff95Mode: Annotated[str, Choice(list(SegmentComparison.HAUSDORFF95_MODES))] = "max"
     surfaceDiceTolerance: Annotated[float, WithinRange(0.0, 100.0)] = 2.0
@@ -691,7 +692,7 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     pairs = [(referenceId, comparedId)]
                 self._comparisonRows, p.comparisonTable = self.logic.compareSegmentations(
                     p.comparisonReference, p.comparisonCompared, pairs, tableNode=p.comparisonTable,
-                    progressCallback=self._showComparisonProgress, device=p.comparisonDevice,
+                    progressCallback=self._showComparisonProgress, match=p.comparisonMatch, device=p.comparisonDevice,
                     hausdorff95Mode=p.hausdorff95Mode, surfaceDiceTolerance=p.surfaceDiceTolerance)
                 self.ui.comparisonTableView.setMRMLTableNode(p.comparisonTable)
         finally:

@@ -320,8 +320,9 @@ class AISegmentationLogic:
             surfaceDiceTolerance=surfaceDiceTolerance)
 
     def compareSegmentations(self, referenceNode, comparedNode, pairs=None, tableNode=None, csvPath=None,
-                             progressCallback=None, **options):
-        """Compare all segment pairs (matched by name unless pairs = [(referenceId, comparedId)] is given).
+                             progressCallback=None, match="auto", mapping=None, **options):
+        """Compare all segment pairs (every segment of either side a row, matched by match = "auto" | "name" |
+        "value" through the label mapping file or dict, if any, unless pairs = [(referenceId, comparedId)] is given).
 
         Results go into a table node (created when not given) and optionally a CSV file. Returns (rows, tableNode).
         options: those of compareSegments, validated before anything is computed.
@@ -332,24 +333,26 @@ class AISegmentationLogic:
                 raise ValueError(f"No {what} segmentation selected")
         with self._oneComparison():
             rows = SegmentComparisonMRML.compareSegmentations(referenceNode, comparedNode, pairs, progressCallback,
-                                                              **options)
+                                                              match, mapping, **options)
         tableNode = SegmentComparisonMRML.rowsToTableNode(self.scene, rows, tableNode)
         if csvPath:
             self.saveComparisonCsv(rows, csvPath)
         return rows, tableNode
 
     def compareLabelmapFiles(self, referencePath, comparedPath, referenceLabels=None, comparedLabels=None,
-                             match=None, csvPath=None, progressCallback=None, **options):
+                             match=None, csvPath=None, progressCallback=None, mapping=None, **options):
         """Compare two label-map files label by label, without building segmentation nodes (no table node).
 
-        Labels are paired by value, or by name when match="name" (the default when a name table is given; tables
-        as for importLabelmap); the compared map is resampled onto the reference's grid only when they differ.
+        Labels are paired by value, or by name when match="name" ("auto", the default: by name when both sides have
+        a name table or a label mapping is given; tables as for importLabelmap); the compared map is resampled onto
+        the reference's grid only when they differ.
         Returns the rows of compareSegmentations; optionally writes them to a CSV file.
         """
         SegmentComparison.validateComparisonOptions(options)
         with self._oneComparison():
             rows = LabelmapComparison.compareLabelmapFiles(self.runtime, referencePath, comparedPath, referenceLabels,
-                                                           comparedLabels, match, progressCallback, **options)
+                                                           comparedLabels, match, progressCallback, mapping,
+                                                           **options)
         if csvPath:
             self.saveComparisonCsv(rows, csvPath)
         return rows

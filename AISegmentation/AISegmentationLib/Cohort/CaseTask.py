@@ -54,7 +54,7 @@ import time
 import traceback
 
 from ..AtomicWrite import isTemporaryName, writeText
-from ..Comparison.SegmentComparisonMRML import TABLE_COLUMNS, matchSegmentsByName
+from ..Comparison.SegmentComparisonMRML import TABLE_COLUMNS
 from ..SampleData import fileSha256
 
 STEPS = ("segment", "compare", "volumes")
@@ -111,6 +111,8 @@ def recordPath(outputDir, caseId):
 def configurationKey(case, steps, backend, options):
     """sha256 of what determines a case's outputs: a finished case is reused only when it is unchanged."""
     inputs = {"images": case["images"], "reference": case.get("reference"), "prediction": case.get("prediction")}
+    if case.get("compare"):  # only then: the keys of cases compared with the defaults stay as they were
+        inputs["compare"] = case["compare"]
     text = json.dumps({"inputs": inputs, "steps": list(steps), "backend": backend, "options": options},
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -407,6 +409,19 @@ def _writeDicomSeg(labelmapPath, labelNames, dicomFolder, outputPath, provenance
     return writeDicomSeg(labelmapPath, labelNames, dicomFolder, outputPath, algorithm=algorithm)
 
 
+def withCompareOptions(cases, steps, match="auto", mapping=None):
+    """The cases, each with how its compare step pairs structures ("compare": {"match", "mapping" as a plain dict})
+    when it is not the default; ValueError for an unknown match mode or a bad mapping, before anything runs."""
+    from ..Comparison.LabelMatching import readLabelMapping, resolveMatch
+
+    mapping = readLabelMapping(mapping)
+    resolveMatch(match, mapping=mapping)
+    if "compare" not in steps or (match in (None, "auto") and not mapping):
+        return cases
+    options = {"match": match or "auto", "mapping": mapping.asDict() if mapping else None}
+    return [{**case, "compare": options} for case in cases]
+
+
 def _compare(logic, case, segmentation, labelmapPath, record):
     reference = case.get("reference")
     if not reference:
@@ -414,14 +429,19 @@ def _compare(logic, case, segmentation, labelmapPath, record):
         return []
     if not os.path.exists(reference):
         raise ValueError(f"Reference '{reference}' of case '{case['case']}' does not exist")
+    compare = case.get("compare") or {}
+    match, mapping = compare.get("match", "auto"), compare.get("mapping")
+    prediction = case.get("prediction")  # a label map without a name table carries no names ("auto": by value)
+    named = not prediction or _isSegmentationFile(prediction) or bool(_nameTable(prediction))
     if _isSegmentationFile(reference):
+        from ..Comparison.SegmentComparisonMRML import matchSegments
+
         referenceNode = logic.loadSegmentation(reference, name=f"{case['case']} reference")
-        rows, _table = logic.compareSegmentations(referenceNode, segmentation,
-                                                  matchSegmentsByName(referenceNode, segmentation))
+        pairs = matchSegments(referenceNode, segmentation, match, mapping, comparedNamed=named)
+        rows, _table = logic.compareSegmentations(referenceNode, segmentation, pairs)
     else:
-        referenceNames = _nameTable(reference)
-        rows = logic.compareLabelmapFiles(reference, labelmapPath, referenceNames, _nameTable(labelmapPath),
-                                          match="name" if referenceNames else "value")
+        rows = logic.compareLabelmapFiles(reference, labelmapPath, _nameTable(reference),
+                                          _nameTable(labelmapPath) if named else None, match=match, mapping=mapping)
     return [metricRow(row) for row in rows]
 
 
@@ -429,8 +449,8 @@ def metricRow(row):
     """A comparison row of the engine as a JSON-ready dict; infinite values become the string "inf"."""
     result = row["result"]
     values = {key: _jsonNumber(getattr(result, key)) for key in METRIC_KEYS}
-    return {"referenceSegment": row["referenceSegment"], "comparedSegment": row["comparedSegment"], **values,
-            "note": result.note or ""}
+    return {"referenceSegment": row["referenceSegment"], "comparedSegment": row["comparedSegment"],
+            "structure": row.get("structure"), **values, "note": result.note or ""}
 
 
 def _jsonNumber(value):

@@ -41,16 +41,18 @@ class CohortLogic:
 
     def runCohort(self, manifest, outputDir, steps=CaseTask.STEPS, backend=None, backendOptions=None,
                   scheduler=None, security=None, workers=None, environment="auto", force=False,
-                  progressCallback=None, cancelEvent=None, dashboardCallback=None):
+                  progressCallback=None, cancelEvent=None, dashboardCallback=None, match="auto", mapping=None):
         """Run a cohort (a manifest path, a folder or a list of Manifest.case dicts) into outputDir; returns a
         CohortRunner.CohortResult. steps: any of "segment", "compare", "volumes"; backend / backendOptions: the
         segment step's backend and options (validated here before anything runs; a case's own options override
         them); scheduler: a Dask scheduler address (None: a LocalCluster of `workers` processes); security:
         ClusterConnection.makeSecurity(...); force: redo finished cases; progressCallback(CohortRunner.Progress);
-        cancelEvent: a threading.Event; dashboardCallback(url): told the Dask dashboard's address."""
+        cancelEvent: a threading.Event; dashboardCallback(url): told the Dask dashboard's address; match / mapping:
+        how the compare step pairs structures (LabelMatching; the mapping is read here, sent to the workers)."""
         cases = manifest if isinstance(manifest, list) else self.readCohortManifest(manifest)
         Manifest.requireDistinctCaseIds(cases)
         steps = CaseTask.requireSteps(steps)
+        cases = CaseTask.withCompareOptions(cases, steps, match, mapping)
         backendOptions = self._validateBackend(cases, steps, backend, backendOptions)
         gpuCases = self._gpuCases(cases, steps, backend, backendOptions)
         if gpuCases and not scheduler:

@@ -78,7 +78,8 @@ def _metricRow(base, entry, volumes, case):
               for field in METRIC_FIELDS}
     volume = volumes.get(str(compared)) or volumes.get(str(reference))
     extra = _volumeFields(volume, case) if volume else {}
-    return _row(base, structure=str(reference if reference is not None else compared),
+    structure = entry.get("structure") or (reference if reference is not None else compared)
+    return _row(base, structure=str(structure),
                 referenceSegment=None if reference is None else str(reference),
                 comparedSegment=None if compared is None else str(compared),
                 note=entry.get("note") or None, **values, **extra)

@@ -37,6 +37,9 @@ def addBatchParser(commands):
                                                    "cores, the memory and the backend's memory estimate)")
     addClusterArguments(batch)
     batch.add_argument("--force", action="store_true", help="redo every case, also those finished earlier")
+    from .Main import addMatchArguments
+
+    addMatchArguments(batch.add_argument_group("compare step"))
     batch.add_argument("--environment", default="auto",
                        help=f"Python of the backend on the workers: {', '.join(ENVIRONMENT_CHOICES)} or a Python "
                             "executable (default: auto)")
@@ -111,6 +114,7 @@ def runBatch(logic, args):
         result = logic.runCohort(args.manifest, args.output, steps=args.steps, backend=args.backend,
                                  backendOptions=options, scheduler=scheduler, security=security,
                                  workers=args.workers, environment=args.environment, force=args.force,
+                                 match=args.match, mapping=args.mapping,
                                  progressCallback=progress,
                                  dashboardCallback=lambda link: print(f"Dask dashboard: {link or 'none'}",
                                                                       flush=True))

@@ -94,6 +94,19 @@ def _addInputs(parser, segmentRequired=True):
                          help="only voxels with source intensity in this range may be edited")
 
 
+def addMatchArguments(parser):
+    """--match and --mapping (compare, batch)."""
+    from ..Comparison.LabelMatching import MATCH_MODES
+
+    parser.add_argument("--match", default="auto", choices=list(MATCH_MODES),
+                        help="pair segments by label value or by name; auto (default): by name when both sides carry "
+                             "names (a .seg.nrrd, a label map with a name table) or a mapping is given, else by value")
+    parser.add_argument("--mapping", metavar="FILE",
+                        help="label homogenization: JSON {\"liver\": [\"Liver\", \"liver_1\", 6]} (or one such "
+                             "object per side under \"reference\" / \"compared\"), or CSV source,structure[,side]: "
+                             "synonyms and label values become one structure name, then segments pair by name")
+
+
 def buildParser():
     from .Batch import addBatchParser
     from .Segment import addSegmentParser
@@ -158,9 +171,7 @@ def buildParser():
     compare.add_argument("compared", help="compared segmentation: .seg.nrrd or a label-map image")
     compare.add_argument("--reference-labels", help="label names of a reference label map (JSON file or 1=a,2=b)")
     compare.add_argument("--compared-labels", help="label names of a compared label map (JSON file or 1=a,2=b)")
-    compare.add_argument("--match", choices=["name", "value"],
-                         help="pair segments by name or by label value (default: value for two label maps "
-                              "without names, name otherwise)")
+    addMatchArguments(compare)
     compare.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to compute")
     compare.add_argument("--hd95-mode", default="max", choices=["max", "pooled", "slicerrt"],
                          help="HD95 convention: max of directed (MONAI), pooled (medpy), slicerrt")
@@ -304,24 +315,28 @@ def runCompare(logic, args):
     import json
 
     from ..Comparison import SegmentComparisonMRML
+    from ..Comparison.LabelMatching import readLabelMapping
     from ..AtomicWrite import writeText
 
     options = dict(device=args.device, hausdorff95Mode=args.hd95_mode, averageSurfaceDistanceMode=args.asd_mode,
                    surfaceDiceTolerance=args.tolerance)
+    mapping = readLabelMapping(args.mapping)  # a bad mapping stops everything before any work
     if not _isSegmentationFile(args.reference) and not _isSegmentationFile(args.compared):
         # Two label maps: compared value by value, without segmentation nodes.
         rows = logic.compareLabelmapFiles(args.reference, args.compared, args.reference_labels, args.compared_labels,
-                                          args.match, csvPath=args.csv, **options)
+                                          args.match, csvPath=args.csv, mapping=mapping, **options)
     else:
         reference, referenceNamed = _loadSegmentationFile(logic, args.reference, args.reference_labels)
         compared, comparedNamed = _loadSegmentationFile(logic, args.compared, args.compared_labels)
-        match = args.match or ("name" if referenceNamed or comparedNamed else "value")
-        pairs = (SegmentComparisonMRML.matchSegmentsByName if match == "name"
-                 else SegmentComparisonMRML.matchSegmentsByLabelValue)(reference, compared)
+        pairs = SegmentComparisonMRML.matchSegments(reference, compared, args.match, mapping, referenceNamed,
+                                                    comparedNamed)
         rows, _ = logic.compareSegmentations(reference, compared, pairs, csvPath=args.csv, **options)
     printComparisonTable(rows)
+    if mapping:
+        printStructureMapping(rows)
     if args.json:
         records = [{"referenceSegment": r["referenceSegment"], "comparedSegment": r["comparedSegment"],
+                    "structure": r.get("structure"),
                     **{k: (str(v) if isinstance(v, float) and v in (float("inf"), float("-inf")) else v)
                        for k, v in r["result"].asDict().items()}} for r in rows]
         text = json.dumps(records, indent=1)
@@ -340,6 +355,15 @@ def printComparisonTable(rows):
         print(f"{referenceName[:21]:<22}{comparedName[:21]:<22}{r.dice:>8.4f}{r.jaccard:>9.4f}"
               f"{r.hausdorff:>9.2f}{r.hausdorff95:>9.2f}{r.averageSurfaceDistance:>9.3f}{r.surfaceDice:>9.4f}"
               f"{r.referenceVolume:>10.2f}{r.comparedVolume:>10.2f}" + (f"  ({r.note})" if r.note else ""))
+
+
+def printStructureMapping(rows):
+    """Which source segment became which structure, where the name changed (label homogenization)."""
+    for row in rows:
+        for side in ("reference", "compared"):
+            name = row[f"{side}Segment"]
+            if name is not None and row.get("structure") and name != row["structure"]:
+                print(f"  {side} '{name}' -> structure '{row['structure']}'")
 
 
 def runSegment(logic, args):

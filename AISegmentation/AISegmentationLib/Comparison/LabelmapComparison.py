@@ -15,21 +15,18 @@ from ..Geometry import volumeImage
 from ..SegmentationIO import readLabelNames
 from ..VolumeIO import _nodeIds, loadVolume, removeNodesAddedSince
 from . import SegmentComparisonLayers
-from .LabelMatching import normalizedName, pairByMatchKey
+from .LabelMatching import matchStructures, readLabelMapping, resolveMatch
 from .SegmentComparison import allLabelBoundingBoxes
 
-MATCH_MODES = ("value", "name")
-
-
 def compareLabelmapFiles(runtime, referencePath, comparedPath, referenceLabels=None, comparedLabels=None,
-                         match=None, progressCallback=None, **options):
+                         match=None, progressCallback=None, mapping=None, **options):
     """Rows of compareSegmentations for two label-map images (NIfTI, NRRD, MHA). ``referenceLabels`` /
-    ``comparedLabels``: name tables ({1: "spleen"}, JSON file or "1=a,2=b"); ``match``: "value" or "name" (default:
-    name when a table is given, else value); options as SegmentComparison.compareMasks."""
+    ``comparedLabels``: name tables ({1: "spleen"}, JSON file or "1=a,2=b"); ``match``: "value", "name" or "auto"
+    (the default: by name when both sides have a name table or a mapping is given, else by value); ``mapping``: a
+    label mapping (LabelMatching.readLabelMapping: file, dict); options as SegmentComparison.compareMasks."""
+    mapping = readLabelMapping(mapping)
     referenceNames, comparedNames = readLabelNames(referenceLabels), readLabelNames(comparedLabels)
-    match = match or ("name" if referenceNames or comparedNames else "value")
-    if match not in MATCH_MODES:
-        raise ValueError(f"match must be one of {MATCH_MODES}, got {match!r}")
+    match = resolveMatch(match, bool(referenceNames), bool(comparedNames), mapping)
     scene = runtime.scene
     before = _nodeIds(scene)
     try:
@@ -39,10 +36,11 @@ def compareLabelmapFiles(runtime, referencePath, comparedPath, referenceLabels=N
         referenceTransform = referenceNode.GetParentTransformNode()
         sides = [_labelmapSide(node, names, geometry, referenceTransform, path) for node, names, path in
                  ((referenceNode, referenceNames, referencePath), (comparedNode, comparedNames, comparedPath))]
-        pairs = (_pairsByValue if match == "value" else _pairsByName)(*sides)
+        pairs = matchStructures(*({value: (segment.name, value) for value, segment in side.segments.items()}
+                                  for side in sides), match, mapping)
         if not pairs:
             raise ValueError(f"No labels to compare: '{referencePath}' and '{comparedPath}' are both empty")
-        if all(None in pair for pair in pairs):
+        if all(None in pair[:2] for pair in pairs):
             logging.warning("No label %s in common between '%s' and '%s': every label is a row of its side only",
                             "values" if match == "value" else "names", referencePath, comparedPath)
         return SegmentComparisonLayers.compareSides(*sides, pairs, SegmentComparisonLayers.geometrySpacing(geometry),
@@ -71,15 +69,3 @@ def _labelmapSide(volumeNode, names, geometry, referenceTransformNode, path):
                 for value in boxes}
     return SegmentComparisonLayers.Side([layer], segments)
 
-
-def _pairsByValue(referenceSide, comparedSide):
-    """Every label of either side: (value, value) when both have it, (value, None) / (None, value) otherwise."""
-    return pairByMatchKey({value: value for value in referenceSide.segments},
-                          {value: value for value in comparedSide.segments})
-
-
-def _pairsByName(referenceSide, comparedSide):
-    """Names compared case-insensitively; the first compared label of a name is taken (as matchSegmentsByName);
-    labels without a counterpart are rows with None on the other side."""
-    return pairByMatchKey({value: normalizedName(segment.name) for value, segment in referenceSide.segments.items()},
-                          {value: normalizedName(segment.name) for value, segment in comparedSide.segments.items()})

@@ -259,13 +259,17 @@ def _segmentName(side, key):
 
 
 def compareSides(referenceSide, comparedSide, pairs, spacing, progressCallback=None, **options):
-    """Rows (dicts: referenceSegment, comparedSegment names, "result": ComparisonResult) of the key pairs.
+    """Rows (dicts: referenceSegment, comparedSegment names, "structure", "result": ComparisonResult) of the key
+    pairs ((reference key, compared key) or (reference key, compared key, structure name); the structure defaults to
+    the reference segment's name, else the compared one's).
 
     A key of None is a structure the side does not have: its row holds the metrics of an empty mask there (from the
     other segment's voxel count alone, nothing else is computed) and its name is None."""
     rows = []
-    for index, (referenceKey, comparedKey) in enumerate(pairs):
+    for index, pair in enumerate(pairs):
+        referenceKey, comparedKey = pair[:2]
         referenceName, comparedName = _segmentName(referenceSide, referenceKey), _segmentName(comparedSide, comparedKey)
+        structure = pair[2] if len(pair) > 2 else referenceName if referenceName is not None else comparedName
         if progressCallback:
             progressCallback(index / len(pairs), f"Comparing {referenceName} with {comparedName}")
         if referenceKey is None or comparedKey is None:
@@ -280,7 +284,8 @@ def compareSides(referenceSide, comparedSide, pairs, spacing, progressCallback=N
             SegmentComparison.releaseFreedMemory()
             logging.info("%s vs %s: Dice %.4f, HD95 %.2f mm", referenceName, comparedName, result.dice,
                          result.hausdorff95)
-        rows.append({"referenceSegment": referenceName, "comparedSegment": comparedName, "result": result})
+        rows.append({"referenceSegment": referenceName, "comparedSegment": comparedName, "structure": structure,
+                     "result": result})
     if progressCallback:
         progressCallback(1.0, f"Compared {len(rows)} segment pairs")
     return rows

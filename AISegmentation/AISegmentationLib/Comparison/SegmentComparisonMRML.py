@@ -12,7 +12,7 @@ import vtk
 
 from ..SegmentEditing import requireSegment
 from . import SegmentComparison, SegmentComparisonLayers
-from .LabelMatching import normalizedName, pairByMatchKey
+from .LabelMatching import matchStructures, readLabelMapping
 
 # (column title, ComparisonResult attribute); units are in the titles.
 TABLE_COLUMNS = [
@@ -55,34 +55,47 @@ def compareSegments(referenceNode, referenceSegmentId, comparedNode, comparedSeg
     return SegmentComparison.compareMasks(reference, compared, spacing, **options)
 
 
-def _segmentKeys(segmentationNode, keyOf):
+def _segments(segmentationNode):
     segmentation = segmentationNode.GetSegmentation()
-    return {segmentId: keyOf(segmentation.GetSegment(segmentId)) for segmentId in segmentation.GetSegmentIDs()}
+    return {segmentId: (segmentation.GetSegment(segmentId).GetName(), segmentation.GetSegment(segmentId).GetLabelValue())
+            for segmentId in segmentation.GetSegmentIDs()}
+
+
+def matchSegments(referenceNode, comparedNode, match="auto", mapping=None, referenceNamed=True, comparedNamed=True):
+    """[(reference segment ID, compared segment ID, structure name)]: every segment of either side, None for the side
+    without it (reference order, then the compared-only ones). match: "value", "name" or "auto" (by name when both
+    sides carry names: a segmentation does, a label map imported without a name table does not - say so with
+    referenceNamed / comparedNamed); mapping: a label mapping (LabelMatching.readLabelMapping)."""
+    return matchStructures(_segments(referenceNode), _segments(comparedNode), match, readLabelMapping(mapping),
+                           referenceNamed, comparedNamed)
 
 
 def matchSegmentsByName(referenceNode, comparedNode):
     """[(reference segment ID, compared segment ID)] by segment name (case-insensitive): every segment of either
     side, with None for the side without a segment of that name (reference order, then the compared-only ones)."""
-    return pairByMatchKey(_segmentKeys(referenceNode, lambda segment: normalizedName(segment.GetName())),
-                          _segmentKeys(comparedNode, lambda segment: normalizedName(segment.GetName())))
+    return [pair[:2] for pair in matchSegments(referenceNode, comparedNode, "name")]
 
 
 def matchSegmentsByLabelValue(referenceNode, comparedNode):
     """[(reference segment ID, compared segment ID)] by label value: every segment of either side, with None for
     the side without a segment of that value (several compared segments of one value: the last is paired)."""
-    return pairByMatchKey(_segmentKeys(referenceNode, lambda segment: segment.GetLabelValue()),
-                          _segmentKeys(comparedNode, lambda segment: segment.GetLabelValue()), preferLast=True)
+    return [pair[:2] for pair in matchSegments(referenceNode, comparedNode, "value")]
 
 
-def compareSegmentations(referenceNode, comparedNode, pairs=None, progressCallback=None, **options):
-    """Compare segment pairs (default: matched by name, every segment of either side a row). Returns rows: dicts
-    with the segment names (None for the side without the structure) and the ComparisonResult under "result".
-    progressCallback(fraction, message) is called before each pair."""
-    pairs = matchSegmentsByName(referenceNode, comparedNode) if pairs is None else list(pairs)
+def compareSegmentations(referenceNode, comparedNode, pairs=None, progressCallback=None, match="auto", mapping=None,
+                         **options):
+    """Compare segment pairs: [(reference ID, compared ID)] or [(reference ID, compared ID, structure name)], either
+    ID None for a structure that side lacks (default: :func:`matchSegments` with match and mapping). Returns rows:
+    dicts with the segment names (None for the side without the structure), "structure" and the ComparisonResult
+    under "result". progressCallback(fraction, message) is called before each pair."""
+    if pairs is None:
+        pairs = matchSegments(referenceNode, comparedNode, match, mapping)
+    pairs = list(pairs)
     if not pairs:
         raise ValueError(f"No segments to compare: '{referenceNode.GetName()}' and '{comparedNode.GetName()}' have "
                          "none")
-    for referenceId, comparedId in pairs:
+    for pair in pairs:
+        referenceId, comparedId = pair[:2]
         if referenceId is None and comparedId is None:
             raise ValueError("A segment pair needs a reference or a compared segment, got (None, None)")
         if referenceId is not None:
@@ -103,13 +116,13 @@ def _columnTitles(rows):
     tolerance = rows[0]["result"].surfaceDiceTolerance if rows else 2.0
     return ["Reference segment", "Compared segment"] + [
         f"Surface Dice ({tolerance:g} mm)" if attribute == "surfaceDice" else title
-        for title, attribute in TABLE_COLUMNS] + ["Note"]
+        for title, attribute in TABLE_COLUMNS] + ["Note", "Structure"]
 
 
 def _rowValues(row):
     result = row["result"]
     return [row["referenceSegment"] or "", row["comparedSegment"] or ""] + [
-        float(getattr(result, attribute)) for _, attribute in TABLE_COLUMNS] + [result.note]
+        float(getattr(result, attribute)) for _, attribute in TABLE_COLUMNS] + [result.note, row.get("structure") or ""]
 
 
 def rowsToTableNode(scene, rows, tableNode=None, name="Segment comparison"):
@@ -120,7 +133,7 @@ def rowsToTableNode(scene, rows, tableNode=None, name="Segment comparison"):
     table.Initialize()
     titles = _columnTitles(rows)
     for index, title in enumerate(titles):
-        column = vtk.vtkStringArray() if index in (0, 1, len(titles) - 1) else vtk.vtkDoubleArray()
+        column = vtk.vtkStringArray() if index in (0, 1, len(titles) - 2, len(titles) - 1) else vtk.vtkDoubleArray()
         column.SetName(title)
         table.AddColumn(column)
     table.SetNumberOfRows(len(rows))
