@@ -9,7 +9,6 @@ import pytest
 from DevTools.TinyModels import aiLogic, nnunetEnvironment, phantomVolume, tinyModels  # noqa: F401 - fixtures
 
 from AISegmentationLib.Backends import Registry
-from AISegmentationLib.Backends.Options import requireCaseOptions
 from AISegmentationLib.Cohort import CaseTask, CohortRunner, Manifest
 
 FORBIDDEN = [("nnunet", {"modelFolders": ["/tmp/evil"]}, "it names files the backend loads"),
@@ -78,6 +77,8 @@ def test_the_worker_checks_a_case_given_without_a_manifest_too(logic, tmp_path, 
                                              {"modelFolders": [str(tmp_path / "model")], "device": "cpu"},
                                              logic=logic)
     assert record["status"] == "failed" and "may not set option 'modelFolders'" in record["error"]
+    from AISegmentationLib.Backends.Options import requireCaseOptions
+
     with pytest.raises(ValueError, match="where: the manifest may not set option 'usageStatistics'"):
         requireCaseOptions(Registry.getBackend("totalsegmentator").options, {"usageStatistics": True}, "where")
 
