@@ -785,6 +785,41 @@ class AISegmentationTest(ScriptedLoadableModuleTest):
         expected = int(np.count_nonzero((voxels >= low) & (voxels <= high)))
         self.assertEqual(int(logic.segmentArray(segmentation, bone, ct).sum()), expected)
 
+        self.delayDisplay("Island clean-up, Undo and Redo through the panel")
+        import scipy.ndimage
+
+        components, _count = scipy.ndimage.label(logic.segmentArray(segmentation, bone, ct))  # 6-connected
+        largest = int(np.bincount(components.ravel())[1:].max())
+        widget.ui.keepLargestIslandButton.click()
+        self.assertEqual(int(logic.segmentArray(segmentation, bone, ct).sum()), largest)
+        widget.ui.undoButton.click()  # the embedded segment editor's history: the threshold result is back
+        self.assertEqual(int(logic.segmentArray(segmentation, bone, ct).sum()), expected)
+        widget.ui.redoButton.click()
+        self.assertEqual(int(logic.segmentArray(segmentation, bone, ct).sum()), largest)
+        parameters.minimumIslandSize = 100
+        widget.ui.removeSmallIslandsButton.click()
+        self.assertEqual(int(logic.segmentArray(segmentation, bone, ct).sum()), largest)  # one island, above 100
+
+        self.delayDisplay("Automatic threshold through the panel")
+        parameters.autoThresholdMethod, parameters.autoThresholdMode = "Otsu", "SET_LOWER_MAX"
+        otsu = logic.autoThresholdRange(ct, "Otsu", "SET_LOWER_MAX",
+                                        (parameters.thresholdMinimum, parameters.thresholdMaximum))
+        widget.ui.autoThresholdButton.click()
+        self.assertEqual((parameters.thresholdMinimum, parameters.thresholdMaximum), tuple(otsu))
+
+        self.delayDisplay("Level tracing through the panel")
+        traced = logic.addSegment(segmentation, "traced")
+        widget.segmentEditorWidget.setCurrentSegmentID(traced)
+        seed = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "level tracing seed")
+        seed.AddControlPoint(*logic.loadMarkupsPoints(Demo.LIVER_SEEDS)[0])
+        parameters.levelTracingSeed, parameters.levelTracingPlane = seed, "IJ"
+        widget.ui.levelTracingApplyButton.click()
+        tracedVoxels = int(logic.segmentArray(segmentation, traced, ct).sum())
+        self.assertGreater(tracedVoxels, 0)
+        self.assertLessEqual(tracedVoxels, voxels.shape[1] * voxels.shape[2])  # one axial slice at most
+        segmentation.GetSegmentation().RemoveSegment(traced)
+        slicer.mrmlScene.RemoveNode(seed)
+
         self.delayDisplay("Grow from seeds through the panel")
         segmentation.GetSegmentation().RemoveSegment(bone)
         liver = logic.addSegment(segmentation, "liver")

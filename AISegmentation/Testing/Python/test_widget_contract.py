@@ -166,3 +166,16 @@ def test_the_module_calls_slicer_util_as_slicer_5_10_defines_it():
         "slicer.util.confirmYesNoDialog (line 1): not among the checked Slicer 5.10 functions",
         "slicer.util.loadUI (line 2): 2 positional arguments, it takes 1",
         "slicer.util.tryWithErrorDisplay (line 3): no parameter msg"]
+
+
+def test_the_self_test_presses_every_classic_tool_and_undo_redo():
+    """The tools that reach vtkITK (automatic threshold, level tracing, islands) broke in desktop Slicer while no
+    self-test pressed them: the in-Slicer self-test clicks every button of the Classic section, Undo and Redo."""
+    test = ModuleSource.moduleClass("AISegmentationTest")
+    clicked = {node.func.value.attr for node in ast.walk(test) if isinstance(node, ast.Call)
+               and isinstance(node.func, ast.Attribute) and node.func.attr == "click"
+               and isinstance(node.func.value, ast.Attribute)}
+    required = {"thresholdApplyButton", "autoThresholdButton", "levelTracingApplyButton", "growInitializeButton",
+                "growApplyButton", "keepLargestIslandButton", "removeSmallIslandsButton", "undoButton", "redoButton",
+                "compareButton"}
+    assert sorted(required - clicked) == []
