@@ -1,23 +1,16 @@
-"""Compare panel: all segment pairs of two segmentations (matched by name) through the Logic's comparison engine, the
-table on the page and its CSV download (the Logic's own CSV writer)."""
+"""Compare panel: all segment pairs of two segmentations (every segment of either side a row) through the Logic's
+comparison engine, the shown metrics of Comparison/Metrics.py in the table on the page, and its CSV download (the
+Logic's own CSV writer, every metric)."""
 
-import math
 import os
 import tempfile
 
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
-from AISegmentationLib.Comparison.SegmentComparisonMRML import TABLE_COLUMNS
+from AISegmentationLib.Comparison.Metrics import shownMetrics
 
 from .Layout import actionButton, dataAttributes
-
-SHOWN = ("dice", "jaccard", "hausdorff95", "averageSurfaceDistance", "surfaceDice")
-
-
-def _number(value):
-    value = float(value)
-    return "inf" if math.isinf(value) else f"{value:.4f}"
 
 
 class ComparisonPanel:
@@ -28,9 +21,9 @@ class ComparisonPanel:
         self.rows = []
         state, ctrl = page.state, page.ctrl
         state.compareReference, state.compareCompared, state.comparisonRows = None, None, []
-        titles = dict((attribute, title) for title, attribute in TABLE_COLUMNS)
         state.comparisonHeaders = [{"title": "Pair", "key": "pair"}] + [
-            {"title": titles[name], "key": name} for name in SHOWN]
+            {"title": metric.columnTitle(), "key": metric.key} for metric in shownMetrics()] + [
+            {"title": "Note", "key": "note"}]
         ctrl.compare = page.action("compare")(self.compare)
         page.server.trigger("downloadComparison")(self.csvText)
 
@@ -61,8 +54,9 @@ class ComparisonPanel:
     def _rowView(row):
         result = row["result"]
         view = {"pair": f"{row['referenceSegment'] or '-'} / {row['comparedSegment'] or '-'}"}
-        for name in SHOWN:
-            view[name] = _number(getattr(result, name))
+        for metric in shownMetrics():
+            view[metric.key] = metric.format(getattr(result, metric.key))
+        view["note"] = result.note
         return view
 
     def csvText(self):

@@ -54,7 +54,7 @@ import time
 import traceback
 
 from ..AtomicWrite import isTemporaryName, writeText
-from ..Comparison.SegmentComparisonMRML import TABLE_COLUMNS
+from ..Comparison.Metrics import KEYS as METRIC_KEYS
 from ..SampleData import fileSha256
 
 STEPS = ("segment", "compare", "volumes")
@@ -63,7 +63,6 @@ CASES_FOLDER = "cases"
 RECORD_NAME = "case.json"
 DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
 CANCEL_POLL_SECONDS = 0.5
-METRIC_KEYS = [attribute for _, attribute in TABLE_COLUMNS]
 PROVENANCE_KEYS = ("backend", "model", "version", "parameters", "device", "environment", "durationSeconds")
 
 _workerLogic = None

@@ -12,8 +12,9 @@ import os
 import numpy as np
 
 from ..AtomicWrite import atomicOutput
+from ..Comparison.Metrics import HIGHER, metric
 
-PLOTS = {"dice": ("dice", "Dice", (0.0, 1.0), True), "hd95": ("hausdorff95", "HD95 (mm)", None, False)}
+PLOTS = {"dice": ("dice", (0.0, 1.0)), "hd95": ("hausdorff95", None)}  # file name: (metric key, axis limits)
 ROW_HEIGHT_INCHES = 0.32
 MINIMUM_HEIGHT_INCHES = 2.5
 WIDTH_INCHES = 8.0
@@ -82,5 +83,6 @@ def plotMetric(rows, field, label, path, limits=None, higherIsBetter=True):
 
 def writeCohortPlots(rows, outputDir):
     """dice.png and hd95.png in outputDir from the cohort rows (CohortTable.cohortRows); returns {name: path}."""
-    return {name: plotMetric(rows, field, label, os.path.join(outputDir, f"{name}.png"), limits, higherIsBetter)
-            for name, (field, label, limits, higherIsBetter) in PLOTS.items()}
+    return {name: plotMetric(rows, field, metric(field).shortTitle(), os.path.join(outputDir, f"{name}.png"), limits,
+                             metric(field).better == HIGHER)
+            for name, (field, limits) in PLOTS.items()}

@@ -13,14 +13,12 @@ import os
 import urllib.parse
 
 from ..AtomicWrite import writeText
+from ..Comparison.Metrics import METRICS
 from .CohortPlots import writeCohortPlots
 from .CohortTable import cohortCounts, cohortRows, detectionText, summarizeByStructure, writeCohortTables
 
 REPORT_NAME = "report.html"
-CASE_METRICS = (("dice", "Dice", 3), ("jaccard", "Jaccard", 3), ("hausdorff", "HD (mm)", 2),
-                ("hausdorff95", "HD95 (mm)", 2), ("averageSurfaceDistance", "ASSD (mm)", 2),
-                ("surfaceDice", "Surface Dice", 3), ("referenceVolume", "Reference (mL)", 2),
-                ("comparedVolume", "Compared (mL)", 2), ("volumeDifference", "Difference (mL)", 2))
+CASE_METRICS = tuple((metric.key, metric.shortTitle(), metric.digits) for metric in METRICS)  # every declared one
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }

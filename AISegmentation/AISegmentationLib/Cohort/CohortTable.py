@@ -21,11 +21,11 @@ import os
 import numpy as np
 
 from ..AtomicWrite import atomicOutput, writeText
+from ..Comparison.Metrics import METRICS
 from ..CsvOutput import csvText
 
-DISTANCE_FIELDS = ("hausdorff", "hausdorff95", "averageSurfaceDistance")
-METRIC_FIELDS = ("dice", "jaccard", "referenceVolume", "comparedVolume", "volumeDifference", "hausdorff",
-                 "hausdorff95", "averageSurfaceDistance", "surfaceDice")
+DISTANCE_FIELDS = tuple(metric.key for metric in METRICS if metric.infiniteWhenEmpty)
+METRIC_FIELDS = tuple(metric.key for metric in METRICS)  # every declared metric (Comparison/Metrics.py)
 NUMBER_FIELDS = METRIC_FIELDS + ("segmentVolumeMl",)
 COLUMNS = (("case", "string"), ("status", "string"), ("structure", "string"), ("referenceSegment", "string"),
            ("comparedSegment", "string")) + tuple((field, "float64") for field in METRIC_FIELDS) + (

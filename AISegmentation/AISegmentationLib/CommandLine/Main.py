@@ -347,14 +347,16 @@ def runCompare(logic, args):
 
 
 def printComparisonTable(rows):
-    print(f"{'reference':<22}{'compared':<22}{'Dice':>8}{'Jaccard':>9}{'HD mm':>9}{'HD95 mm':>9}{'ASSD mm':>9}"
-          f"{'SurfDice':>9}{'Vref mL':>10}{'Vcmp mL':>10}")
+    """The shown metrics (Comparison/Metrics.py) of each row, one line per structure, its note after them."""
+    from ..Comparison.Metrics import shownMetrics
+
+    columns = [(metric, max(9, len(metric.shortTitle()) + 1)) for metric in shownMetrics()]
+    print(f"{'reference':<22}{'compared':<22}" + "".join(f"{metric.shortTitle():>{width}}" for metric, width in columns))
     for row in rows:
-        r = row["result"]
+        result = row["result"]
         referenceName, comparedName = row["referenceSegment"] or "-", row["comparedSegment"] or "-"
-        print(f"{referenceName[:21]:<22}{comparedName[:21]:<22}{r.dice:>8.4f}{r.jaccard:>9.4f}"
-              f"{r.hausdorff:>9.2f}{r.hausdorff95:>9.2f}{r.averageSurfaceDistance:>9.3f}{r.surfaceDice:>9.4f}"
-              f"{r.referenceVolume:>10.2f}{r.comparedVolume:>10.2f}" + (f"  ({r.note})" if r.note else ""))
+        cells = "".join(f"{metric.format(getattr(result, metric.key)):>{width}}" for metric, width in columns)
+        print(f"{referenceName[:21]:<22}{comparedName[:21]:<22}{cells}" + (f"  ({result.note})" if result.note else ""))
 
 
 def printStructureMapping(rows):

@@ -56,6 +56,7 @@ import numpy as np
 
 from ..Boxes import boundingBox
 from ..Validation import requireNumber
+from .Metrics import KEYS as METRIC_KEYS
 
 HAUSDORFF95_MODES = ("max", "pooled", "slicerrt")
 AVERAGE_SURFACE_DISTANCE_MODES = ("pooled", "meanOfMeans")
@@ -78,27 +79,23 @@ _PARALLEL_MINIMUM_POINTS = 1 << 14
 _TORCH_CHUNK_ELEMENTS = {"cpu": 1 << 22, "cuda": 1 << 27}
 
 
-@dataclasses.dataclass
-class ComparisonResult:
-    """Metrics of one comparison; distances in mm, volumes in mL (cm² for 2D masks)."""
+def _asDict(self):
+    return dataclasses.asdict(self)
 
-    dice: float
-    jaccard: float
-    referenceVolume: float
-    comparedVolume: float
-    volumeDifference: float
-    hausdorff: float
-    hausdorff95: float
-    averageSurfaceDistance: float
-    surfaceDice: float
-    note: str = ""
-    device: str = "cpu"
-    hausdorff95Mode: str = "max"
-    averageSurfaceDistanceMode: str = "pooled"
-    surfaceDiceTolerance: float = 2.0
 
-    def asDict(self):
-        return dataclasses.asdict(self)
+# Metrics of one comparison (one float field per declared metric, see Metrics.METRICS), then the note and the
+# options they were computed with; distances in mm, volumes in mL (cm² for 2D masks).
+ComparisonResult = dataclasses.make_dataclass(
+    "ComparisonResult",
+    [(key, float) for key in METRIC_KEYS] + [
+        ("note", str, dataclasses.field(default="")), ("device", str, dataclasses.field(default="cpu")),
+        ("hausdorff95Mode", str, dataclasses.field(default="max")),
+        ("averageSurfaceDistanceMode", str, dataclasses.field(default="pooled")),
+        ("surfaceDiceTolerance", float, dataclasses.field(default=2.0))],
+    namespace={"asDict": _asDict})
+ComparisonResult.__module__ = __name__  # pickled by name (make_dataclass's module argument needs Python 3.12)
+ComparisonResult.__doc__ = ("Metrics of one comparison (the fields of Metrics.METRICS, in their order), its note and "
+                            "options; distances in mm, volumes in mL (cm² for 2D masks).")
 
 
 @dataclasses.dataclass

@@ -13,19 +13,10 @@ import vtk
 from ..SegmentEditing import requireSegment
 from . import SegmentComparison, SegmentComparisonLayers
 from .LabelMatching import matchStructures, readLabelMapping
+from .Metrics import METRICS
 
-# (column title, ComparisonResult attribute); units are in the titles.
-TABLE_COLUMNS = [
-    ("Dice", "dice"),
-    ("Jaccard", "jaccard"),
-    ("Reference volume (mL)", "referenceVolume"),
-    ("Compared volume (mL)", "comparedVolume"),
-    ("Volume difference (mL)", "volumeDifference"),
-    ("Hausdorff (mm)", "hausdorff"),
-    ("Hausdorff 95% (mm)", "hausdorff95"),
-    ("Average surface distance (mm)", "averageSurfaceDistance"),
-    ("Surface Dice", "surfaceDice"),
-]
+# (column title, ComparisonResult attribute) of every declared metric; units are in the titles.
+TABLE_COLUMNS = [(metric.columnTitle(), metric.key) for metric in METRICS]
 
 
 def _sides(referenceNode, referenceIds, comparedNode, comparedIds):
@@ -114,15 +105,14 @@ def _unique(keys):
 
 def _columnTitles(rows):
     tolerance = rows[0]["result"].surfaceDiceTolerance if rows else 2.0
-    return ["Reference segment", "Compared segment"] + [
-        f"Surface Dice ({tolerance:g} mm)" if attribute == "surfaceDice" else title
-        for title, attribute in TABLE_COLUMNS] + ["Note", "Structure"]
+    return (["Reference segment", "Compared segment"] + [metric.columnTitle(tolerance) for metric in METRICS]
+            + ["Note", "Structure"])
 
 
 def _rowValues(row):
     result = row["result"]
     return [row["referenceSegment"] or "", row["comparedSegment"] or ""] + [
-        float(getattr(result, attribute)) for _, attribute in TABLE_COLUMNS] + [result.note, row.get("structure") or ""]
+        float(getattr(result, metric.key)) for metric in METRICS] + [result.note, row.get("structure") or ""]
 
 
 def rowsToTableNode(scene, rows, tableNode=None, name="Segment comparison"):
