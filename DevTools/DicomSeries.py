@@ -28,3 +28,49 @@ def seriesWithUids(sourceFolder, targetFolder):
                 setattr(dataset, keyword, uid)
         dataset.save_as(os.path.join(targetFolder, fileName), enforce_file_format=True)
     return targetFolder
+
+
+def syntheticSeries(targetFolder, array, spacing=(2.0, 1.0, 1.0), origin=(-20.0, -30.0, 40.0),
+                    orientation=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), seed="synthetic", patientId="AISEG-TEST"):
+    """A small CT series (one CT Image Storage file per slice, uncompressed int16) of a KJI array with real UIDs
+    (derived from seed: the same on every call). spacing: (slice, row, column) in mm; origin: the first voxel in LPS
+    mm; orientation: ImageOrientationPatient (row direction, column direction). Returns targetFolder."""
+    import datetime
+
+    import numpy as np
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+
+    os.makedirs(targetFolder, exist_ok=True)
+    array = np.asarray(array, np.int16)
+    rowDirection, columnDirection = np.array(orientation[:3], float), np.array(orientation[3:], float)
+    normal = np.cross(rowDirection, columnDirection)
+    study, series, frame = (generate_uid(entropy_srcs=[seed, part]) for part in ("study", "series", "frame"))
+    today = datetime.date.today().strftime("%Y%m%d")
+    for k, pixels in enumerate(array):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = CTImageStorage
+        meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[seed, "instance", str(k)])
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        dataset = Dataset()
+        dataset.file_meta = meta
+        dataset.SOPClassUID, dataset.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+        dataset.PatientName, dataset.PatientID, dataset.PatientBirthDate, dataset.PatientSex = "Test^Synthetic", \
+            patientId, "", "O"
+        dataset.StudyInstanceUID, dataset.SeriesInstanceUID, dataset.FrameOfReferenceUID = study, series, frame
+        dataset.StudyDate, dataset.StudyTime, dataset.StudyID, dataset.AccessionNumber = today, "120000", "1", ""
+        dataset.ReferringPhysicianName, dataset.Modality, dataset.SeriesNumber, dataset.InstanceNumber = \
+            "", "CT", 1, k + 1
+        dataset.Manufacturer, dataset.PositionReferenceIndicator = "AISegmentation tests", ""
+        dataset.ImageOrientationPatient = [f"{v:g}" for v in orientation]
+        dataset.ImagePositionPatient = [f"{v:g}" for v in np.asarray(origin, float) + k * spacing[0] * normal]
+        dataset.PixelSpacing = [f"{spacing[1]:g}", f"{spacing[2]:g}"]
+        dataset.SliceThickness = f"{spacing[0]:g}"
+        dataset.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
+        dataset.Rows, dataset.Columns = pixels.shape
+        dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 16, 16, 15, 1
+        dataset.RescaleIntercept, dataset.RescaleSlope, dataset.RescaleType = "0", "1", "HU"
+        dataset.PixelData = np.ascontiguousarray(pixels).tobytes()
+        dataset.save_as(os.path.join(targetFolder, f"slice{k:04d}.dcm"), enforce_file_format=True)
+    return targetFolder

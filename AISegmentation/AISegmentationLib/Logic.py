@@ -17,6 +17,7 @@ from .Comparison import LabelmapComparison, SegmentComparison, SegmentComparison
 from .Backends.AILogic import AILogic
 from .Cohort.CohortLogic import CohortLogic
 from .Delegation import delegate
+from .Dicom.DicomLogic import DicomLogic, dicomSegmentationKind
 from .Geometry import orientedImageFromArray, requireInsideVolume
 from .Interactive.InteractiveLogic import InteractiveLogic
 from .Runtime import getRuntime
@@ -36,6 +37,7 @@ class AISegmentationLogic:
         self.interactive = InteractiveLogic(lambda: self.segmentEditor)
         self.cohort = CohortLogic(self.loadVolume, self.estimateBackendMemory, self.backendOptions,
                                   lambda node: self.scene.RemoveNode(node), self.ai.requireClusterConsent)
+        self.dicom = DicomLogic(lambda: self.runtime)
         self._previewNodeId = None
 
     @property
@@ -74,8 +76,11 @@ class AISegmentationLogic:
     def saveVolume(self, volumeNode, path):
         return VolumeIO.saveVolume(volumeNode, path)
 
-    def loadSegmentation(self, path, name=None):
-        """Segmentation from a .seg.nrrd file."""
+    def loadSegmentation(self, path, name=None, sourceSeries=None):
+        """Segmentation from a .seg.nrrd file, or from a DICOM SEG / RTSTRUCT file on its referenced series
+        (sourceSeries: the series' folder or a volume node loaded from it)."""
+        if dicomSegmentationKind(path):
+            return self.dicom.loadDicomSegmentation(path, sourceSeries, name)
         return SegmentationIO.loadSegmentation(self.runtime, path, name)
 
     def importLabelmap(self, path, labelNames=None, referenceVolumeNode=None, name=None):
@@ -371,6 +376,7 @@ class AISegmentationLogic:
 delegate(AISegmentationLogic, "ai", AILogic)
 delegate(AISegmentationLogic, "interactive", InteractiveLogic)
 delegate(AISegmentationLogic, "cohort", CohortLogic)
+delegate(AISegmentationLogic, "dicom", DicomLogic)
 
 
 def _requireFiniteVoxels(volumeNode, what):

@@ -378,7 +378,10 @@ def _provenance(segmentationNode):
 
 
 def _isSegmentationFile(path):
-    return os.fspath(path).lower().endswith(".seg.nrrd")
+    """A .seg.nrrd, a DICOM SEG or an RTSTRUCT (the last two are read on the case's DICOM series)."""
+    from ..Dicom.DicomLogic import dicomSegmentationKind
+
+    return os.fspath(path).lower().endswith(".seg.nrrd") or dicomSegmentationKind(path) is not None
 
 
 def _nameTable(labelmapPath):
@@ -401,7 +404,7 @@ def _loadPrediction(logic, path, volumeNode, caseId):
 def _writeDicomSeg(labelmapPath, labelNames, dicomFolder, outputPath, provenance):
     """The DICOM SEG of the case, its algorithm identification taken from the segment step's provenance."""
     try:
-        from .DicomSeg import writeDicomSeg
+        from ..Dicom.DicomSeg import writeDicomSeg
     except ImportError as error:
         raise ValueError(f"DICOM SEG output is not available here: {error}") from None
     algorithm = provenance if provenance.get("name") else None  # a prediction file names no algorithm
@@ -435,7 +438,8 @@ def _compare(logic, case, segmentation, labelmapPath, record):
     if _isSegmentationFile(reference):
         from ..Comparison.SegmentComparisonMRML import matchSegments
 
-        referenceNode = logic.loadSegmentation(reference, name=f"{case['case']} reference")
+        referenceNode = logic.loadSegmentation(reference, name=f"{case['case']} reference",
+                                               sourceSeries=case["images"][0] if case.get("dicom") else None)
         pairs = matchSegments(referenceNode, segmentation, match, mapping, comparedNamed=named)
         rows, _table = logic.compareSegmentations(referenceNode, segmentation, pairs)
     else:

@@ -16,6 +16,8 @@ import signal
 import sys
 import threading
 
+from .DicomOptions import addDicomOutputArguments, addSeriesArgument, sourceSeries, writeDicomOutputs
+
 EXIT_INTERNAL_ERROR = 1
 EXIT_ERROR = 2
 EXIT_SIGINT = 128 + 2
@@ -85,6 +87,7 @@ def _addInputs(parser, segmentRequired=True):
         parser.add_argument("--segment", required=True, help="name of the segment to write (created if missing)")
     parser.add_argument("--output", required=True, help="output segmentation file (.seg.nrrd)")
     parser.add_argument("--labelmap-output", help="also export all segments as a label-map image (e.g. .nii.gz)")
+    addDicomOutputArguments(parser)
     masking = parser.add_argument_group("masking (as in the Segment Editor)")
     masking.add_argument("--mask-mode", default="everywhere", choices=list(MASK_MODES), help="editable area")
     masking.add_argument("--mask-segment", help="segment name for --mask-mode insideSingleSegment")
@@ -157,6 +160,7 @@ def buildParser():
     importer.add_argument("labelmap", help="label-map image (NIfTI, NRRD, MHA)")
     importer.add_argument("--labels", help="names: JSON file {\"1\": \"spleen\"} or \"1=spleen,2=liver\"")
     importer.add_argument("--output", required=True, help="output .seg.nrrd")
+    addDicomOutputArguments(importer)
 
     exporter = commands.add_parser("export-labelmap", help=".seg.nrrd -> label-map image on a volume's grid")
     exporter.add_argument("segmentation", help="input .seg.nrrd")
@@ -171,6 +175,7 @@ def buildParser():
     compare.add_argument("compared", help="compared segmentation: .seg.nrrd or a label-map image")
     compare.add_argument("--reference-labels", help="label names of a reference label map (JSON file or 1=a,2=b)")
     compare.add_argument("--compared-labels", help="label names of a compared label map (JSON file or 1=a,2=b)")
+    addSeriesArgument(compare)
     addMatchArguments(compare)
     compare.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to compute")
     compare.add_argument("--hd95-mode", default="max", choices=["max", "pooled", "slicerrt"],
@@ -199,7 +204,7 @@ def loadVolume(logic, args, path):
 def _prepare(logic, args):
     volume = loadVolume(logic, args, args.volume)
     if args.segmentation:
-        segmentation = logic.loadSegmentation(args.segmentation)
+        segmentation = logic.loadSegmentation(args.segmentation, sourceSeries=sourceSeries(args, args.volume))
     else:
         segmentation = logic.createSegmentation(volume, os.path.basename(args.output).split(".")[0])
     maskSegmentId = None
@@ -212,6 +217,7 @@ def _prepare(logic, args):
 
 
 def _save(logic, args, volume, segmentation):
+    writeDicomOutputs(logic, args, segmentation, args.volume)  # first: a refusal leaves nothing written
     print(f"Segmentation: {logic.saveSegmentation(segmentation, args.output)}")
     if args.labelmap_output:
         print(f"Label map: {logic.exportLabelmap(segmentation, volume, args.labelmap_output)[0]}")
@@ -288,6 +294,7 @@ def runIslands(logic, args):
 
 def runImportLabelmap(logic, args):
     segmentation = logic.importLabelmap(args.labelmap, args.labels)
+    writeDicomOutputs(logic, args, segmentation)
     print(f"Segmentation: {logic.saveSegmentation(segmentation, args.output)}")
     for segmentId in segmentation.GetSegmentation().GetSegmentIDs():
         segment = segmentation.GetSegmentation().GetSegment(segmentId)
@@ -302,12 +309,14 @@ def runExportLabelmap(logic, args):
 
 
 def _isSegmentationFile(path):
-    return str(path).lower().endswith(".seg.nrrd")
+    from ..Dicom.DicomLogic import dicomSegmentationKind
+
+    return str(path).lower().endswith(".seg.nrrd") or dicomSegmentationKind(path) is not None
 
 
-def _loadSegmentationFile(logic, path, labels):
+def _loadSegmentationFile(logic, path, labels, series=None):
     if _isSegmentationFile(path):
-        return logic.loadSegmentation(path), True
+        return logic.loadSegmentation(path, sourceSeries=series), True
     return logic.importLabelmap(path, labels), bool(labels)
 
 
@@ -326,8 +335,8 @@ def runCompare(logic, args):
         rows = logic.compareLabelmapFiles(args.reference, args.compared, args.reference_labels, args.compared_labels,
                                           args.match, csvPath=args.csv, mapping=mapping, **options)
     else:
-        reference, referenceNamed = _loadSegmentationFile(logic, args.reference, args.reference_labels)
-        compared, comparedNamed = _loadSegmentationFile(logic, args.compared, args.compared_labels)
+        reference, referenceNamed = _loadSegmentationFile(logic, args.reference, args.reference_labels, args.series)
+        compared, comparedNamed = _loadSegmentationFile(logic, args.compared, args.compared_labels, args.series)
         pairs = SegmentComparisonMRML.matchSegments(reference, compared, args.match, mapping, referenceNamed,
                                                     comparedNamed)
         rows, _ = logic.compareSegmentations(reference, compared, pairs, csvPath=args.csv, **options)
@@ -393,7 +402,7 @@ def requireWritableOutputs(args):
     if args.command in ("demo", "batch"):  # an output folder
         requireWritableOutput(os.path.join(args.output, "demo.seg.nrrd" if args.command == "demo" else "cohort.csv"))
         return
-    for name in ("output", "labelmap_output", "json", "csv"):
+    for name in ("output", "labelmap_output", "json", "csv", "dicom_seg_output", "rtstruct_output"):
         path = getattr(args, name, None)
         if path and path != "-":
             requireWritableOutput(path)

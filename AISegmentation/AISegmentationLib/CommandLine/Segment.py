@@ -22,6 +22,7 @@ from ..Backends import Registry
 from ..Backends.AILogic import ENVIRONMENT_CHOICES
 from ..Backends.Options import parseText
 from ..Consent import ConsentStore
+from .DicomOptions import addDicomOutputArguments, sourceSeries, writeDicomOutputs
 
 OPTION_PREFIX, ACTION_PREFIX = "option_", "action_"  # argparse destinations of backend options and actions
 
@@ -30,6 +31,7 @@ def _addCommonOptions(parser):
     parser.add_argument("--output", required=True, help="output segmentation file (.seg.nrrd)")
     parser.add_argument("--segmentation", help="existing .seg.nrrd to write into (default: a new segmentation)")
     parser.add_argument("--labelmap-output", help="also export all segments as a label-map image (e.g. .nii.gz)")
+    addDicomOutputArguments(parser)
     parser.add_argument("--environment", default="auto",
                         help=f"Python to run the backend: {', '.join(ENVIRONMENT_CHOICES)} or a Python executable "
                              f"(default: auto = its isolated environment when ready, else the current Python)")
@@ -171,13 +173,15 @@ def runSegment(logic, args):
             result = logic.runBackendAction(backend, action.name, value)
             print(f"{action.resultTitle or action.name}: {', '.join(map(str, result))}")
     volumes = [logic.loadVolume(path, acceptIrregularSpacing=args.accept_irregular_spacing) for path in args.volumes]
-    segmentation = logic.loadSegmentation(args.segmentation) if args.segmentation else None
+    series = sourceSeries(args, args.volumes[0])
+    segmentation = logic.loadSegmentation(args.segmentation, sourceSeries=series) if args.segmentation else None
     cluster = {}
     if args.scheduler:
         cluster = {"cluster": allowClusterForThisRun(logic, args), "clusterSecurity": clusterSecurity(args)}
     job = logic.startBackend(backend, volumes, segmentation, args.environment, **cluster,
                              **backendOptions(logic, args))
     segmentation = _waitForJob(job)
+    writeDicomOutputs(logic, args, segmentation, args.volumes[0])  # first: a refusal leaves nothing written
     print(f"Segmentation: {logic.saveSegmentation(segmentation, args.output)}")
     if args.labelmap_output:
         print(f"Label map: {logic.exportLabelmap(segmentation, volumes[0], args.labelmap_output)[0]}")

@@ -12,7 +12,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-from AISegmentationLib.Cohort import DicomSeg
+from AISegmentationLib.Dicom import DicomSeg
 from AISegmentationLib.SampleData import fetchDicomSeries, fetchSampleFile
 from DevTools.DicomSeries import seriesWithUids
 

@@ -257,7 +257,7 @@ def test_dicom_input_case_gets_a_dicom_seg_of_its_series_in_process(logic, tmp_p
     # voxel for voxel: the SEG read back (highdicom) against the case's own label map, per label
     import SimpleITK as sitk
 
-    from AISegmentationLib.Cohort.DicomSeg import readDicomSeg
+    from AISegmentationLib.Dicom.DicomSeg import readDicomSeg
     from AISegmentationLib.SegmentationIO import readLabelNames
 
     segLabels, segNames = readDicomSeg(str(segPath), series)

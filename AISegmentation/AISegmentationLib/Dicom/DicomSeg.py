@@ -27,6 +27,7 @@ direction, ascending), then rows, then columns; for an axial series this is the 
 Slicer loads from the folder.
 """
 
+import contextlib
 import logging
 import os
 import re
@@ -297,15 +298,28 @@ def writeDicomSeg(labelmapPath, labelNames, dicomFolder, outputPath, seriesDescr
     ValueError (nothing written) for a label map off the series' grid, a source the SEG cannot reference, or a
     label map without any label. The file appears complete or not at all.
     """
+    outputPath = requireWritableOutput(outputPath)
+    series = SourceSeries(dicomFolder)
+    labels = readLabelsOnSeriesGrid(labelmapPath, series)
+    return writeDicomSegArray(labels, labelNames, series, outputPath, seriesDescription, algorithm, seriesNumber,
+                              what=f"Label map '{labelmapPath}'")
+
+
+def writeDicomSegArray(labels, labelNames, series, outputPath, seriesDescription="AISegmentation", algorithm=None,
+                       seriesNumber=DEFAULT_SERIES_NUMBER, what="The segmentation"):
+    """writeDicomSeg for a label array already in the SourceSeries' KJI order (the one writer of DICOM SEG: the
+    cohort's label map files and the Logic's segmentation nodes both come here)."""
     import highdicom as hd
     from pydicom.uid import generate_uid
 
     outputPath = requireWritableOutput(outputPath)
-    series = SourceSeries(dicomFolder)
-    labels = readLabelsOnSeriesGrid(labelmapPath, series)
+    if tuple(labels.shape) != tuple(series.shape):
+        raise ValueError(f"{what} has shape {tuple(labels.shape)}, the series {tuple(series.shape)}: nothing written")
     values = [int(v) for v in np.unique(labels) if v != 0]
     if not values:
-        raise ValueError(f"Label map '{labelmapPath}' holds no label (all voxels are 0): no DICOM SEG to write")
+        raise ValueError(f"{what} holds no label (all voxels are 0): no DICOM SEG to write")
+    if values[0] < 0:
+        raise ValueError(f"{what} has negative label values ({values[0]}): no DICOM SEG to write")
     names = {int(k): v for k, v in (labelNames or {}).items()}
     lookup = np.zeros(int(labels.max()) + 1, np.uint16)
     lookup[values] = np.arange(1, len(values) + 1)
@@ -330,6 +344,13 @@ def readDicomSeg(path, dicomFolder):
     """(label array in the source series' KJI order, {value: name}) of a DICOM SEG of the series in dicomFolder.
     Segments written by writeDicomSeg get their source label values back; others their segment numbers.
     ValueError when the file is no Segmentation or does not reference that series."""
+    labels, entries = readDicomSegEntries(path, SourceSeries(dicomFolder))
+    return labels, {value: entry["name"] for value, entry in entries.items()}
+
+
+def readDicomSegEntries(path, series):
+    """readDicomSeg on a SourceSeries, with each segment's {"name", "color" (r, g, b 0..255), "category", "type"
+    (scheme, value, meaning)} as writeDicomSeg takes them."""
     import highdicom as hd
 
     path = os.fspath(path)
@@ -337,22 +358,42 @@ def readDicomSeg(path, dicomFolder):
         segmentation = hd.seg.segread(path)
     except Exception as error:  # InvalidDicomError, a non-SEG data set, a malformed one
         raise ValueError(f"'{path}' is not a readable DICOM Segmentation: {error}") from None
-    series = SourceSeries(dicomFolder)
     referenced = {str(item.SeriesInstanceUID) for item in segmentation.get("ReferencedSeriesSequence", [])}
     if series.seriesInstanceUid not in referenced:
-        raise ValueError(f"DICOM SEG '{path}' does not reference the series in '{dicomFolder}' "
+        raise ValueError(f"DICOM SEG '{path}' does not reference the series in '{series.folder}' "
                          f"({series.seriesInstanceUid}); it references {sorted(referenced)}")
     values = {}
     for item in segmentation.SegmentSequence:
         match = LABEL_VALUE_PATTERN.match(str(item.get("SegmentDescription", "")))
         values[int(item.SegmentNumber)] = (int(match.group(1)) if match else int(item.SegmentNumber),
-                                           str(item.SegmentLabel))
-    numbers = segmentation.get_pixels_by_source_instance(
-        source_sop_instance_uids=series.sopInstanceUids, combine_segments=True, relabel=False,
-        assert_missing_frames_are_empty=True)
+                                           _segmentEntry(item))
+    try:
+        numbers = segmentation.get_pixels_by_source_instance(
+            source_sop_instance_uids=series.sopInstanceUids, combine_segments=True, relabel=False,
+            assert_missing_frames_are_empty=True)
+    except Exception as error:  # noqa: BLE001 - overlapping segments, frames of other instances, malformed data
+        raise ValueError(f"DICOM SEG '{path}' cannot be read onto its series: {error}") from None
     largest = max((value for value, _ in values.values()), default=0)
     lookup = np.zeros(max(values, default=0) + 1, np.uint16 if largest <= 65535 else np.int64)
     for number, (value, _) in values.items():
         lookup[number] = value
-    return lookup[numbers], {value: name for value, name in values.values()}
+    return lookup[numbers], {value: entry for value, entry in values.values()}
 
+
+def _segmentEntry(item):
+    """{"name", "color", "category", "type"} of a SegmentSequence item."""
+    import highdicom as hd
+
+    entry = {"name": str(item.get("SegmentLabel") or f"Segment {item.SegmentNumber}")}
+    lab = item.get("RecommendedDisplayCIELabValue")
+    if lab is not None and len(lab) == 3:
+        with contextlib.suppress(ValueError, TypeError):
+            entry["color"] = [int(c) for c in hd.color.CIELabColor.from_dicom_value([int(v) for v in lab]).to_rgb()]
+    for key, keyword in (("category", "SegmentedPropertyCategoryCodeSequence"),
+                         ("type", "SegmentedPropertyTypeCodeSequence")):
+        codes = item.get(keyword)
+        if codes:
+            code = codes[0]
+            entry[key] = (str(code.get("CodingSchemeDesignator", "")), str(code.get("CodeValue", "")),
+                          str(code.get("CodeMeaning", "")))
+    return entry

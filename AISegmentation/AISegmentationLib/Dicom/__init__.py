@@ -1,0 +1,1 @@
+"""DICOM SEG / RTSTRUCT in and out, and the DICOMweb (PACS) client."""
