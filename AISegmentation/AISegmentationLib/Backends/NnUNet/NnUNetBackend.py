@@ -3,6 +3,7 @@
 from ..Backend import Backend, PreparedRun, nnUNetChildVariables
 from ..NnUNetModels import DEFAULT_CHECKPOINT, requireEnsemble, validateModelFolder
 from ..Options import DEVICES, BackendOption, deviceOption
+from .TrainedModels import resolveModelFolder
 
 
 class NnUNetBackend(Backend):
@@ -16,8 +17,9 @@ class NnUNetBackend(Backend):
     suggestions = ("crop the volume to the region of interest", "use fewer models in the ensemble",
                    "run on the CPU when the GPU memory is short")
     options = (
-        BackendOption("modelFolders", "path", None, "trained model folder <trainer>__<plans>__<configuration>; "
-                      "several are ensembled", multiple=True, required=True, flag="model", title="Model folders"),
+        BackendOption("modelFolders", "path", None, "trained model folder <trainer>__<plans>__<configuration> "
+                      "or the name of a model trained here; several are ensembled", multiple=True, required=True,
+                      flag="model", title="Model folders"),
         BackendOption("folds", "int", None, "folds to use: numbers and/or 'all' (default: every trained fold)",
                       minimum=0, multiple=True, keywords=("all",),
                       invalid="Invalid fold {value}: use fold numbers (0, 1, ...) or 'all'", perCase=True),
@@ -35,7 +37,7 @@ class NnUNetBackend(Backend):
         """Validate model folder(s) (several are ensembled); folds: None (all trained), a fold, "all" or a list."""
         if not modelFolders:
             raise ValueError("No nnU-Net model folder given")
-        models = [validateModelFolder(folder, folds, checkpoint) for folder in modelFolders]
+        models = [validateModelFolder(resolveModelFolder(folder), folds, checkpoint) for folder in modelFolders]
         requireEnsemble(models)
         configuration = models[0].configurationPlans
         architecture = configuration.get("architecture", {}).get("arch_kwargs", {})
