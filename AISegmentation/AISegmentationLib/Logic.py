@@ -313,16 +313,16 @@ class AISegmentationLogic:
     # Comparison ------------------------------------------------------------------------------------------------
 
     def compareSegments(self, referenceNode, referenceSegmentId, comparedNode, comparedSegmentId, device="auto",
-                        hausdorff95Mode="max", averageSurfaceDistanceMode="pooled", surfaceDiceTolerance=2.0):
+                        hausdorff95Mode="max", averageSurfaceDistanceMode="pooled", surfaceDiceTolerance=2.0,
+                        hausdorffPercentile=95):
         """Dice, Jaccard, volumes, Hausdorff (max, 95 %), average surface distance and surface Dice of one segment
         pair (see SegmentComparison for the definitions), on the reference segment's geometry."""
-        SegmentComparison.validateComparisonOptions(dict(
-            device=device, hausdorff95Mode=hausdorff95Mode, averageSurfaceDistanceMode=averageSurfaceDistanceMode,
-            surfaceDiceTolerance=surfaceDiceTolerance))
-        return SegmentComparisonMRML.compareSegments(
-            referenceNode, referenceSegmentId, comparedNode, comparedSegmentId, device=device,
-            hausdorff95Mode=hausdorff95Mode, averageSurfaceDistanceMode=averageSurfaceDistanceMode,
-            surfaceDiceTolerance=surfaceDiceTolerance)
+        options = dict(device=device, hausdorff95Mode=hausdorff95Mode,
+                       averageSurfaceDistanceMode=averageSurfaceDistanceMode, surfaceDiceTolerance=surfaceDiceTolerance,
+                       hausdorffPercentile=hausdorffPercentile)
+        SegmentComparison.validateComparisonOptions(options)
+        return SegmentComparisonMRML.compareSegments(referenceNode, referenceSegmentId, comparedNode,
+                                                     comparedSegmentId, **options)
 
     def compareSegmentations(self, referenceNode, comparedNode, pairs=None, tableNode=None, csvPath=None,
                              progressCallback=None, match="auto", mapping=None, **options):

@@ -183,6 +183,8 @@ def buildParser():
     compare.add_argument("--asd-mode", default="pooled", choices=["pooled", "meanOfMeans"],
                          help="average surface distance: pooled distances, or mean of the two directed means")
     compare.add_argument("--tolerance", type=float, default=2.0, help="surface Dice tolerance in mm (default 2)")
+    compare.add_argument("--hd-percentile", type=float, default=95.0,
+                         help="percentile of the 'HD95' column, 0-100 (default 95)")
     compare.add_argument("--json", metavar="PATH", help="write the results as JSON ('-' for standard output)")
     compare.add_argument("--csv", metavar="PATH", help="write the results as CSV")
     for subparser in list(commands.choices.values()) + list(_nestedSubparsers(commands)):
@@ -328,7 +330,7 @@ def runCompare(logic, args):
     from ..AtomicWrite import writeText
 
     options = dict(device=args.device, hausdorff95Mode=args.hd95_mode, averageSurfaceDistanceMode=args.asd_mode,
-                   surfaceDiceTolerance=args.tolerance)
+                   surfaceDiceTolerance=args.tolerance, hausdorffPercentile=args.hd_percentile)
     mapping = readLabelMapping(args.mapping)  # a bad mapping stops everything before any work
     if not _isSegmentationFile(args.reference) and not _isSegmentationFile(args.compared):
         # Two label maps: compared value by value, without segmentation nodes.
@@ -346,8 +348,7 @@ def runCompare(logic, args):
     if args.json:
         records = [{"referenceSegment": r["referenceSegment"], "comparedSegment": r["comparedSegment"],
                     "structure": r.get("structure"),
-                    **{k: (str(v) if isinstance(v, float) and v in (float("inf"), float("-inf")) else v)
-                       for k, v in r["result"].asDict().items()}} for r in rows]
+                    **{k: _jsonValue(v) for k, v in r["result"].asDict().items()}} for r in rows]
         text = json.dumps(records, indent=1)
         if args.json == "-":
             print(text)
@@ -360,12 +361,22 @@ def printComparisonTable(rows):
     from ..Comparison.Metrics import shownMetrics
 
     columns = [(metric, max(9, len(metric.shortTitle()) + 1)) for metric in shownMetrics()]
-    print(f"{'reference':<22}{'compared':<22}" + "".join(f"{metric.shortTitle():>{width}}" for metric, width in columns))
+    titles = "".join(f"{metric.shortTitle():>{width}}" for metric, width in columns)
+    print(f"{'reference':<22}{'compared':<22}{titles}")
     for row in rows:
         result = row["result"]
         referenceName, comparedName = row["referenceSegment"] or "-", row["comparedSegment"] or "-"
         cells = "".join(f"{metric.format(getattr(result, metric.key)):>{width}}" for metric, width in columns)
-        print(f"{referenceName[:21]:<22}{comparedName[:21]:<22}{cells}" + (f"  ({result.note})" if result.note else ""))
+        note = f"  ({result.note})" if result.note else ""
+        print(f"{referenceName[:21]:<22}{comparedName[:21]:<22}{cells}{note}")
+
+
+def _jsonValue(value):
+    """JSON has no infinity and no NaN: "inf" / "-inf" and null (an undefined ratio, e.g. sensitivity without a
+    reference)."""
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return str(value)
+    return None if isinstance(value, float) and value != value else value
 
 
 def printStructureMapping(rows):

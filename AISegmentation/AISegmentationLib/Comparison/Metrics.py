@@ -16,9 +16,9 @@ HIGHER, LOWER, ZERO = "higher", "lower", "zero"  # better: larger values, smalle
 class Metric:
     """One metric of a comparison row. ``key``: the ComparisonResult attribute (and JSON / cohort field);
     ``title``: its column title without the unit; ``short``: a short title (printed table, report); ``unit``: "mm",
-    "mL" or "" (a ratio); ``digits``: decimals shown; ``better``: HIGHER, LOWER, ZERO or None (a size); ``shown``: in the short
-    views (printed table, web page) by default; ``options``: the comparison options its value depends on;
-    ``infiniteWhenEmpty``: infinite when one side is empty (a distance)."""
+    "mL", "%" (of the union of both segments) or "" (a ratio); ``digits``: decimals shown; ``better``: HIGHER,
+    LOWER, ZERO or None (a size); ``shown``: in the short views (printed table, web page) by default; ``options``:
+    the comparison options its value depends on; ``infiniteWhenEmpty``: infinite when one side is empty."""
 
     key: str
     title: str
@@ -30,11 +30,15 @@ class Metric:
     options: tuple = ()
     infiniteWhenEmpty: bool = False
 
-    def columnTitle(self, surfaceDiceTolerance=None):
-        """The table / CSV column title, units in parentheses (the surface Dice tolerance when given)."""
+    def columnTitle(self, surfaceDiceTolerance=None, hausdorffPercentile=None):
+        """The table / CSV column title, units in parentheses (the surface Dice tolerance, the Hausdorff percentile
+        when given)."""
         if "surfaceDiceTolerance" in self.options and surfaceDiceTolerance is not None:
             return f"{self.title} ({surfaceDiceTolerance:g} mm)"
-        return f"{self.title} ({self.unit})" if self.unit else self.title
+        title = self.title
+        if "hausdorffPercentile" in self.options and hausdorffPercentile is not None:
+            title = f"Hausdorff {hausdorffPercentile:g}%"
+        return f"{title} ({self.unit})" if self.unit else title
 
     def shortTitle(self):
         return f"{self.short} ({self.unit})" if self.unit else self.short
@@ -54,11 +58,19 @@ METRICS = (
     Metric("comparedVolume", "Compared volume", "Vcmp", "mL", 2, better=None),
     Metric("volumeDifference", "Volume difference", "Vdiff", "mL", 2, better=ZERO, shown=False),
     Metric("hausdorff", "Hausdorff", "HD", "mm", 2, LOWER, infiniteWhenEmpty=True),
-    Metric("hausdorff95", "Hausdorff 95%", "HD95", "mm", 2, LOWER, options=("hausdorff95Mode",),
-           infiniteWhenEmpty=True),
+    Metric("hausdorff95", "Hausdorff 95%", "HD95", "mm", 2, LOWER,  # the percentile is a choice (95 by default)
+           options=("hausdorff95Mode", "hausdorffPercentile"), infiniteWhenEmpty=True),
     Metric("averageSurfaceDistance", "Average surface distance", "ASSD", "mm", 3, LOWER,
            options=("averageSurfaceDistanceMode",), infiniteWhenEmpty=True),
     Metric("surfaceDice", "Surface Dice", "SurfDice", options=("surfaceDiceTolerance",)),
+    Metric("sensitivity", "Sensitivity", "Sens", shown=False),
+    Metric("precision", "Precision", "Prec", shown=False),
+    Metric("truePositiveVolume", "True positive volume", "TP", "mL", 2, better=None, shown=False),
+    Metric("falsePositiveVolume", "False positive volume", "FP", "mL", 2, LOWER, shown=False),
+    Metric("falseNegativeVolume", "False negative volume", "FN", "mL", 2, LOWER, shown=False),
+    Metric("truePositivePercent", "True positive", "TP", "%", 2, HIGHER, shown=False),
+    Metric("falsePositivePercent", "False positive", "FP", "%", 2, LOWER, shown=False),
+    Metric("falseNegativePercent", "False negative", "FN", "%", 2, LOWER, shown=False),
 )
 BY_KEY = {metric.key: metric for metric in METRICS}
 KEYS = tuple(metric.key for metric in METRICS)

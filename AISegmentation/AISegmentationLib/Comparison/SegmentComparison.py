@@ -91,7 +91,8 @@ ComparisonResult = dataclasses.make_dataclass(
         ("note", str, dataclasses.field(default="")), ("device", str, dataclasses.field(default="cpu")),
         ("hausdorff95Mode", str, dataclasses.field(default="max")),
         ("averageSurfaceDistanceMode", str, dataclasses.field(default="pooled")),
-        ("surfaceDiceTolerance", float, dataclasses.field(default=2.0))],
+        ("surfaceDiceTolerance", float, dataclasses.field(default=2.0)),
+        ("hausdorffPercentile", float, dataclasses.field(default=95.0))],
     namespace={"asDict": _asDict})
 ComparisonResult.__module__ = __name__  # pickled by name (make_dataclass's module argument needs Python 3.12)
 ComparisonResult.__doc__ = ("Metrics of one comparison (the fields of Metrics.METRICS, in their order), its note and "
@@ -103,6 +104,7 @@ class _Options:
     hausdorff95Mode: str
     averageSurfaceDistanceMode: str
     surfaceDiceTolerance: float
+    hausdorffPercentile: float = 95
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -110,7 +112,7 @@ class _Options:
 # ---------------------------------------------------------------------------------------------------------------
 
 def compareMasks(reference, compared, spacing, device="auto", hausdorff95Mode="max",
-                 averageSurfaceDistanceMode="pooled", surfaceDiceTolerance=2.0):
+                 averageSurfaceDistanceMode="pooled", surfaceDiceTolerance=2.0, hausdorffPercentile=95):
     """Compare a reference and a compared binary mask (numpy arrays or torch tensors of one shape, 2D or 3D).
 
     See the module docstring for the exact definitions. ``device``: "cpu" (numpy/scipy), "cuda" (torch on the
@@ -119,7 +121,7 @@ def compareMasks(reference, compared, spacing, device="auto", hausdorff95Mode="m
     Returns a :class:`ComparisonResult`. Raises ValueError for bad input, RuntimeError if torch/CUDA is missing
     for the requested device.
     """
-    options = _validateOptions(hausdorff95Mode, averageSurfaceDistanceMode, surfaceDiceTolerance)
+    options = _validateOptions(hausdorff95Mode, averageSurfaceDistanceMode, surfaceDiceTolerance, hausdorffPercentile)
     _checkShapes(reference, compared)
     spacing = _validateSpacing(spacing, len(reference.shape))
     resolvedDevice = _resolveDevice(device)
@@ -133,12 +135,12 @@ def compareMasks(reference, compared, spacing, device="auto", hausdorff95Mode="m
 
 
 def compareMaskSlabs(reference, compared, spacing, device="auto", hausdorff95Mode="max",
-                     averageSurfaceDistanceMode="pooled", surfaceDiceTolerance=2.0):
+                     averageSurfaceDistanceMode="pooled", surfaceDiceTolerance=2.0, hausdorffPercentile=95):
     """:func:`compareMasks` for masks read slab by slab, so that no full-size mask is ever built: ``reference`` and
     ``compared`` have a ``shape`` (3D) and give their boolean slab for ``[start:stop]`` along axis 0 (numpy arrays
     do; so does :class:`LabelSlabs`). Same results as compareMasks on the full masks. On a torch device the full
     masks are built first."""
-    options = _validateOptions(hausdorff95Mode, averageSurfaceDistanceMode, surfaceDiceTolerance)
+    options = _validateOptions(hausdorff95Mode, averageSurfaceDistanceMode, surfaceDiceTolerance, hausdorffPercentile)
     _checkShapes(reference, compared)
     spacing = _validateSpacing(spacing, len(reference.shape))
     resolvedDevice = _resolveDevice(device)
@@ -157,14 +159,14 @@ ABSENT_NOTES = {
 
 
 def absentStructureResult(voxels, spacing, absentFrom, device="auto", hausdorff95Mode="max",
-                          averageSurfaceDistanceMode="pooled", surfaceDiceTolerance=2.0):
+                          averageSurfaceDistanceMode="pooled", surfaceDiceTolerance=2.0, hausdorffPercentile=95):
     """:class:`ComparisonResult` of a structure that one side does not have at all (``absentFrom``: "compared" or
     "reference"), the other side's segment having ``voxels`` voxels: the metrics of an empty mask on that side
     (Dice 0, infinite distances; both empty: agreement by convention), computed from the count alone, with a note
     saying which side lacks the structure."""
     if absentFrom not in ABSENT_NOTES:
         raise ValueError(f"absentFrom must be one of {tuple(ABSENT_NOTES)}, got {absentFrom!r}")
-    options = _validateOptions(hausdorff95Mode, averageSurfaceDistanceMode, surfaceDiceTolerance)
+    options = _validateOptions(hausdorff95Mode, averageSurfaceDistanceMode, surfaceDiceTolerance, hausdorffPercentile)
     spacing = _validateSpacing(spacing, len(spacing))
     voxels = int(voxels)
     counts = _Counts(voxels, 0, 0) if absentFrom == "compared" else _Counts(0, voxels, 0)
@@ -247,22 +249,26 @@ def validateComparisonOptions(options):
     """ValueError for an unknown option or a bad value among the keyword options of :func:`compareMasks`
     (device, hausdorff95Mode, averageSurfaceDistanceMode, surfaceDiceTolerance); RuntimeError when the device
     needs torch/CUDA that is missing."""
-    unknown = set(options) - {"device", "hausdorff95Mode", "averageSurfaceDistanceMode", "surfaceDiceTolerance"}
+    unknown = set(options) - {"device", "hausdorff95Mode", "averageSurfaceDistanceMode", "surfaceDiceTolerance",
+                              "hausdorffPercentile"}
     if unknown:
         raise ValueError(f"Unknown comparison options: {sorted(unknown)}")
     _validateOptions(options.get("hausdorff95Mode", "max"), options.get("averageSurfaceDistanceMode", "pooled"),
-                     options.get("surfaceDiceTolerance", 2.0))
+                     options.get("surfaceDiceTolerance", 2.0), options.get("hausdorffPercentile", 95))
     _resolveDevice(options.get("device", "auto"))
 
 
-def _validateOptions(hausdorff95Mode, averageSurfaceDistanceMode, surfaceDiceTolerance):
+def _validateOptions(hausdorff95Mode, averageSurfaceDistanceMode, surfaceDiceTolerance, hausdorffPercentile=95):
     if hausdorff95Mode not in HAUSDORFF95_MODES:
         raise ValueError(f"hausdorff95Mode must be one of {HAUSDORFF95_MODES}, got {hausdorff95Mode!r}")
     if averageSurfaceDistanceMode not in AVERAGE_SURFACE_DISTANCE_MODES:
         raise ValueError(f"averageSurfaceDistanceMode must be one of {AVERAGE_SURFACE_DISTANCE_MODES}, "
                          f"got {averageSurfaceDistanceMode!r}")
     tolerance = requireNumber("surfaceDiceTolerance", surfaceDiceTolerance, minimum=0, unit="mm")
-    return _Options(hausdorff95Mode, averageSurfaceDistanceMode, tolerance)
+    percentile = requireNumber("hausdorffPercentile", hausdorffPercentile, minimum=0, unit="%")
+    if percentile > 100:
+        raise ValueError(f"hausdorffPercentile must be at most 100 (%), got {hausdorffPercentile!r}")
+    return _Options(hausdorff95Mode, averageSurfaceDistanceMode, tolerance, percentile)
 
 
 def _checkShapes(reference, compared):
@@ -414,26 +420,31 @@ class _TorchOps:
         return torch.stack([torch.as_tensor(value).to(torch.float64) for value in values]).tolist()
 
 
-def _linearPercentile(values, ops):
-    position = (values.shape[0] - 1) * _PERCENTILE / 100.0
+def _linearPercentile(values, ops, percentile=_PERCENTILE):
+    position = (values.shape[0] - 1) * percentile / 100.0
     lower = int(math.floor(position))
     upper = min(lower + 1, values.shape[0] - 1)
     selected = ops.kthSmallest(values, [lower, upper])
     return selected[lower] + (position - lower) * (selected[upper] - selected[lower])
 
 
-def _nearestRankPercentile(values, ops):
-    rank = max(-(-_PERCENTILE * values.shape[0] // 100), 1)  # ceil(0.95 n), at least 1
+def _nearestRankPercentile(values, ops, percentile=_PERCENTILE):
+    if percentile == int(percentile):  # exact integer arithmetic: ceil(p n / 100)
+        rank = -(-int(percentile) * values.shape[0] // 100)
+    else:
+        rank = math.ceil(percentile * values.shape[0] / 100)
+    rank = min(max(rank, 1), values.shape[0])  # at least 1, at most n
     return ops.kthSmallest(values, [rank - 1])[rank - 1]
 
 
-def _hausdorff95(referenceToCompared, comparedToReference, mode, ops):
+def _hausdorff95(referenceToCompared, comparedToReference, mode, ops, percentile=_PERCENTILE):
     if mode == "pooled":
-        return _linearPercentile(ops.concatenate(referenceToCompared, comparedToReference), ops)
+        return _linearPercentile(ops.concatenate(referenceToCompared, comparedToReference), ops, percentile)
     if mode == "slicerrt":
-        return (_nearestRankPercentile(referenceToCompared, ops)
-                + _nearestRankPercentile(comparedToReference, ops)) / 2
-    return _maximum(_linearPercentile(referenceToCompared, ops), _linearPercentile(comparedToReference, ops))
+        return (_nearestRankPercentile(referenceToCompared, ops, percentile)
+                + _nearestRankPercentile(comparedToReference, ops, percentile)) / 2
+    return _maximum(_linearPercentile(referenceToCompared, ops, percentile),
+                    _linearPercentile(comparedToReference, ops, percentile))
 
 
 def _maximum(first, second):
@@ -447,7 +458,8 @@ def _distanceMetrics(referenceToCompared, comparedToReference, options, ops):
     referenceSum, comparedSum = referenceToCompared.sum(), comparedToReference.sum()
     values = [
         _maximum(referenceToCompared.max(), comparedToReference.max()),
-        _hausdorff95(referenceToCompared, comparedToReference, options.hausdorff95Mode, ops),
+        _hausdorff95(referenceToCompared, comparedToReference, options.hausdorff95Mode, ops,
+                     options.hausdorffPercentile),
         (referenceToCompared <= tolerance).sum() + (comparedToReference <= tolerance).sum(),
     ]
     if options.averageSurfaceDistanceMode == "pooled":
@@ -459,6 +471,24 @@ def _distanceMetrics(referenceToCompared, comparedToReference, options, ops):
     return hausdorff, hausdorff95, averageSurfaceDistance, surfaceDice
 
 
+def _confusion(counts, voxelVolume):
+    """True / false positive / false negative volumes and percentages (of the union), sensitivity, precision."""
+    truePositive = counts.intersection
+    falsePositive, falseNegative = counts.compared - truePositive, counts.reference - truePositive
+    union = truePositive + falsePositive + falseNegative
+
+    def percent(count):
+        return 100.0 * count / union if union else 0.0
+
+    def ratio(denominator):  # both masks empty: 1 by the Dice convention; this one empty: undefined
+        return truePositive / denominator if denominator else (1.0 if union == 0 else math.nan)
+
+    return dict(truePositiveVolume=truePositive * voxelVolume, falsePositiveVolume=falsePositive * voxelVolume,
+                falseNegativeVolume=falseNegative * voxelVolume, truePositivePercent=percent(truePositive),
+                falsePositivePercent=percent(falsePositive), falseNegativePercent=percent(falseNegative),
+                sensitivity=ratio(counts.reference), precision=ratio(counts.compared))
+
+
 def _makeResult(counts, distances, spacing, options, device):
     voxelVolume = float(np.prod(spacing)) / (1000.0 if len(spacing) == 3 else 100.0)
     union = counts.reference + counts.compared - counts.intersection
@@ -467,7 +497,8 @@ def _makeResult(counts, distances, spacing, options, device):
                   volumeDifference=comparedVolume - referenceVolume, device=device,
                   hausdorff95Mode=options.hausdorff95Mode,
                   averageSurfaceDistanceMode=options.averageSurfaceDistanceMode,
-                  surfaceDiceTolerance=options.surfaceDiceTolerance)
+                  surfaceDiceTolerance=options.surfaceDiceTolerance,
+                  hausdorffPercentile=float(options.hausdorffPercentile), **_confusion(counts, voxelVolume))
     if union == 0:
         return ComparisonResult(dice=1.0, jaccard=1.0, hausdorff=0.0, hausdorff95=0.0, averageSurfaceDistance=0.0,
                                 surfaceDice=1.0, note="Both masks are empty: perfect agreement by convention.",
@@ -476,7 +507,9 @@ def _makeResult(counts, distances, spacing, options, device):
     jaccard = counts.intersection / union
     if counts.reference == 0 or counts.compared == 0:
         emptyName = "reference" if counts.reference == 0 else "compared"
-        note = f"The {emptyName} mask is empty: surface distances are infinite and surface Dice is 0."
+        undefined = "sensitivity" if counts.reference == 0 else "precision"
+        note = (f"The {emptyName} mask is empty: surface distances are infinite, surface Dice is 0 and {undefined} "
+                "is undefined (NaN).")
         return ComparisonResult(dice=dice, jaccard=jaccard, hausdorff=math.inf, hausdorff95=math.inf,
                                 averageSurfaceDistance=math.inf, surfaceDice=0.0, note=note, **common)
     ops = _NumpyOps if device == "cpu" else _TorchOps

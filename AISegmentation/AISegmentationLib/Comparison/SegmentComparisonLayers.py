@@ -268,7 +268,8 @@ def compareSides(referenceSide, comparedSide, pairs, spacing, progressCallback=N
     rows = []
     for index, pair in enumerate(pairs):
         referenceKey, comparedKey = pair[:2]
-        referenceName, comparedName = _segmentName(referenceSide, referenceKey), _segmentName(comparedSide, comparedKey)
+        referenceName = _segmentName(referenceSide, referenceKey)
+        comparedName = _segmentName(comparedSide, comparedKey)
         structure = pair[2] if len(pair) > 2 else referenceName if referenceName is not None else comparedName
         if progressCallback:
             progressCallback(index / len(pairs), f"Comparing {referenceName} with {comparedName}")

@@ -48,8 +48,8 @@ def compareSegments(referenceNode, referenceSegmentId, comparedNode, comparedSeg
 
 def _segments(segmentationNode):
     segmentation = segmentationNode.GetSegmentation()
-    return {segmentId: (segmentation.GetSegment(segmentId).GetName(), segmentation.GetSegment(segmentId).GetLabelValue())
-            for segmentId in segmentation.GetSegmentIDs()}
+    segments = {segmentId: segmentation.GetSegment(segmentId) for segmentId in segmentation.GetSegmentIDs()}
+    return {segmentId: (segment.GetName(), segment.GetLabelValue()) for segmentId, segment in segments.items()}
 
 
 def matchSegments(referenceNode, comparedNode, match="auto", mapping=None, referenceNamed=True, comparedNamed=True):
@@ -105,7 +105,9 @@ def _unique(keys):
 
 def _columnTitles(rows):
     tolerance = rows[0]["result"].surfaceDiceTolerance if rows else 2.0
-    return (["Reference segment", "Compared segment"] + [metric.columnTitle(tolerance) for metric in METRICS]
+    percentile = rows[0]["result"].hausdorffPercentile if rows else 95
+    return (["Reference segment", "Compared segment"]
+            + [metric.columnTitle(tolerance, percentile) for metric in METRICS]
             + ["Note", "Structure"])
 
 

@@ -17,16 +17,18 @@ from AISegmentationLib.Comparison import Metrics, SegmentComparison, SegmentComp
 from DevTools.SyntheticImages import ball, makeVolume
 
 MODULE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OPTION_FIELDS = ("note", "device", "hausdorff95Mode", "averageSurfaceDistanceMode", "surfaceDiceTolerance")
+OPTION_FIELDS = ("note", "device", "hausdorff95Mode", "averageSurfaceDistanceMode", "surfaceDiceTolerance",
+                 "hausdorffPercentile")
 
 
 def test_the_declarations_are_complete_and_consistent():
     keys = [metric.key for metric in Metrics.METRICS]
     assert len(set(keys)) == len(keys) and tuple(keys) == Metrics.KEYS
     for metric in Metrics.METRICS:
-        assert metric.title and metric.short and metric.unit in ("", "mm", "mL") and metric.digits >= 0
+        assert metric.title and metric.short and metric.unit in ("", "mm", "mL", "%") and metric.digits >= 0
         assert metric.better in (Metrics.HIGHER, Metrics.LOWER, Metrics.ZERO, None)
-        assert set(metric.options) <= {"hausdorff95Mode", "averageSurfaceDistanceMode", "surfaceDiceTolerance"}
+        assert set(metric.options) <= {"hausdorff95Mode", "averageSurfaceDistanceMode", "surfaceDiceTolerance",
+                                       "hausdorffPercentile"}
     assert Metrics.metric("dice").format(math.inf) == "inf" and Metrics.metric("hausdorff").format(1.234) == "1.23"
     with pytest.raises(ValueError, match="Unknown comparison metric 'nope'.*dice"):
         Metrics.metric("nope")
