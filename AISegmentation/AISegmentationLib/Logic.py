@@ -20,6 +20,7 @@ from .Delegation import delegate
 from .Dicom.DicomLogic import DicomLogic, dicomSegmentationKind
 from .Geometry import orientedImageFromArray, requireInsideVolume
 from .Interactive.InteractiveLogic import InteractiveLogic
+from .Interactive.LocalServerLogic import LocalServerLogic
 from .Runtime import getRuntime
 from .SegmentEditing import SegmentEditor, requireSegment, requireVolume
 from .Validation import countNonFinite, requireNumber, requirePoints, requireRange
@@ -35,6 +36,7 @@ class AISegmentationLogic:
         self._segmentEditor = SegmentEditor(self.scene)
         self.ai = AILogic(lambda: self.scene, lambda: self.segmentEditor, self.createSegmentation)
         self.interactive = InteractiveLogic(lambda: self.segmentEditor)
+        self.localServer = LocalServerLogic(self.interactive)
         self.cohort = CohortLogic(self.loadVolume, self.estimateBackendMemory, self.backendOptions,
                                   lambda node: self.scene.RemoveNode(node), self.ai.requireClusterConsent)
         self.dicom = DicomLogic(lambda: self.runtime)
@@ -375,6 +377,7 @@ class AISegmentationLogic:
 
 delegate(AISegmentationLogic, "ai", AILogic)
 delegate(AISegmentationLogic, "interactive", InteractiveLogic)
+delegate(AISegmentationLogic, "localServer", LocalServerLogic)
 delegate(AISegmentationLogic, "cohort", CohortLogic)
 delegate(AISegmentationLogic, "dicom", DicomLogic)
 

@@ -119,22 +119,25 @@ def hiddenWindow(platform=None):
     return {}
 
 
-def childPopenOptions(platform=None):
-    """subprocess.Popen keyword arguments that start a child as the root of its own, hidden, killable tree."""
+def childPopenOptions(platform=None, deathSignal=True):
+    """subprocess.Popen keyword arguments that start a child as the root of its own, hidden, killable tree.
+
+    deathSignal False: no Linux death signal (for a child that must outlive the thread starting it, e.g. a server
+    started from a worker thread; it then watches $AISEGMENTATION_PARENT_PID itself, see endWithStarter)."""
     platform = platform or sys.platform
     if platform == "win32":
         flags = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200) | getattr(subprocess, "CREATE_NO_WINDOW",
                                                                                  0x08000000)
         return {"creationflags": flags}
     options = {"start_new_session": True}
-    if platform.startswith("linux"):
+    if platform.startswith("linux") and deathSignal:
         options["preexec_fn"] = _linuxDeathSignal()
     return options
 
 
-def startTree(command, **popenArguments):
+def startTree(command, deathSignal=True, **popenArguments):
     """Popen a child as the root of its own tree (see the module docstring); it is ended when Python exits."""
-    process = subprocess.Popen(command, **childPopenOptions(), **popenArguments)
+    process = subprocess.Popen(command, **childPopenOptions(deathSignal=deathSignal), **popenArguments)
     if sys.platform == "win32":
         try:
             WindowsJob.shared().assign(process)

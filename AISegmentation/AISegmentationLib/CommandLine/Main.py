@@ -112,6 +112,7 @@ def addMatchArguments(parser):
 
 def buildParser():
     from .Batch import addBatchParser
+    from .InteractiveServer import addInteractiveServerParser
     from .Segment import addSegmentParser
     from ..Classic import Threshold
 
@@ -169,6 +170,7 @@ def buildParser():
     addVolumeOptions(exporter)
     addSegmentParser(commands)
     addBatchParser(commands)
+    addInteractiveServerParser(commands)
 
     compare = commands.add_parser("compare", help="Dice, Jaccard, volumes, Hausdorff, surface distances of segments")
     compare.add_argument("reference", help="reference segmentation: .seg.nrrd or a label-map image")
@@ -400,10 +402,16 @@ def runBatch(logic, args):
     run(logic, args)
 
 
+def runInteractiveServer(logic, args):
+    from .InteractiveServer import runInteractiveServer as run
+
+    run(logic, args)
+
+
 COMMANDS = {"demo": runDemo, "threshold": runThreshold, "level-trace": runLevelTrace,
             "grow-from-seeds": runGrowFromSeeds, "islands": runIslands, "import-labelmap": runImportLabelmap,
             "export-labelmap": runExportLabelmap, "compare": runCompare, "segment": runSegment,
-            "batch": runBatch}
+            "batch": runBatch, "interactive-server": runInteractiveServer}
 
 
 def requireWritableOutputs(args):
