@@ -196,6 +196,7 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._effectFactory is not None:
             self._effectFactory.disconnect("effectRegistered(QString)", self._onEffectRegistered)
         self._removeShortcuts()
+        self.logic.stopInteractiveServer()
         if self._aiTimer is not None:
             self._aiTimer.stop()
         if self._aiJob is not None and not self._aiJob.done:
@@ -566,6 +567,7 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             button.toolTip = _("{tip} (shortcut while this module is shown: {key})").format(
                 tip=button.toolTip, key=INTERACTIVE_SHORTCUTS[kind])
         self.ui.interactiveUndoButton.connect("clicked(bool)", self.onInteractiveUndo)
+        self.ui.interactiveLocalServerButton.connect("clicked(bool)", self.onInteractiveLocalServer)
         self.ui.interactiveResetButton.connect("clicked(bool)", self.onInteractiveReset)
         self.logic.interactiveConsentCallback = lambda origin: slicer.util.confirmYesNoDisplay(
             _("Send the image to the nnInteractive server at {origin}? It is not on this computer.").format(
@@ -607,12 +609,17 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic.installRuntimePackages(confirm)
 
     def _interactiveServer(self):
-        """Apply the panel's server URL and key (the key lives only in the widget, never in the scene)."""
+        """Apply the panel's server URL and key (the key lives only in the widget, never in the scene); the local
+        server's key stays in the Logic."""
         self._ensureRuntimePackages()
+        local = self.logic.interactiveServerStatus()
+        if local["state"] == "running" and local["url"] == self._parameterNode.interactiveServerUrl:
+            return
         self.logic.useInteractiveServer(self._parameterNode.interactiveServerUrl,
                                         self.ui.interactiveApiKeyLineEdit.text or None)
 
     def onInteractiveTest(self):
+        self._showLocalServerStatus()
         with slicer.util.tryWithErrorDisplay(_("Connection test failed."), waitCursor=True):
             self._interactiveServer()
             ok, message, _info = self.logic.testInteractiveConnection()
@@ -664,6 +671,44 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if node is None:
             raise ValueError(_("Select or place a {what} first.").format(what=what))
         return node
+
+    def onInteractiveLocalServer(self):
+        """Start the local nnInteractive server (its environment and a model first, once the user agrees) or stop it;
+        the long steps run as jobs like the AI runs."""
+        with slicer.util.tryWithErrorDisplay(_("Local nnInteractive server failed."), waitCursor=True):
+            if self.logic.interactiveServerStatus()["state"] in ("running", "starting"):
+                self.logic.stopInteractiveServer()
+                return self._showLocalServerStatus()
+            if self._aiJob is not None and not self._aiJob.done:
+                raise ValueError(_("A job is already running: wait for it or cancel it."))
+            self._ensureRuntimePackages()
+            again = lambda result: self.onInteractiveLocalServer()  # noqa: E731 - the next step after a job
+            if self.logic.interactiveServerEnvironmentDetails()["state"] != "ready":
+                if slicer.util.confirmOkCancelDisplay(_("The local nnInteractive server needs its own Python "
+                                                        "environment (several GB, created once). Create it now?")):
+                    self._startAiJob(self.logic.startCreateInteractiveServerEnvironment(), again)
+                return
+            if not self.logic.interactiveServerModels():
+                if slicer.util.confirmYesNoDisplay(_(
+                        "No nnInteractive model on this computer. Download the official model from huggingface.co "
+                        "(several hundred MB; its license allows non-commercial use only)? "
+                        "No: import a model folder.")):
+                    return self._startAiJob(self.logic.startDownloadInteractiveServerModel(agree=True), again)
+                import qt
+
+                folder = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), _("nnInteractive model folder"))
+                if not folder:
+                    return
+                self.logic.importInteractiveServerModel(folder)
+            self._startAiJob(self.logic.startInteractiveServerJob(), self._showLocalServerStatus)
+
+    def _showLocalServerStatus(self, *args):
+        status = self.logic.interactiveServerStatus()
+        running = status["state"] == "running"
+        if running:
+            self._parameterNode.interactiveServerUrl = status["url"]
+        self.ui.interactiveLocalServerButton.text = _("Stop local server") if running else _("Start local server")
+        self.ui.interactiveLocalServerLabel.text = status["message"]
 
     def onInteractiveUndo(self):
         with slicer.util.tryWithErrorDisplay(_("Undo failed."), waitCursor=True):

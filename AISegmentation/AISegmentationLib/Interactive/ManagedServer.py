@@ -4,7 +4,8 @@
 (ServerEnvironment.py) with a model folder (ServerModels.py):
 - on 127.0.0.1 only, on a free port (or the one asked for: ValueError when it is taken), with a random API key that
   lives in this object's memory and the server's environment only: never on a command line, in the scene or a log;
-- on the best device (``auto``: CUDA, MPS, else the CPU with a word about speed; ``cpu``, ``cuda``, ``cuda:N``, ``mps``);
+- on the best device (``auto``: CUDA, MPS, else the CPU with a word about speed; or ``cpu``, ``cuda``, ``cuda:N``,
+  ``mps``);
 - ready once ``/healthz`` answers, the key is accepted, and the server's nnInteractive version fits this client's
   (:func:`checkVersions`, before any prompt);
 - its whole process tree ends with :meth:`stop`, when Python exits, and when the starting process is killed (the

@@ -33,15 +33,8 @@ def serverPython(root=None):
     details = serverEnvironmentDetails(root)
     if details["state"] != READY:
         why = "not created yet" if details["state"] == MISSING else f"{details['state']}: {details['message']}"
-        raise ValueError(f"The local nnInteractive server's environment is {why}. Create it first (logic.createInteractiveServerEnvironment(), the panel's 'Start local "
-                         f"server', or `aisegmentation interactive-server start --create-environment`).")
+        raise ValueError(f"The local nnInteractive server's environment is {why}. Create it first "
+                         f"(logic.createInteractiveServerEnvironment(), the panel's 'Start local server', or "
+                         f"`aisegmentation interactive-server start --create-environment`).")
     return details["python"]
 
-
-def serverPackageVersion(root=None):
-    """The nnInteractive version installed in the server environment (from its probe), or None."""
-    versions = serverEnvironmentDetails(root).get("versions") or {}
-    for name, version in versions.items():
-        if name.lower() == "nninteractive":
-            return version
-    return None

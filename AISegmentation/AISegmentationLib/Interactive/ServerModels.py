@@ -62,7 +62,7 @@ def defaultModel(root=None):
         return next(iter(models.values()))
     if not models:
         raise ValueError("No nnInteractive model on this computer yet: download the official one "
-                         "(logic.downloadInteractiveServerModel(agree=True), about 400 MB) or import a model folder "
+                         "(logic.downloadInteractiveServerModel(agree=True), several hundred MB) or import a model folder "
                          "(logic.importInteractiveServerModel(folder))")
     raise ValueError(f"Several nnInteractive models on this computer ({', '.join(models)}): choose one (modelDir=)")
 
