@@ -165,6 +165,7 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._setupInteractive()
         self.ui.compareButton.connect("clicked(bool)", self.onCompare)
         self.ui.exportComparisonCsvButton.connect("clicked(bool)", self.onExportComparisonCsv)
+        self.ui.comparisonMapsButton.connect("clicked(bool)", self.onComparisonMaps)
         self.initializeParameterNode()
 
     def _setupSegmentEditor(self):
@@ -759,6 +760,15 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             path = qt.QFileDialog.getSaveFileName(None, _("Export comparison"), "comparison.csv", "CSV (*.csv)")
             if path:
                 self.logic.saveComparisonCsv(self._comparisonRows, path)
+
+    def onComparisonMaps(self):
+        """Error map (a segmentation, in the slice views) and surface-distance maps (models, in the 3D view)."""
+        with slicer.util.tryWithErrorDisplay(_("Comparison maps failed."), waitCursor=True):
+            p = self._parameterNode
+            reference = self._requireNode(p.comparisonReference, _("reference segmentation"))
+            compared = self._requireNode(p.comparisonCompared, _("compared segmentation"))
+            self.logic.comparisonErrorMap(reference, compared, match=p.comparisonMatch)
+            self.logic.comparisonDistanceMap(reference, compared, match=p.comparisonMatch)
 
 
 def _nodeId(node):

@@ -13,7 +13,7 @@ import vtk
 
 from . import RuntimeInstall, SegmentationIO, Segments, VolumeIO
 from .Classic import GrowFromSeeds, Islands, LevelTracing, Threshold
-from .Comparison import LabelmapComparison, SegmentComparison, SegmentComparisonMRML
+from .Comparison import ComparisonMaps, LabelmapComparison, SegmentComparison, SegmentComparisonMRML
 from .Backends.AILogic import AILogic
 from .Cohort.CohortLogic import CohortLogic
 from .Delegation import delegate
@@ -320,8 +320,8 @@ class AISegmentationLogic:
         """Dice, Jaccard, volumes, Hausdorff (max, 95 %), average surface distance and surface Dice of one segment
         pair (see SegmentComparison for the definitions), on the reference segment's geometry."""
         options = dict(device=device, hausdorff95Mode=hausdorff95Mode,
-                       averageSurfaceDistanceMode=averageSurfaceDistanceMode, surfaceDiceTolerance=surfaceDiceTolerance,
-                       hausdorffPercentile=hausdorffPercentile)
+                       averageSurfaceDistanceMode=averageSurfaceDistanceMode,
+                       surfaceDiceTolerance=surfaceDiceTolerance, hausdorffPercentile=hausdorffPercentile)
         SegmentComparison.validateComparisonOptions(options)
         return SegmentComparisonMRML.compareSegments(referenceNode, referenceSegmentId, comparedNode,
                                                      comparedSegmentId, **options)
@@ -373,6 +373,19 @@ class AISegmentationLogic:
     def saveComparisonCsv(rows, path):
         """Write the rows of compareSegmentations to a CSV file (the table's columns); returns the path."""
         return SegmentComparisonMRML.rowsToCsv(rows, path)
+
+    def comparisonErrorMap(self, referenceNode, comparedNode, pairs=None, match="auto", mapping=None):
+        """A new segmentation: true positive / false positive / false negative voxels of every structure, for the
+        slice views (pairs, match and mapping as for compareSegmentations; see ComparisonMaps)."""
+        return ComparisonMaps.errorMapSegmentation(self.scene, referenceNode, comparedNode, pairs, match, mapping)
+
+    def comparisonDistanceMap(self, referenceNode, comparedNode, pairs=None, match="auto", mapping=None, path=None):
+        """[(structure, model node)]: each compared surface with its signed distance (mm) to the reference surface
+        per point, colour-coded for the 3D view; path: also written as one .vtk / .vtp polydata file."""
+        models = ComparisonMaps.distanceMapModels(self.scene, referenceNode, comparedNode, pairs, match, mapping)
+        if path:
+            ComparisonMaps.writeDistanceMap(models, path)
+        return models
 
 
 delegate(AISegmentationLogic, "ai", AILogic)

@@ -189,6 +189,12 @@ def buildParser():
                          help="percentile of the 'HD95' column, 0-100 (default 95)")
     compare.add_argument("--json", metavar="PATH", help="write the results as JSON ('-' for standard output)")
     compare.add_argument("--csv", metavar="PATH", help="write the results as CSV")
+    compare.add_argument("--error-map", metavar="PATH.seg.nrrd",
+                         help="write the true positive / false positive / false negative voxels of every structure "
+                              "as a segmentation")
+    compare.add_argument("--distance-map", metavar="PATH.vtk",
+                         help="write the compared surfaces with their signed distance (mm) to the reference surface "
+                              "per point (.vtk or .vtp polydata)")
     for subparser in list(commands.choices.values()) + list(_nestedSubparsers(commands)):
         _addVerbose(subparser)
     return parser
@@ -334,6 +340,7 @@ def runCompare(logic, args):
     options = dict(device=args.device, hausdorff95Mode=args.hd95_mode, averageSurfaceDistanceMode=args.asd_mode,
                    surfaceDiceTolerance=args.tolerance, hausdorffPercentile=args.hd_percentile)
     mapping = readLabelMapping(args.mapping)  # a bad mapping stops everything before any work
+    _requireMapOutputs(args)
     if not _isSegmentationFile(args.reference) and not _isSegmentationFile(args.compared):
         # Two label maps: compared value by value, without segmentation nodes.
         rows = logic.compareLabelmapFiles(args.reference, args.compared, args.reference_labels, args.compared_labels,
@@ -347,6 +354,8 @@ def runCompare(logic, args):
     printComparisonTable(rows)
     if mapping:
         printStructureMapping(rows)
+    if args.error_map or args.distance_map:
+        writeComparisonMaps(logic, args, mapping)
     if args.json:
         records = [{"referenceSegment": r["referenceSegment"], "comparedSegment": r["comparedSegment"],
                     "structure": r.get("structure"),
@@ -371,6 +380,34 @@ def printComparisonTable(rows):
         cells = "".join(f"{metric.format(getattr(result, metric.key)):>{width}}" for metric, width in columns)
         note = f"  ({result.note})" if result.note else ""
         print(f"{referenceName[:21]:<22}{comparedName[:21]:<22}{cells}{note}")
+
+
+def _requireMapOutputs(args):
+    from ..AtomicWrite import requireWritableOutput
+
+    if args.error_map and not args.error_map.lower().endswith(".seg.nrrd"):
+        raise ValueError(f"--error-map writes a segmentation: give a .seg.nrrd path, got '{args.error_map}'")
+    if args.distance_map and args.distance_map.lower().rsplit(".", 1)[-1] not in ("vtk", "vtp"):
+        raise ValueError(f"--distance-map writes polydata: give a .vtk or .vtp path, got '{args.distance_map}'")
+    for path in (args.error_map, args.distance_map):
+        if path:
+            requireWritableOutput(path)
+
+
+def writeComparisonMaps(logic, args, mapping):
+    """The error map and / or the distance map of the compared pair (segmentation nodes: label maps imported)."""
+    from ..Comparison import SegmentComparisonMRML
+
+    reference, referenceNamed = _loadSegmentationFile(logic, args.reference, args.reference_labels)
+    compared, comparedNamed = _loadSegmentationFile(logic, args.compared, args.compared_labels)
+    pairs = SegmentComparisonMRML.matchSegments(reference, compared, args.match, mapping, referenceNamed,
+                                                comparedNamed)
+    if args.error_map:
+        errorMap = logic.comparisonErrorMap(reference, compared, pairs)
+        print(f"Error map: {logic.saveSegmentation(errorMap, args.error_map)}")
+    if args.distance_map:
+        models = logic.comparisonDistanceMap(reference, compared, pairs, path=args.distance_map)
+        print(f"Distance map: {args.distance_map} ({len(models)} surfaces)")
 
 
 def _jsonValue(value):

@@ -26,6 +26,11 @@ Masks A (reference) and B (compared) are boolean arrays on one grid (any nonzero
   Dice = Jaccard = 0, distances = inf (and surface Dice 0), with a message in ``note`` saying why.
   Never an exception, never a silent 0.
 
+Beyond these (SlicerRT's Segment Comparison): TP = |A∩B|, FP = |B∖A|, FN = |A∖B|; their volumes in mL and their
+percentages of |A∪B| (0 when both masks are empty); sensitivity = TP/|A|, precision = TP/|B| (both empty: 1, by
+the Dice convention; an empty denominator mask otherwise: NaN, undefined, and the note says so). The percentile of
+the "HD95" value is an option (``hausdorffPercentile``, default 95) in each of the three conventions above.
+
 Known peers differ by definition, not by error (e.g. SimpleITK's HausdorffDistanceImageFilter uses all voxels,
 not surfaces; DeepMind's surface-distance weights surface elements by area). With the defaults the results match
 MONAI's ``compute_hausdorff_distance`` (max and ``percentile=95``) and
@@ -800,3 +805,23 @@ def _pairRegion(shape, referenceBoxes, comparedBoxes, referenceLabel, comparedLa
     if referenceBox is None and comparedBox is None:
         return tuple(slice(0, 1) for _ in shape)
     return _unionCrop(referenceBox, comparedBox, shape)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Error map
+# ---------------------------------------------------------------------------------------------------------------
+
+TRUE_POSITIVE, FALSE_POSITIVE, FALSE_NEGATIVE = 1, 2, 3
+ERROR_LABELS = {TRUE_POSITIVE: "true positive", FALSE_POSITIVE: "false positive", FALSE_NEGATIVE: "false negative"}
+
+
+def errorLabels(reference, compared):
+    """uint8 array of the masks' shape: TRUE_POSITIVE where both, FALSE_POSITIVE where only the compared mask,
+    FALSE_NEGATIVE where only the reference mask, 0 elsewhere (numpy arrays, any nonzero value is inside)."""
+    _checkShapes(reference, compared)
+    reference, compared = _asNumpyMask(reference), _asNumpyMask(compared)
+    labels = np.zeros(reference.shape, np.uint8)
+    labels[reference & compared] = TRUE_POSITIVE
+    labels[compared & ~reference] = FALSE_POSITIVE
+    labels[reference & ~compared] = FALSE_NEGATIVE
+    return labels

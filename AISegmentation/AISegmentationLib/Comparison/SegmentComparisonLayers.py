@@ -241,6 +241,21 @@ def pairMasks(referenceSide, referenceKey, comparedSide, comparedKey):
     return _maskOnRegion(referenceSide, referenceKey, region), _maskOnRegion(comparedSide, comparedKey, region)
 
 
+def pairRegionMasks(referenceSide, referenceKey, comparedSide, comparedKey):
+    """(region [(lo, hi)] KJI on the reference lattice, reference mask, compared mask) on the union of the two
+    segments' bounding boxes; a key of None (the side lacks the structure) is an empty mask; None when both are
+    empty."""
+    boxes = [_segmentBox(side, key) for side, key in ((referenceSide, referenceKey), (comparedSide, comparedKey))
+             if key is not None]
+    boxes = [box for box in boxes if box is not None]
+    if not boxes:
+        return None
+    region = [(min(box[axis][0] for box in boxes), max(box[axis][1] for box in boxes)) for axis in range(3)]
+    masks = [np.zeros([high - low for low, high in region], bool) if key is None else _maskOnRegion(side, key, region)
+             for side, key in ((referenceSide, referenceKey), (comparedSide, comparedKey))]
+    return region, masks[0], masks[1]
+
+
 def _pairMaskSlabs(referenceSide, referenceKey, comparedSide, comparedKey):
     region = _pairRegion(referenceSide, referenceKey, comparedSide, comparedKey)
     if region is None:

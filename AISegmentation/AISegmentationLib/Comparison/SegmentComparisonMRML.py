@@ -19,8 +19,9 @@ from .Metrics import METRICS
 TABLE_COLUMNS = [(metric.columnTitle(), metric.key) for metric in METRICS]
 
 
-def _sides(referenceNode, referenceIds, comparedNode, comparedIds):
-    """(reference Side, compared Side, spacing) on the reference segmentation's geometry."""
+def sides(referenceNode, referenceIds, comparedNode, comparedIds):
+    """(reference Side, compared Side, spacing) on the reference segmentation's geometry (IDs of None skipped)."""
+    referenceIds, comparedIds = _unique(referenceIds), _unique(comparedIds)
     geometry = SegmentComparisonLayers.referenceGeometry(referenceNode)
     referenceTransform = referenceNode.GetParentTransformNode()
     referenceSide = SegmentComparisonLayers.segmentationSide(referenceNode, referenceIds, geometry, referenceTransform)
@@ -33,7 +34,7 @@ def segmentMasks(referenceNode, referenceSegmentId, comparedNode, comparedSegmen
     to the union of the two segments' bounding boxes (the metrics do not depend on the crop)."""
     requireSegment(referenceNode, referenceSegmentId)
     requireSegment(comparedNode, comparedSegmentId)
-    referenceSide, comparedSide, spacing = _sides(referenceNode, [referenceSegmentId], comparedNode,
+    referenceSide, comparedSide, spacing = sides(referenceNode, [referenceSegmentId], comparedNode,
                                                   [comparedSegmentId])
     reference, compared = SegmentComparisonLayers.pairMasks(referenceSide, referenceSegmentId, comparedSide,
                                                             comparedSegmentId)
@@ -93,7 +94,7 @@ def compareSegmentations(referenceNode, comparedNode, pairs=None, progressCallba
             requireSegment(referenceNode, referenceId)
         if comparedId is not None:
             requireSegment(comparedNode, comparedId)
-    referenceSide, comparedSide, spacing = _sides(referenceNode, _unique(p[0] for p in pairs), comparedNode,
+    referenceSide, comparedSide, spacing = sides(referenceNode, _unique(p[0] for p in pairs), comparedNode,
                                                   _unique(p[1] for p in pairs))
     return SegmentComparisonLayers.compareSides(referenceSide, comparedSide, pairs, spacing, progressCallback,
                                                 **options)
