@@ -1,13 +1,13 @@
 """Training schedules and plan presets (plain data, read by the Logic, the CLI and the reports).
 
-"nnunet" is nnU-Net's own schedule (1000 epochs of 250 iterations: days on a CPU, hours on a GPU). "short-cpu" is a
+"full" is nnU-Net's own schedule (1000 epochs of 250 iterations: days on a CPU, hours on a GPU). "short-cpu" is a
 CPU-friendly short schedule to try the pipeline end to end on a laptop: it is labelled as such everywhere, and a
 model trained with it is a demonstration, not a model to rely on. The "tiny" plan preset shrinks nnU-Net's plan to
 a 3-stage network with features [4, 8, 16] and 32³ patches (what the tests' tiny models use).
 """
 
 SCHEDULES = {
-    "nnunet": {"epochs": 1000, "iterationsPerEpoch": 250, "validationIterations": 50,
+    "full": {"epochs": 1000, "iterationsPerEpoch": 250, "validationIterations": 50,
                "label": "nnU-Net's own schedule"},
     "short-cpu": {"epochs": 20, "iterationsPerEpoch": 25, "validationIterations": 5, "initialLearningRate": 0.02,
                   "label": "short CPU schedule: to try the pipeline, not a model to rely on"},

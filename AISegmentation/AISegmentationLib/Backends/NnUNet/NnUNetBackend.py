@@ -3,7 +3,7 @@
 from ..Backend import Backend, PreparedRun, nnUNetChildVariables
 from ..NnUNetModels import DEFAULT_CHECKPOINT, requireEnsemble, validateModelFolder
 from ..Options import DEVICES, BackendOption, deviceOption
-from .TrainedModels import resolveModelFolder
+from ..NnUNetTrainedModels import resolveModelFolder
 
 
 class NnUNetBackend(Backend):
