@@ -22,6 +22,7 @@ from .Geometry import orientedImageFromArray, requireInsideVolume
 from .Interactive.InteractiveLogic import InteractiveLogic
 from .Interactive.LocalServerLogic import LocalServerLogic
 from .Runtime import getRuntime
+from .Training.TrainingLogic import TrainingLogic
 from .SegmentEditing import SegmentEditor, requireSegment, requireVolume
 from .Validation import countNonFinite, requireNumber, requirePoints, requireRange
 
@@ -40,6 +41,8 @@ class AISegmentationLogic:
         self.cohort = CohortLogic(self.loadVolume, self.estimateBackendMemory, self.backendOptions,
                                   lambda node: self.scene.RemoveNode(node), self.ai.requireClusterConsent)
         self.dicom = DicomLogic(lambda: self.runtime)
+        self.training = TrainingLogic(lambda: self.runtime, lambda: self.aiEnvironments, self.loadSegmentation,
+                                      self.importLabelmap)
         self._previewNodeId = None
 
     @property
@@ -393,6 +396,7 @@ delegate(AISegmentationLogic, "interactive", InteractiveLogic)
 delegate(AISegmentationLogic, "localServer", LocalServerLogic)
 delegate(AISegmentationLogic, "cohort", CohortLogic)
 delegate(AISegmentationLogic, "dicom", DicomLogic)
+delegate(AISegmentationLogic, "training", TrainingLogic)
 
 
 def _requireFiniteVoxels(volumeNode, what):

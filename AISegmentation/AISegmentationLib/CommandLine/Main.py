@@ -114,6 +114,7 @@ def buildParser():
     from .Batch import addBatchParser
     from .InteractiveServer import addInteractiveServerParser
     from .Segment import addSegmentParser
+    from .Train import addTrainParser
     from ..Classic import Threshold
 
     parser = argparse.ArgumentParser(prog="aisegmentation", description=__doc__,
@@ -171,6 +172,7 @@ def buildParser():
     addSegmentParser(commands)
     addBatchParser(commands)
     addInteractiveServerParser(commands)
+    addTrainParser(commands)
 
     compare = commands.add_parser("compare", help="Dice, Jaccard, volumes, Hausdorff, surface distances of segments")
     compare.add_argument("reference", help="reference segmentation: .seg.nrrd or a label-map image")
@@ -439,6 +441,12 @@ def runBatch(logic, args):
     run(logic, args)
 
 
+def runTrain(logic, args):
+    from .Train import runTrain as run
+
+    run(logic, args)
+
+
 def runInteractiveServer(logic, args):
     from .InteractiveServer import runInteractiveServer as run
 
@@ -448,7 +456,8 @@ def runInteractiveServer(logic, args):
 COMMANDS = {"demo": runDemo, "threshold": runThreshold, "level-trace": runLevelTrace,
             "grow-from-seeds": runGrowFromSeeds, "islands": runIslands, "import-labelmap": runImportLabelmap,
             "export-labelmap": runExportLabelmap, "compare": runCompare, "segment": runSegment,
-            "batch": runBatch, "interactive-server": runInteractiveServer}
+            "batch": runBatch, "interactive-server": runInteractiveServer,
+            "train": runTrain}
 
 
 def requireWritableOutputs(args):
