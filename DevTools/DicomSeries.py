@@ -12,9 +12,11 @@ import pydicom
 from pydicom.uid import generate_uid
 
 
-def seriesWithUids(sourceFolder, targetFolder):
+def seriesWithUids(sourceFolder, targetFolder, sopUids=False):
     """Copy the series in sourceFolder to targetFolder, filling empty StudyInstanceUID / SeriesInstanceUID with
-    UIDs derived from the source folder's name (the same on every call). Returns targetFolder."""
+    UIDs derived from the source folder's name (the same on every call); sopUids=True also fills the data sets'
+    empty SOPClassUID / SOPInstanceUID from the file meta (a PACS stores nothing without them). Returns
+    targetFolder."""
     os.makedirs(targetFolder, exist_ok=True)
     name = os.path.basename(os.path.normpath(sourceFolder))
     filled = {"StudyInstanceUID": generate_uid(entropy_srcs=[name, "study"]),
@@ -26,6 +28,11 @@ def seriesWithUids(sourceFolder, targetFolder):
         for keyword, uid in filled.items():
             if not str(dataset.get(keyword, "")).strip():
                 setattr(dataset, keyword, uid)
+        if sopUids:
+            for keyword, metaKeyword in (("SOPClassUID", "MediaStorageSOPClassUID"),
+                                         ("SOPInstanceUID", "MediaStorageSOPInstanceUID")):
+                if not str(dataset.get(keyword, "")).strip():
+                    setattr(dataset, keyword, dataset.file_meta[metaKeyword].value)
         dataset.save_as(os.path.join(targetFolder, fileName), enforce_file_format=True)
     return targetFolder
 

@@ -18,6 +18,7 @@ from .Backends.AILogic import AILogic
 from .Cohort.CohortLogic import CohortLogic
 from .Delegation import delegate
 from .Dicom.DicomLogic import DicomLogic, dicomSegmentationKind
+from .Dicom.PacsLogic import PacsLogic
 from .Geometry import orientedImageFromArray, requireInsideVolume
 from .Interactive.InteractiveLogic import InteractiveLogic
 from .Interactive.LocalServerLogic import LocalServerLogic
@@ -41,6 +42,7 @@ class AISegmentationLogic:
         self.cohort = CohortLogic(self.loadVolume, self.estimateBackendMemory, self.backendOptions,
                                   lambda node: self.scene.RemoveNode(node), self.ai.requireClusterConsent)
         self.dicom = DicomLogic(lambda: self.runtime)
+        self.pacs = PacsLogic(self.cohort.runCohort, self.cohort.readCohortManifest)
         self.training = TrainingLogic(lambda: self.runtime, lambda: self.aiEnvironments, self.loadSegmentation,
                                       self.importLabelmap)
         self._previewNodeId = None
@@ -396,6 +398,7 @@ delegate(AISegmentationLogic, "interactive", InteractiveLogic)
 delegate(AISegmentationLogic, "localServer", LocalServerLogic)
 delegate(AISegmentationLogic, "cohort", CohortLogic)
 delegate(AISegmentationLogic, "dicom", DicomLogic)
+delegate(AISegmentationLogic, "pacs", PacsLogic)
 delegate(AISegmentationLogic, "training", TrainingLogic)
 
 

@@ -9,6 +9,7 @@ CSV manifest (UTF-8, one row per case; relative paths are resolved against the C
 - ``case`` (required): the case id, unique (also ignoring upper and lower case: ``Case1`` and ``case1`` would share
   one folder on a case-insensitive file system), used as the name of its output folder (letters, digits, ``._-``).
 - ``image`` (required): the image file(s), ``;``-separated in the model's channel order, or one DICOM series folder.
+  ``dicomweb:STUDY_UID/SERIES_UID`` names a series on the DICOMweb server given with the run (batch --dicomweb).
 - ``reference`` (optional): the reference segmentation (a label-map image, its names in ``<file>.labels.json`` when
   that exists, or a ``.seg.nrrd``) for the compare step.
 - ``options`` (optional): a JSON object of backend options for this case, overriding the command's: only what a
@@ -131,6 +132,8 @@ def _readCsv(path):
 def _resolve(folder, path):
     if not path:
         return None
+    if path.startswith("dicomweb:"):  # a series on the cohort's DICOMweb server (Dicom/PacsLogic.py), not a path
+        return path
     path = os.path.expanduser(path)
     return os.path.normpath(path if os.path.isabs(path) else os.path.join(folder, path))
 

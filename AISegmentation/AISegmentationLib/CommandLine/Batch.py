@@ -16,6 +16,7 @@ import sys
 
 from ..Backends import Registry
 from ..Backends.AILogic import ENVIRONMENT_CHOICES
+from .DicomOptions import PacsBatch, addDicomWebArguments
 from .Segment import OPTION_PREFIX, addClusterArguments, addOptionArgument, allowClusterForThisRun, clusterSecurity
 
 MAX_WARNINGS_PRINTED = 10
@@ -28,7 +29,8 @@ def addBatchParser(commands):
     batch = commands.add_parser("batch", help="a cohort of cases (CSV manifest or folder) on Dask: segment, compare, "
                                               "volumes; table, plots and HTML report",
                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    batch.add_argument("manifest", help="CSV manifest (case,image,reference,options,prediction) or a folder "
+    batch.add_argument("manifest", nargs="?",
+                       help="CSV manifest (case,image,reference,options,prediction) or a folder "
                                         "(imagesTs/<case>_0000.nii.gz, labelsTs/<case>.nii.gz, <case>/ DICOM)")
     batch.add_argument("--output", required=True, help="output folder of the cohort")
     batch.add_argument("--steps", default=",".join(STEPS),
@@ -36,6 +38,7 @@ def addBatchParser(commands):
     batch.add_argument("--workers", type=int, help="worker processes of the local Dask cluster (default: from the "
                                                    "cores, the memory and the backend's memory estimate)")
     addClusterArguments(batch)
+    addDicomWebArguments(batch)
     batch.add_argument("--force", action="store_true", help="redo every case, also those finished earlier")
     from .Main import addMatchArguments
 
@@ -109,9 +112,11 @@ def runBatch(logic, args):
     if args.backend:
         options = {option.name: getattr(args, OPTION_PREFIX + option.name)
                    for option in logic.backendOptions(args.backend)}
+    pacs = PacsBatch(logic, args) if args.dicomweb else None
+    runCohortOrPacs = pacs.run if pacs else logic.runCohort
     progress = ProgressLine()
     try:
-        result = logic.runCohort(args.manifest, args.output, steps=args.steps, backend=args.backend,
+        result = runCohortOrPacs(args.manifest, args.output, steps=args.steps, backend=args.backend,
                                  backendOptions=options, scheduler=scheduler, security=security,
                                  workers=args.workers, environment=args.environment, force=args.force,
                                  match=args.match, mapping=args.mapping,
@@ -121,6 +126,8 @@ def runBatch(logic, args):
     finally:
         progress.end()
     printSummary(result)
+    if pacs:
+        pacs.finish(raiseOnFailure=not (result.cancelled or result.counts["failed"]))
     if result.cancelled:
         raise KeyboardInterrupt
     if result.counts["failed"]:

@@ -48,3 +48,64 @@ def writeDicomOutputs(logic, args, segmentation, volumePath=None):
             print(f"DICOM SEG: {logic.exportDicomSeg(segmentation, series, path)}")
         else:
             print(f"RTSTRUCT: {logic.exportRtStruct(segmentation, series, path)}")
+
+
+def addDicomWebArguments(parser):
+    """batch's PACS options: the server, what to retrieve, what to store back."""
+    group = parser.add_argument_group("PACS (DICOMweb): retrieve the series, store the results back")
+    group.add_argument("--dicomweb", metavar="URL",
+                       help="DICOMweb service, e.g. https://pacs/dicom-web (http only on this machine); passing it is "
+                            "the consent to exchange images with it, for this run only")
+    group.add_argument("--dicomweb-credentials", metavar="FILE",
+                       help="JSON file {\"username\": ..., \"password\": ...} or {\"token\": ...} (default: "
+                            "$AISEGMENTATION_DICOMWEB_USERNAME / _PASSWORD or _TOKEN); never on the command line")
+    group.add_argument("--dicomweb-ca-file", metavar="PEM", help="CA bundle that signed the server's certificate")
+    group.add_argument("--study", action="append", default=[], metavar="UID",
+                       help="a study on the server: each of its CT / MR / PET series is a case (repeatable)")
+    group.add_argument("--dicomweb-series", action="append", default=[], metavar="STUDY_UID/SERIES_UID",
+                       help="one series on the server as a case (repeatable)")
+    group.add_argument("--store-rtstruct", action="store_true",
+                       help="also store an RTSTRUCT of each case's result (the DICOM SEG is always stored)")
+    group.add_argument("--no-store", action="store_true", help="store nothing back on the server")
+    group.add_argument("--keep-retrieved", action="store_true",
+                       help="keep the retrieved series in OUTPUT/.pacs-retrieved (removed by default)")
+
+
+class PacsBatch:
+    """batch --dicomweb: the cohort through Logic.runPacsCohort, its transfers printed after the summary."""
+
+    def __init__(self, logic, args):
+        from ..Consent import ConsentStore
+
+        self.logic, self.args = logic, args
+        if not args.manifest and not args.study and not args.dicomweb_series:
+            raise ValueError("--dicomweb needs cases: --study UID, --dicomweb-series STUDY/SERIES, or a manifest "
+                             "whose images are dicomweb:STUDY/SERIES")
+        logic.setDicomWebConsentStore(ConsentStore(None))
+        logic.allowDicomWeb(args.dicomweb)
+        self.server = logic.connectDicomWeb(args.dicomweb, credentialsFile=args.dicomweb_credentials,
+                                            caBundle=args.dicomweb_ca_file)
+        self.result = None
+
+    def run(self, manifest, outputDir, **options):
+        args = self.args
+        self.result = self.logic.runPacsCohort(self.server, outputDir, studies=args.study,
+                                               series=args.dicomweb_series, manifest=manifest,
+                                               storeSeg=not args.no_store, storeRtStruct=args.store_rtstruct
+                                               and not args.no_store, keepRetrieved=args.keep_retrieved, **options)
+        if self.result.cohort is None:
+            raise ValueError("No case could be retrieved from the PACS:\n" + "\n".join(self.lines()))
+        return self.result.cohort
+
+    def lines(self):
+        from ..Dicom.PacsLogic import describeTransfers
+
+        return describeTransfers(self.result) if self.result else []
+
+    def finish(self, raiseOnFailure=True):
+        """Print the transfers; ValueError when any failed (the exit code is 2, as for a failed case)."""
+        for line in self.lines():
+            print(line)
+        failed = self.result.failedTransfers if self.result else []
+        if failed and raiseOnFailure:
+            raise ValueError(f"{len(failed)} PACS transfer(s) failed (see above and pacs.json)")
