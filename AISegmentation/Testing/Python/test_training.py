@@ -105,18 +105,18 @@ def _trainingLogic(logic):
 @pytest.mark.slow
 def test_dataset_from_segmentation_nodes_with_homogenized_names(trained):
     dataset = trained["dataset"]
-    assert dataset["labels"] == {"Bright": 1, "dark": 2}  # one table: "bright_sphere", "BRIGHT" are "Bright"
+    assert dataset["labels"] == {"bright": 1, "dark": 2}  # one table: "Bright", "bright_sphere", "BRIGHT" are "bright"
     raw = os.path.join(trained["project"], "nnUNet_raw", dataset["name"])
     with open(os.path.join(raw, "dataset.json"), encoding="utf-8") as file:
         datasetJson = json.load(file)
-    assert datasetJson["labels"] == {"background": 0, "Bright": 1, "dark": 2}
+    assert datasetJson["labels"] == {"background": 0, "bright": 1, "dark": 2}
     assert datasetJson["channel_names"] == {"0": "CT"} and datasetJson["numTraining"] == 6
     assert len(dataset["test"]) == 1 and len(os.listdir(os.path.join(raw, "imagesTr"))) == 6
     assert sorted(os.listdir(os.path.join(raw, "labelsTs"))) == [f"{dataset['test'][0]}.nii.gz"]
     renamed = dataset["cases"]["phantom301"]["renamed"]
-    assert ("bright_sphere", "Bright") in [tuple(pair) for pair in renamed]
+    assert ("bright_sphere", "bright") in [tuple(pair) for pair in renamed]
     report = open(os.path.join(trained["project"], "dataset-report.html"), encoding="utf-8").read()
-    assert "bright_sphere → Bright" in report and "phantom306" in report
+    assert "bright_sphere → bright" in report and "phantom306" in report
 
 
 @pytest.mark.slow
@@ -147,7 +147,7 @@ def test_killed_and_cancelled_folds_resume_from_their_checkpoints(trained):
 def test_cross_validation_report_and_registered_model(trained):
     evaluation = trained["evaluation"]
     perFold = evaluation["perFold"]
-    assert {(row["fold"], row["structure"]) for row in perFold} == {(f, s) for f in (0, 1) for s in ("Bright", "dark")}
+    assert {(row["fold"], row["structure"]) for row in perFold} == {(f, s) for f in (0, 1) for s in ("bright", "dark")}
     assert all(row["dice"] > 0.5 for row in perFold), perFold
     report = os.path.join(trained["project"], evaluation["reports"]["Cross-validation report"])
     assert os.path.isfile(report) and "fold0-" in open(report, encoding="utf-8").read()
@@ -159,7 +159,7 @@ def test_cross_validation_report_and_registered_model(trained):
 
     entry = trainedModels()["PhantomTest"]
     assert entry["folder"] == trained["modelFolder"] and entry["provenance"]["folds"] == [0, 1]
-    assert set(entry["provenance"]["crossValidationDice"]) == {"Bright", "dark"}
+    assert set(entry["provenance"]["crossValidationDice"]) == {"bright", "dark"}
 
 
 @pytest.mark.slow
@@ -168,7 +168,7 @@ def test_held_out_phantom_segmented_by_the_new_model(trained):
     case, truth = phantomCase(logic, 999)
     segmentation = logic.runBackend("nnunet", case["volumes"], modelFolders=["PhantomTest"], device="cpu", tta=False)
     names = segmentation.GetSegmentation()
-    for value, name in ((1, "Bright"), (2, "dark")):
+    for value, name in ((1, "bright"), (2, "dark")):
         segmentId = names.GetSegmentIdBySegmentName(name)
         mask = logic.segmentArray(segmentation, segmentId, case["volumes"])
         score = dice(mask.astype(bool), truth == value)
@@ -186,7 +186,7 @@ def test_exported_zip_is_accepted_by_the_offline_import(trained):
     assert not any("checkpoint_latest" in name or "validation" in name for name in names)
     folders = logic.importNnUNetModel(str(zipPath), str(trained["root"] / "imported"))
     model = logic.validateNnUNetModel(folders[0])
-    assert model.labels == {1: "Bright", 2: "dark"} and model.folds == [0, 1]
+    assert model.labels == {1: "bright", 2: "dark"} and model.folds == [0, 1]
 
 
 # Bad input: a clear error before anything runs, nothing written --------------------------------------------------
