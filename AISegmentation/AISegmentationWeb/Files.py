@@ -38,9 +38,9 @@ class FilesPanel:
         state.change("uploads")(self._onUploads)
         state.maxUploadBytes = page.maxUploadBytes
         page.server.trigger("uploadRefused")(page.action("upload")(self.refuseUpload))
-        page.server.trigger("downloadSegmentation")(self._download("save segmentation", self.segmentationBytes))
-        page.server.trigger("downloadLabelmap")(self._download("save label map", self.labelmapBytes))
-        page.server.trigger("downloadVolume")(self._download("save volume", self.volumeBytes))
+        page.server.trigger("downloadSegmentation")(self._download(self.segmentationBytes))
+        page.server.trigger("downloadLabelmap")(self._download(self.labelmapBytes))
+        page.server.trigger("downloadVolume")(self._download(self.volumeBytes))
 
     def buildUi(self):
         ctrl = self.page.ctrl
@@ -62,13 +62,13 @@ class FilesPanel:
             v3.VTextField(label="New segmentation", v_model=("newSegmentationName",), density="compact",
                           id="new-segmentation-name", hide_details=True)
             actionButton("Create", ctrl.newSegmentation, "new-segmentation")
-        # A trigger answers None (and the page shows why) when there is nothing to save.
-        actionButton("Save .seg.nrrd", "trigger('downloadSegmentation').then(c => c && utils.download("
-                     "`${segmentationName}.seg.nrrd`, c, 'application/octet-stream'))", "save-segmentation")
-        actionButton("Save label map", "trigger('downloadLabelmap').then(c => c && utils.download("
-                     "`${segmentationName}.nii.gz`, c, 'application/gzip'))", "save-labelmap")
-        actionButton("Save volume", "trigger('downloadVolume').then(c => c && utils.download(`${volumeName}.nrrd`, "
-                     "c, 'application/octet-stream'))", "save-volume")
+        # A trigger answers None (and the page shows why) when there is nothing to save; names as at the click.
+        actionButton("Save .seg.nrrd", "(n => trigger('downloadSegmentation').then(c => c && utils.download("
+                     "n + '.seg.nrrd', c, 'application/octet-stream')))(segmentationName)", "save-segmentation")
+        actionButton("Save label map", "(n => trigger('downloadLabelmap').then(c => c && utils.download("
+                     "n + '.nii.gz', c, 'application/gzip')))(segmentationName)", "save-labelmap")
+        actionButton("Save volume", "(n => trigger('downloadVolume').then(c => c && utils.download("
+                     "n + '.nrrd', c, 'application/octet-stream')))(volumeName)", "save-volume")
 
     # Loading ---------------------------------------------------------------------------------------------------
 
@@ -146,12 +146,14 @@ class FilesPanel:
             raise ValueError("Load a volume first")
         return self._written(lambda path: self.page.logic.saveVolume(self.page.volume, path), ".nrrd")
 
-    def _download(self, name, produce):
+    def _download(self, produce):
         """A download trigger: the file's attachment, or None with the reason on the page (nothing to save)."""
         def download():
-            result = []
-            self.page.action(name)(lambda: result.append(produce()))()
-            return result[0] if result else None
+            try:
+                return produce()
+            except ValueError as error:
+                self.page.state.error = str(error)
+                return None
 
         return download
 
