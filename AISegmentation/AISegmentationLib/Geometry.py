@@ -128,3 +128,38 @@ def sameGeometry(imageA, imageB, tolerance=1e-3):
     imageB.GetImageToWorldMatrix(matrixB)
     return all(abs(matrixA.GetElement(r, c) - matrixB.GetElement(r, c)) <= tolerance
                for r in range(3) for c in range(4))
+
+
+def fillPolygons(polygons, shape):
+    """Boolean KJI mask of closed polygons [(slice index k, Nx2 (column, row) points in voxel units)] filled at the
+    voxel centres by the even-odd rule on each slice (vtkPolyDataToImageStencil): a hole is a polygon of its own."""
+    from vtk.util import numpy_support
+
+    points, cells = vtk.vtkPoints(), vtk.vtkCellArray()
+    for k, polygon in polygons:
+        first = points.GetNumberOfPoints()
+        for column, row in polygon:
+            points.InsertNextPoint(column, row, k)
+        cells.InsertNextCell(len(polygon) + 1)
+        for n in list(range(len(polygon))) + [0]:
+            cells.InsertCellPoint(first + n)
+    polyData = vtk.vtkPolyData()
+    polyData.SetPoints(points)
+    polyData.SetLines(cells)
+    extent = (0, shape[2] - 1, 0, shape[1] - 1, 0, shape[0] - 1)
+    stencil = vtk.vtkPolyDataToImageStencil()
+    stencil.SetInputData(polyData)
+    stencil.SetOutputOrigin(0, 0, 0)
+    stencil.SetOutputSpacing(1, 1, 1)
+    stencil.SetOutputWholeExtent(*extent)
+    image = vtk.vtkImageData()
+    image.SetExtent(*extent)
+    image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
+    image.GetPointData().GetScalars().Fill(0)
+    fill = vtk.vtkImageStencil()
+    fill.SetInputData(image)
+    fill.SetStencilConnection(stencil.GetOutputPort())
+    fill.ReverseStencilOn()
+    fill.SetBackgroundValue(1)
+    fill.Update()
+    return numpy_support.vtk_to_numpy(fill.GetOutput().GetPointData().GetScalars()).reshape(shape).astype(bool)

@@ -10,7 +10,7 @@ import numpy as np
 import vtk
 from vtk.util.numpy_support import vtk_to_numpy
 
-from ..Geometry import arrayFromImage, orientedImageFromArray
+from ..Geometry import arrayFromImage, fillPolygons, orientedImageFromArray
 from ..Runtime import vtkITK
 
 PLANES = ("IJ", "IK", "JK")
@@ -71,29 +71,4 @@ def _fillOutline(labels, outlineIjk, plane):
 
 def _rasterizePolygon(polygon, shape):
     """Even-odd fill of a closed polygon (x, y in voxel units) on a (rows, columns) grid of voxel centres."""
-    stencilSource = vtk.vtkPolyDataToImageStencil()
-    polyData = vtk.vtkPolyData()
-    points = vtk.vtkPoints()
-    for x, y in polygon:
-        points.InsertNextPoint(x, y, 0.0)
-    lines = vtk.vtkCellArray()
-    lines.InsertNextCell(len(polygon) + 1)
-    for index in list(range(len(polygon))) + [0]:
-        lines.InsertCellPoint(index)
-    polyData.SetPoints(points)
-    polyData.SetLines(lines)
-    stencilSource.SetInputData(polyData)
-    stencilSource.SetOutputOrigin(0, 0, 0)
-    stencilSource.SetOutputSpacing(1, 1, 1)
-    stencilSource.SetOutputWholeExtent(0, shape[1] - 1, 0, shape[0] - 1, 0, 0)
-    blank = vtk.vtkImageData()
-    blank.SetExtent(0, shape[1] - 1, 0, shape[0] - 1, 0, 0)
-    blank.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
-    blank.GetPointData().GetScalars().Fill(0)
-    stencil = vtk.vtkImageStencil()
-    stencil.SetInputData(blank)
-    stencil.SetStencilConnection(stencilSource.GetOutputPort())
-    stencil.ReverseStencilOn()
-    stencil.SetBackgroundValue(1)
-    stencil.Update()
-    return arrayFromImage(stencil.GetOutput()).reshape(shape).copy()
+    return fillPolygons([(0, polygon)], (1,) + tuple(shape))[0].astype(np.uint8)

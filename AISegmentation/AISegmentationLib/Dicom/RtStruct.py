@@ -24,6 +24,7 @@ import os
 import numpy as np
 
 from ..AtomicWrite import atomicOutput, requireWritableOutput
+from ..Geometry import fillPolygons
 from ..Segments import distinctColor
 from .DicomSeg import SourceSeries, readLabelsOnSeriesGrid
 
@@ -280,7 +281,7 @@ def readRtStruct(path, series):
             logging.warning("RTSTRUCT '%s': structure '%s' has no contour on the series; skipped", path,
                             entry["name"])
             continue
-        results.append((entry, fillContours(polygons, series.shape)))
+        results.append((entry, fillPolygons(polygons, series.shape)))
     if not results:
         raise ValueError(f"RTSTRUCT '{path}' holds no structure with contours on the series")
     return results
@@ -337,40 +338,3 @@ def _contourIndices(path, name, contour, series, inverse, budget):
         logging.info("RTSTRUCT '%s', structure '%s': a contour lies outside the series' slices", path, name)
         return None
     return k, ijk[:, :2]
-
-
-def fillContours(polygons, shape):
-    """Boolean KJI mask of closed polygons [(slice index k, Nx2 (column, row) indices)] filled at the voxel centres
-    by the even-odd rule on each slice (vtkPolyDataToImageStencil)."""
-    import vtk
-    from vtk.util import numpy_support
-
-    points, cells = vtk.vtkPoints(), vtk.vtkCellArray()
-    for k, polygon in polygons:
-        first = points.GetNumberOfPoints()
-        for column, row in polygon:
-            points.InsertNextPoint(column, row, k)
-        cells.InsertNextCell(len(polygon) + 1)
-        for n in range(len(polygon)):
-            cells.InsertCellPoint(first + n)
-        cells.InsertCellPoint(first)
-    polyData = vtk.vtkPolyData()
-    polyData.SetPoints(points)
-    polyData.SetLines(cells)
-    extent = (0, shape[2] - 1, 0, shape[1] - 1, 0, shape[0] - 1)
-    stencil = vtk.vtkPolyDataToImageStencil()
-    stencil.SetInputData(polyData)
-    stencil.SetOutputOrigin(0, 0, 0)
-    stencil.SetOutputSpacing(1, 1, 1)
-    stencil.SetOutputWholeExtent(*extent)
-    image = vtk.vtkImageData()
-    image.SetExtent(*extent)
-    image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
-    image.GetPointData().GetScalars().Fill(0)
-    fill = vtk.vtkImageStencil()
-    fill.SetInputData(image)
-    fill.SetStencilConnection(stencil.GetOutputPort())
-    fill.ReverseStencilOn()
-    fill.SetBackgroundValue(1)
-    fill.Update()
-    return numpy_support.vtk_to_numpy(fill.GetOutput().GetPointData().GetScalars()).reshape(shape).astype(bool)
