@@ -166,6 +166,8 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.compareButton.connect("clicked(bool)", self.onCompare)
         self.ui.exportComparisonCsvButton.connect("clicked(bool)", self.onExportComparisonCsv)
         self.ui.comparisonMapsButton.connect("clicked(bool)", self.onComparisonMaps)
+        self.ui.saveDicomSegButton.connect("clicked(bool)", lambda: self.onSaveAsDicom("SEG"))
+        self.ui.saveRtStructButton.connect("clicked(bool)", lambda: self.onSaveAsDicom("RTSTRUCT"))
         self.initializeParameterNode()
 
     def _setupSegmentEditor(self):
@@ -760,6 +762,20 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             path = qt.QFileDialog.getSaveFileName(None, _("Export comparison"), "comparison.csv", "CSV (*.csv)")
             if path:
                 self.logic.saveComparisonCsv(self._comparisonRows, path)
+
+    def onSaveAsDicom(self, kind):
+        """The segmentation as a DICOM SEG or RTSTRUCT referencing the source volume's DICOM series."""
+        import qt
+
+        with slicer.util.tryWithErrorDisplay(_("Saving as DICOM failed."), waitCursor=False):
+            p = self._parameterNode
+            segmentation = self._requireNode(p.segmentation, _("segmentation"))
+            volume = self._requireNode(p.sourceVolume, _("source volume loaded from a DICOM series"))
+            path = qt.QFileDialog.getSaveFileName(None, _("Save as DICOM {kind}").format(kind=kind),
+                                                  f"{segmentation.GetName()}_{kind.lower()}.dcm", "DICOM (*.dcm)")
+            if path:
+                export = self.logic.exportDicomSeg if kind == "SEG" else self.logic.exportRtStruct
+                export(segmentation, volume, path)
 
     def onComparisonMaps(self):
         """Error map (a segmentation, in the slice views) and surface-distance maps (models, in the 3D view)."""

@@ -161,7 +161,7 @@ def seriesOf(sourceSeries):
         return sourceSeries
     if hasattr(sourceSeries, "GetStorageNode"):
         storage = sourceSeries.GetStorageNode()
-        fileName = storage.GetFileName() if storage is not None else None
+        fileName = storage.GetFileName() if storage is not None else _dicomDatabaseFile(sourceSeries)
         if not fileName or not os.path.isfile(fileName):
             raise ValueError(f"Volume '{sourceSeries.GetName()}' was not loaded from a DICOM series folder: give "
                              "the series' folder")
@@ -169,6 +169,14 @@ def seriesOf(sourceSeries):
     if not sourceSeries:
         raise ValueError("No source DICOM series given (a folder of the series' files)")
     return DicomSeg.SourceSeries(sourceSeries)
+
+
+def _dicomDatabaseFile(volumeNode):
+    """The first instance's file of a volume that desktop Slicer's DICOM module loaded from its database (the
+    database keeps each series in a folder of its own), or None."""
+    uids = (volumeNode.GetAttribute("DICOM.instanceUIDs") or "").split()
+    database = getattr(slicer, "dicomDatabase", None)
+    return database.fileForInstance(uids[0]) if uids and database is not None else None
 
 
 def _lpsToRas(matrix3):
