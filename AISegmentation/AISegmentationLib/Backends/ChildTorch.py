@@ -18,12 +18,23 @@ def availableDevices():
 
 
 def deviceName(name):
-    """"cpu", "cuda" or "mps" for "auto" (best available) or a requested device; a clear error when it is absent."""
+    """"cpu", "cuda", "cuda:N" or "mps" for "auto" (best available) or a requested device; a clear error when it is
+    absent (also a GPU index beyond this machine's GPUs)."""
     available = availableDevices()
     if name == "auto":
         return available[0]
-    if name not in ("cpu", "cuda", "mps"):
-        raise UserError(f"Unknown device '{name}'; choose auto, cpu, cuda or mps")
+    kind, _, index = str(name).partition(":")
+    if kind == "cuda" and index.isdigit() and "cuda" in available:
+        import torch
+
+        count = torch.cuda.device_count()
+        if int(index) >= count:
+            raise UserError(f"Device '{name}' is not available: this machine has {count} GPU(s), cuda:0 to "
+                            f"cuda:{count - 1}")
+        return f"cuda:{int(index)}"
+    if kind not in ("cpu", "cuda", "mps") or (index and not (kind == "cuda" and index.isdigit())):
+        raise UserError(f"Unknown device '{name}'; choose auto, cpu, cuda, cuda:N or mps")
+    name = kind
     if name not in available:
         raise UserError(f"Device '{name}' is not available in this environment (available: {', '.join(available)})")
     return name

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from ..Validation import requireInteger, requireNumber
 
 TYPES = ("str", "path", "bool", "int", "float")
-DEVICES = ("auto", "cpu", "cuda", "mps")
+CUDA_DEVICES = tuple(f"cuda:{index}" for index in range(8))  # one GPU by its index, as torch numbers them
+DEVICES = ("auto", "cpu", "cuda", *CUDA_DEVICES, "mps")
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,8 @@ class BackendAction:
 
 
 def deviceOption(devices=DEVICES):
-    return BackendOption("device", "str", "auto", "compute device (auto: the best one available)", choices=devices,
-                         perCase=True)
+    return BackendOption("device", "str", "auto", "compute device (auto: the best one available; cuda: the first GPU, "
+                         "cuda:N: the GPU of index N)", choices=devices, perCase=True)
 
 
 def _scalar(option, value):

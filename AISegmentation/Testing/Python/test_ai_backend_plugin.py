@@ -161,7 +161,7 @@ def test_an_unknown_backend_or_option_is_a_clear_error(logic):
         logic.startBackend("nope", volume)
     with pytest.raises(ValueError, match=r"Unknown option\(s\) bogus for nnU-Net; its options: modelFolders"):
         logic.startBackend("nnunet", volume, modelFolders=["/x"], bogus=1)
-    with pytest.raises(ValueError, match="Option 'device' must be one of auto, cpu, cuda, mps; got 'gpu'"):
+    with pytest.raises(ValueError, match="Option 'device' must be one of auto, cpu, cuda, cuda:0, .*, mps; got 'gpu'"):
         logic.startBackend("totalsegmentator", volume, device="gpu")
     with pytest.raises(ValueError, match="Option 'fast' must be True or False"):
         logic.estimateBackendMemory("totalsegmentator", volume, fast="yes")

@@ -21,7 +21,7 @@ def test_the_panel_and_the_cli_get_moose_options_from_its_declarations(logic):
     assert options["model"].choices == KNOWN_MODELS and options["model"].default == DEFAULT_MODEL
     assert "clin_ct_organs" in KNOWN_MODELS and "clin_ct_fast_organs" in KNOWN_MODELS
     assert parseListText(options["model"], " clin_ct_lungs ") == "clin_ct_lungs"
-    assert options["device"].choices == ("auto", "cpu", "cuda", "mps")
+    assert options["device"].choices == ("auto", "cpu", "cuda", *(f"cuda:{i}" for i in range(8)), "mps")
     assert [options[name].cliFlag for name in ("allowDownload", "checkModality")] == ["download", "check-modality"]
     with pytest.raises(ValueError, match="Option 'model' must be one of clin_ct_body"):
         validateOptions(logic.backendOptions("moose"), {"model": "clin_ct_nothing"}, "MOOSE")

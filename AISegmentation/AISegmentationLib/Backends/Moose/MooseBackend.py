@@ -85,8 +85,11 @@ class MooseBackend(Backend):
         parameters = {"model": model, "device": device, "allowDownload": bool(allowDownload),
                       "checkModality": bool(checkModality)}
         environment = {"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {}  # CPU forced: no GPU is even seen
+        childDevice = device
+        if device.startswith("cuda:"):  # MOOSE takes no GPU index: only that GPU is visible, as "cuda"
+            environment, childDevice = {"CUDA_VISIBLE_DEVICES": device.partition(":")[2]}, "cuda"
         return PreparedRun(
-            childOptions={**parameters, "modelsDir": modelsDir(self.home(context)), "modality": modality,
+            childOptions={**parameters, "device": childDevice, "modelsDir": modelsDir(self.home(context)), "modality": modality,
                           "offline": isOffline()},
             channels=[modality], description=f"MOOSE model '{model}'", parameters=parameters,
             environment=environment,
