@@ -70,6 +70,16 @@ def test_roi_subset_keeps_only_the_requested_structure(tsLogic, exampleCt):
         tsLogic.runTotalSegmentator(exampleCt, fast=True, roiSubset=["not_an_organ"], device="cpu")
 
 
+def test_its_own_switches_run_and_are_recorded(tsLogic, exampleCt):
+    """removeSmallBlobs and higherOrderResampling reach the real package (TotalSegmentator's own post-processing)."""
+    segmentation = tsLogic.runBackend("totalsegmentator", exampleCt, fast=True, removeSmallBlobs=True,
+                                      higherOrderResampling=True, device="cpu")
+    arrays = segmentArrays(tsLogic, segmentation, exampleCt)
+    assert arrays and set(arrays) <= TINY_CLASSES and all(array.any() for array in arrays.values())
+    parameters = json.loads(segmentation.GetAttribute("AISegmentation.parameters"))
+    assert parameters["removeSmallBlobs"] is True and parameters["higherOrderResampling"] is True
+
+
 def test_licensed_task_without_license_is_a_clear_error(tsLogic, exampleCt):
     licensed = next(task["name"] for task in tsLogic.totalSegmentatorTasks() if task["licenseRequired"])
     nodes = tsLogic.scene.GetNumberOfNodes()

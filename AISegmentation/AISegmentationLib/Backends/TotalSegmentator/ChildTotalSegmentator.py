@@ -51,8 +51,18 @@ def probe():
     return {"versions": _versions(), "devices": availableDevices(), "tasks": tasks}
 
 
+SWITCHES = {"robustCrop": "robust_crop", "removeSmallBlobs": "remove_small_blobs", "bodySeg": "body_seg",
+            "forceSplit": "force_split", "higherOrderResampling": "higher_order_resampling"}
+
+
+def _switches(options):
+    """TotalSegmentator's keyword arguments of the switches that are on (the parent names only those)."""
+    return {keyword: True for name, keyword in SWITCHES.items() if options.get(name)}
+
+
 def _device(name):
-    return {"cuda": "gpu"}.get(deviceName(name), deviceName(name))
+    """TotalSegmentator's device names: gpu, gpu:N, cpu, mps."""
+    return deviceName(name).replace("cuda", "gpu")
 
 
 def _requireLicense(task, licenseNumber):
@@ -79,8 +89,9 @@ def _configureTotalSegmentator(usageStatistics):
     set_config_key("statistics_disclaimer_shown", True)
 
 
-def requiredWeightTasks(task, fast, fastest, roiSubset):
-    """TotalSegmentator task IDs whose weights a run needs (its model(s) plus the crop model for roi_subset/crop)."""
+def requiredWeightTasks(task, fast, fastest, roiSubset, robustCrop=False, bodySeg=False):
+    """TotalSegmentator task IDs whose weights a run needs (its model(s) plus the crop model for roi_subset/crop:
+    the 3 mm one with robustCrop; the body model for bodySeg)."""
     from totalsegmentator.python_api import get_task_config
 
     config = get_task_config(task, fast=fast, fastest=fastest, quiet=True)
@@ -92,7 +103,9 @@ def requiredWeightTasks(task, fast, fastest, roiSubset):
         elif crop is not None and any(name in ("body_trunc", "body_extremities") for name in crop):
             taskIds.append(300)
         else:
-            taskIds.append(852 if task.endswith("_mr") else 298)
+            taskIds.append(852 if task.endswith("_mr") else 297 if robustCrop else 298)
+    elif bodySeg:
+        taskIds.append(300)
     if task == "vertebrae_pp_refined":
         taskIds.append(305)
     return taskIds
@@ -116,7 +129,8 @@ def missingWeights(taskIds):
 
 
 def _requireWeights(task, options, channel):
-    missing = missingWeights(requiredWeightTasks(task, options["fast"], options["fastest"], options["roiSubset"]))
+    missing = missingWeights(requiredWeightTasks(task, options["fast"], options["fastest"], options["roiSubset"],
+                                                 options.get("robustCrop"), options.get("bodySeg")))
     if not missing:
         return
     names = ", ".join(os.path.basename(path) for path in missing)
@@ -206,7 +220,7 @@ def run(request, channel):
     try:
         totalsegmentator(request["inputs"][0], rawOutput, ml=True, task=task, fast=options["fast"],
                          fastest=options["fastest"], roi_subset=options["roiSubset"] or None, device=device,
-                         quiet=False, nr_thr_resamp=1, nr_thr_saving=1)
+                         quiet=False, nr_thr_resamp=1, nr_thr_saving=1, **_switches(options))
     except SystemExit as error:
         raise UserError(f"TotalSegmentator stopped (exit code {error.code}): {' / '.join(tracker.lines[-3:])}") \
             from None

@@ -110,6 +110,18 @@ class TotalSegmentatorBackend(Backend):
         BackendOption("allowDownload", "bool", True, "let TotalSegmentator download missing weights (never when "
                       "$AISEGMENTATION_OFFLINE is set)", flag="download"),
         BackendOption("usageStatistics", "bool", False, "allow TotalSegmentator's anonymous usage statistics"),
+        # TotalSegmentator's own switches (its command line's --robust_crop, --remove_small_blobs, --body_seg,
+        # --force_split, --higher_order_resampling), passed through unchanged.
+        BackendOption("robustCrop", "bool", False, "crop with the more robust 3 mm model instead of the 6 mm one (for "
+                      "an ROI subset and the tasks that crop)", perCase=True),
+        BackendOption("removeSmallBlobs", "bool", False, "remove connected components smaller than 0.2 mL from each "
+                      "structure", perCase=True),
+        BackendOption("bodySeg", "bool", False, "segment the body roughly first and crop the image to it (needs the "
+                      "body model's weights)", title="Body segmentation crop", perCase=True),
+        BackendOption("forceSplit", "bool", False, "process the image in 3 chunks (less memory; for large images)",
+                      perCase=True),
+        BackendOption("higherOrderResampling", "bool", False, "resample the segmentation with a higher-order "
+                      "interpolation (smoother surfaces)", perCase=True),
     )
     actions = (BackendAction("importWeights", "install weights from a downloaded zip or folder first (offline use)",
                              "ZIP_OR_FOLDER", "Imported weights"),)
@@ -122,12 +134,16 @@ class TotalSegmentatorBackend(Backend):
         return importWeights(source, self.home(context))
 
     def prepare(self, context, task="total", fast=False, fastest=False, roiSubset=None, device="auto",
-                licenseNumber=None, allowDownload=True, usageStatistics=False):
+                licenseNumber=None, allowDownload=True, usageStatistics=False, robustCrop=False,
+                removeSmallBlobs=False, bodySeg=False, forceSplit=False, higherOrderResampling=False):
         """The task and licence are checked against TotalSegmentator's registry (probed in its environment)."""
         if fast and fastest:
             raise ValueError("Choose fast or fastest, not both")
         if not task:
             raise ValueError("No TotalSegmentator task given")
+        if bodySeg and (roiSubset or task.endswith("_mr")):
+            raise ValueError("bodySeg (a body crop first) works only for CT tasks without an ROI subset: "
+                             "TotalSegmentator would ignore it here (an ROI subset crops to its own structures)")
         roiSubset = list(roiSubset or [])
         home = self.home(context)
         entry = self._taskEntry(task, context.probe().get("tasks"))
@@ -141,6 +157,9 @@ class TotalSegmentatorBackend(Backend):
         parameters = {"task": task, "fast": bool(fast), "fastest": bool(fastest), "roiSubset": roiSubset,
                       "device": device, "allowDownload": bool(allowDownload),
                       "usageStatistics": bool(usageStatistics)}
+        switches = {"robustCrop": robustCrop, "removeSmallBlobs": removeSmallBlobs, "bodySeg": bodySeg,
+                    "forceSplit": forceSplit, "higherOrderResampling": higherOrderResampling}
+        parameters.update({name: True for name, value in switches.items() if value})  # provenance: what was on
         models = modeInfo.get("models") or 1
         classes = len((entry or {}).get("classes", {})) or DEFAULT_CLASSES
         return PreparedRun(
