@@ -395,7 +395,7 @@ def _loadPrediction(logic, path, volumeNode, caseId):
     if not os.path.exists(path):
         raise ValueError(f"Prediction '{path}' of case '{caseId}' does not exist")
     if _isSegmentationFile(path):
-        segmentation = logic.loadSegmentation(path, name=caseId)
+        segmentation = logic.loadSegmentation(path, name=caseId, sourceSeries=volumeNode)  # DICOM: its series
     else:
         segmentation = logic.importLabelmap(path, _nameTable(path), volumeNode, name=caseId)
     return segmentation

@@ -60,6 +60,11 @@ class DicomLogic:
         if sourceSeries is None:
             raise ValueError(f"Loading the {kind} '{path}' needs its referenced DICOM series: give its folder "
                              f"(sourceSeries=..., or --series on the command line)")
+        from ..FileIntegrity import maxImageBytes
+
+        if os.path.getsize(path) > maxImageBytes():  # read whole into memory: the image budget applies
+            raise ValueError(f"'{path}' is larger than the image budget ({maxImageBytes()} bytes, "
+                             "$AISEGMENTATION_MAX_IMAGE_BYTES)")
         series = seriesOf(sourceSeries)
         if kind == "SEG":
             labels, entries = DicomSeg.readDicomSegEntries(path, series)

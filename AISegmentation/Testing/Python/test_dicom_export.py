@@ -186,7 +186,8 @@ def test_cli_writes_dicom_outputs_and_compares_a_dicom_reference(tinySeries, tmp
 
 
 def test_cohort_case_takes_clinical_contours_as_its_reference(logic, tinySeries, tmp_path):
-    """The manifest's reference column: an RTSTRUCT (or a DICOM SEG) of the case's DICOM series."""
+    """The manifest's reference column: an RTSTRUCT (or a DICOM SEG) of the case's DICOM series; a DICOM SEG as the
+    prediction too."""
     from AISegmentationLib.Cohort import CohortRunner
     from AISegmentationLib.Cohort.Manifest import readManifest
 
@@ -196,7 +197,8 @@ def test_cohort_case_takes_clinical_contours_as_its_reference(logic, tinySeries,
     prediction, _ = logic.exportLabelmap(segmentation, volume, str(tmp_path / "prediction.nii.gz"))
     manifest = tmp_path / "cohort.csv"
     manifest.write_text(f"case,image,reference,prediction\nrt,{tinySeries},{rtPath},{prediction}\n"
-                        f"seg,{tinySeries},{segPath},{prediction}\n")
+                        f"seg,{tinySeries},{segPath},{prediction}\n"
+                        f"seg_prediction,{tinySeries},{rtPath},{segPath}\n")
     records = CohortRunner.runCasesInProcess(readManifest(manifest), str(tmp_path / "out"), ("compare",),
                                              logic=logic)
     for record in records:
