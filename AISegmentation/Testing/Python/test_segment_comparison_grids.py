@@ -87,9 +87,9 @@ def test_batch_shows_progress_and_summary_but_not_the_dask_log(sampleFile, tmp_p
                                env=dict(os.environ, PYTHONPATH=MODULE_DIR))
     assert completed.returncode == 0, completed.stderr
     assert "1/1 cases: 1 done" in completed.stderr and "Cohort: 1 cases: 1 done" in completed.stdout
-    daskLines = [line for line in completed.stderr.splitlines() if line.startswith("INFO")
-                 or "Scheduler at" in line or "Nanny" in line or "worker" in line.lower()]
-    assert daskLines == []
+    daskInfo = [line for line in completed.stderr.splitlines()  # warnings (e.g. of a loaded machine) may show
+                if line.startswith("INFO") or " - INFO - " in line or "Scheduler at" in line]
+    assert daskInfo == []
 
 
 def test_the_dask_log_level_follows_verbose():
