@@ -183,3 +183,12 @@ def test_two_segments_of_one_side_made_one_structure_and_bad_modes_are_refused(l
     with pytest.raises(SystemExit) as exit:  # argparse refuses it, exit code 2
         main(["compare", referencePath, comparedPath, "--match", "colour"])
     assert exit.value.code == 2
+
+
+def test_batch_takes_the_match_mode_and_the_mapping_for_its_compare_step(tmp_path):
+    from AISegmentationLib.CommandLine.Main import buildParser
+
+    args = buildParser().parse_args(["batch", "cohort.csv", "--output", str(tmp_path), "--match", "value",
+                                     "--mapping", "mapping.json"])
+    assert (args.match, args.mapping) == ("value", "mapping.json")
+    assert buildParser().parse_args(["batch", "cohort.csv", "--output", str(tmp_path)]).match == "auto"
