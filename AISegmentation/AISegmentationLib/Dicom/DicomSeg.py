@@ -305,6 +305,19 @@ def writeDicomSeg(labelmapPath, labelNames, dicomFolder, outputPath, seriesDescr
                               what=f"Label map '{labelmapPath}'")
 
 
+def labelValuesOnSeries(labels, series, what, kind):
+    """The label array's values (> 0, sorted); ValueError (nothing written) for another shape than the series', no
+    label, or negative values."""
+    if tuple(labels.shape) != tuple(series.shape):
+        raise ValueError(f"{what} has shape {tuple(labels.shape)}, the series {tuple(series.shape)}: nothing written")
+    values = [int(v) for v in np.unique(labels) if v != 0]
+    if not values:
+        raise ValueError(f"{what} holds no label (all voxels are 0): no {kind} to write")
+    if values[0] < 0:
+        raise ValueError(f"{what} has negative label values ({values[0]}): no {kind} to write")
+    return values
+
+
 def writeDicomSegArray(labels, labelNames, series, outputPath, seriesDescription="AISegmentation", algorithm=None,
                        seriesNumber=DEFAULT_SERIES_NUMBER, what="The segmentation"):
     """writeDicomSeg for a label array already in the SourceSeries' KJI order (the one writer of DICOM SEG: the
@@ -313,13 +326,7 @@ def writeDicomSegArray(labels, labelNames, series, outputPath, seriesDescription
     from pydicom.uid import generate_uid
 
     outputPath = requireWritableOutput(outputPath)
-    if tuple(labels.shape) != tuple(series.shape):
-        raise ValueError(f"{what} has shape {tuple(labels.shape)}, the series {tuple(series.shape)}: nothing written")
-    values = [int(v) for v in np.unique(labels) if v != 0]
-    if not values:
-        raise ValueError(f"{what} holds no label (all voxels are 0): no DICOM SEG to write")
-    if values[0] < 0:
-        raise ValueError(f"{what} has negative label values ({values[0]}): no DICOM SEG to write")
+    values = labelValuesOnSeries(labels, series, what, "DICOM SEG")
     names = {int(k): v for k, v in (labelNames or {}).items()}
     lookup = np.zeros(int(labels.max()) + 1, np.uint16)
     lookup[values] = np.arange(1, len(values) + 1)

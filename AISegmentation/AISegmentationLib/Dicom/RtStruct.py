@@ -26,7 +26,7 @@ import numpy as np
 from ..AtomicWrite import atomicOutput, requireWritableOutput
 from ..Geometry import fillPolygons
 from ..Segments import distinctColor
-from .DicomSeg import SourceSeries, readLabelsOnSeriesGrid
+from .DicomSeg import SourceSeries, labelValuesOnSeries, readLabelsOnSeriesGrid
 
 RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 SLICE_TOLERANCE = 0.1  # of the slice spacing: how far off a slice's plane a contour point may lie
@@ -53,11 +53,7 @@ def writeRtStructArray(labels, labelNames, series, outputPath, seriesDescription
                        what="The segmentation"):
     """writeRtStruct for a label array in the series' KJI order; labelNames as for writeDicomSeg."""
     outputPath = requireWritableOutput(outputPath)
-    if tuple(labels.shape) != tuple(series.shape):
-        raise ValueError(f"{what} has shape {tuple(labels.shape)}, the series {tuple(series.shape)}: nothing written")
-    values = [int(v) for v in np.unique(labels) if v != 0]
-    if not values:
-        raise ValueError(f"{what} holds no label (all voxels are 0): no RTSTRUCT to write")
+    values = labelValuesOnSeries(labels, series, what, "RTSTRUCT")
     names = {int(k): v for k, v in (labelNames or {}).items()}
     masks = []
     for value in values:
