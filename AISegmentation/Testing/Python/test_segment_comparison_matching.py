@@ -185,10 +185,10 @@ def test_two_segments_of_one_side_made_one_structure_and_bad_modes_are_refused(l
     assert exit.value.code == 2
 
 
-def test_batch_takes_the_match_mode_and_the_mapping_for_its_compare_step(tmp_path):
+def test_batch_takes_the_match_mode_and_the_mapping_for_its_compare_step():
     from AISegmentationLib.CommandLine.Main import buildParser
 
-    args = buildParser().parse_args(["batch", "cohort.csv", "--output", str(tmp_path), "--match", "value",
-                                     "--mapping", "mapping.json"])
-    assert (args.match, args.mapping) == ("value", "mapping.json")
-    assert buildParser().parse_args(["batch", "cohort.csv", "--output", str(tmp_path)]).match == "auto"
+    batch = buildParser()._subparsers._group_actions[0].choices["batch"]
+    actions = {action.dest: action for action in batch._actions}
+    assert actions["match"].choices == ["auto", "value", "name"] and actions["match"].default == "auto"
+    assert actions["mapping"].default is None and "--mapping" in actions["mapping"].option_strings
