@@ -11,6 +11,7 @@ folder is refused instead of run.
 import copy
 
 from ChildCheckpoints import weightsOnlyCheckpoints
+from ChildPostprocessing import applyPostprocessing, loadPostprocessing
 from ChildProtocol import UserError, packageVersion, watchOutput, writeJson
 from ChildTorch import availableDevices, deviceName
 
@@ -64,6 +65,7 @@ def run(request, channel):
     watchOutput(channel)
     options = request["options"]
     channel.stage(0, 2, "Starting nnU-Net")
+    postprocessing = loadPostprocessing(options["postprocessingFile"]) if options.get("postprocessingFile") else None
     device = selectDevice(options["device"])
     with weightsOnlyCheckpoints():
         predictors = _loadPredictors(options, channel, device)
@@ -75,10 +77,16 @@ def run(request, channel):
     reader = predictors[0].plans_manager.image_reader_writer_class()
     data, properties = reader.read_images(request["inputs"])
     segmentation = np.asarray(_predict(predictors, data, properties, channel))
-    channel.stage(92, 100, "Writing result")
+    steps = []
+    if postprocessing is not None:
+        channel.stage(92, 95, "The model's own post-processing")
+        segmentation, steps = applyPostprocessing(segmentation, postprocessing)
+        channel.log(f"Post-processing of {options['postprocessingFile']}: {', '.join(steps) or 'nothing to do'}")
+    channel.stage(95, 100, "Writing result")
     names = request["labelNames"]  # {value: name} from dataset.json, read and validated by the caller
     dtype = np.uint8 if max(map(int, names), default=0) < 256 else np.uint16
     reader.write_seg(segmentation.astype(dtype), request["outputLabelmap"], properties)
     writeJson(request["outputLabels"], {"labels": {str(value): {"name": name} for value, name in names.items()}})
     return {"info": {"versions": {"nnunetv2": packageVersion("nnunetv2"), "torch": packageVersion("torch")},
-                     "device": str(device), "trainer": predictors[0].trainer_name, "folds": options["folds"]}}
+                     "device": str(device), "trainer": predictors[0].trainer_name, "folds": options["folds"],
+                     "postprocessing": steps}}
