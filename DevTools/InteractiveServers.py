@@ -2,9 +2,11 @@
 
 The first use creates the two server environments (DevTools/start_nninteractive_server.py ensure-env; the legacy one
 is several GB and starts installing in the background at once) and the tiny model (DevTools/build_tiny_nninteractive.py
-in the current server's environment). Both are cached: $AISEGMENTATION_INTERACTIVE_ENVS_DIR and
-$AISEGMENTATION_TINY_MODELS_DIR, by default under build/. Set AISEGMENTATION_SKIP_INTERACTIVE_SERVERS=1 to skip the
-tests that need them (e.g. offline); CI does not set it.
+in the current server's environment). The current generation is the product's own managed server
+(AISegmentationLib/Interactive/ManagedServer.py, its environment under $AISEGMENTATION_ENVIRONMENTS_DIR), here on the
+CPU and, unless a key is given, without authentication. Caches: $AISEGMENTATION_ENVIRONMENTS_DIR,
+$AISEGMENTATION_INTERACTIVE_ENVS_DIR (legacy) and $AISEGMENTATION_TINY_MODELS_DIR, by default under build/.
+Set AISEGMENTATION_SKIP_INTERACTIVE_SERVERS=1 to skip the tests that need them (e.g. offline); CI does not set it.
 """
 
 import logging
@@ -95,6 +97,10 @@ class ServerProcess:
         self.port = port or freePort()
         self.url = f"http://127.0.0.1:{self.port}"
         self.logPath = os.path.join(LOG_DIR, f"server-{generation}-{self.port}.log")
+        self._managed = None
+        if generation == "current":
+            self._startManaged(modelDir, apiKey, extraArguments)
+            return
         environmentVariables = dict(os.environ)
         environmentVariables.pop("NN_INTERACTIVE_API_KEY", None)
         if apiKey:
@@ -107,6 +113,17 @@ class ServerProcess:
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=environmentVariables,
                                         start_new_session=True)
         self.waitReady()
+
+    def _startManaged(self, modelDir, apiKey, extraArguments):
+        from AISegmentationLib.Interactive.ManagedServer import ManagedServer
+
+        if extraArguments:
+            raise ValueError("The current server is the managed one: it takes no extra server arguments")
+        os.makedirs(LOG_DIR, exist_ok=True)
+        self._managed = ManagedServer(environment("current"), modelDir, "cpu", self.port, apiKey=apiKey or None,
+                                      readyTimeout=READY_TIMEOUT, logPath=self.logPath)
+        self._managed.start()
+        self.process = self._managed.process
 
     def waitReady(self, timeout=READY_TIMEOUT):
         import requests
@@ -134,6 +151,9 @@ class ServerProcess:
             self.process.wait(30)
 
     def stop(self):
+        if self._managed is not None:
+            self._managed.stop()
+            return
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:

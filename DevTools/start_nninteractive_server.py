@@ -1,20 +1,24 @@
 #!/usr/bin/env python3
-"""Create the nnInteractive server environments and start a server on this machine, on CPU.
+"""Create the nnInteractive server environments and start a server by hand on this machine, on CPU.
 
-Two server generations (the course's legacy plain-HTTP one and the current one with leases), each in its own virtual
-environment so that their pinned packages never meet Slicer's or each other's:
-  current  nninteractive-server (nnInteractive >= 2.5), requirements-interactive-server.txt
+Two server generations, each in its own virtual environment so that their pinned packages never meet Slicer's or
+each other's:
+  current  nninteractive-server (nnInteractive >= 2.5): the product's own environment "nninteractive-server"
+           (AISegmentationLib/Interactive/ServerEnvironment.py, the one "Start local server" uses), under the
+           environments root ($AISEGMENTATION_ENVIRONMENTS_DIR); `serve` runs it by hand, as a user would
+           (nninteractive-server --device cpu --no-torch-compile), the baseline of the managed server
   legacy   nninteractive-slicer-server 0.3.2 (pins torch 2.8, nnunetv2 2.6.4, nnInteractive 1.0.1),
-           requirements-interactive-legacy-server.txt; it hard-codes cuda:0 and downloads its weights into
+           requirements-interactive-legacy-server.txt, in $AISEGMENTATION_INTERACTIVE_ENVS_DIR (default
+           build/interactive-envs); it hard-codes cuda:0 and downloads its weights into
            ./.nninteractive_weights/nnInteractive_v1.0/ - this launcher runs it on CPU from a local model folder.
 
     start_nninteractive_server.py ensure-env --generation legacy         # prints the environment's python
     start_nninteractive_server.py serve --generation current --model-dir DIR --port 1527 [-- extra server args]
 
-Environments live in $AISEGMENTATION_INTERACTIVE_ENVS_DIR (default build/interactive-envs) and are rebuilt only
-when their requirements file changes. The API key of the current server is read from NN_INTERACTIVE_API_KEY (never
-from the command line, where other users of the machine could read it). The server binds 127.0.0.1 by default.
-This file uses only the standard library until it runs inside a server environment.
+Environments are rebuilt only when their requirements file changes. The API key of the current server is read from
+NN_INTERACTIVE_API_KEY (never from the command line, where other users of the machine could read it). The server
+binds 127.0.0.1 by default. This file uses only the standard library (and, for the current generation's
+environment, AISegmentationLib) until it runs inside a server environment.
 """
 
 import argparse
@@ -30,13 +34,9 @@ import time
 import venv
 
 DEVTOOLS_DIR = os.path.dirname(os.path.abspath(__file__))
-REQUIREMENTS = {
-    "current": os.path.join(DEVTOOLS_DIR, "requirements-interactive-server.txt"),
-    "legacy": os.path.join(DEVTOOLS_DIR, "requirements-interactive-legacy-server.txt"),
-}
-# Installed with the requirements but unusable beside them: PyPI's torchvision does not import beside the CPU torch,
-# and nothing the server runs needs it (timm imports it lazily, only for trainers this model does not use).
-REMOVE_AFTER_INSTALL = {"current": ["torchvision"], "legacy": []}
+MODULE_DIR = os.path.join(os.path.dirname(DEVTOOLS_DIR), "AISegmentation")
+GENERATIONS = ("current", "legacy")
+REQUIREMENTS = {"legacy": os.path.join(DEVTOOLS_DIR, "requirements-interactive-legacy-server.txt")}
 STAMP = ".aisegmentation-requirements.sha256"
 
 
@@ -45,8 +45,29 @@ def envsDir():
         os.path.dirname(DEVTOOLS_DIR), "build", "interactive-envs")
 
 
+def envFolder(generation):
+    if generation == "current":
+        return os.path.dirname(os.path.dirname(_productEnvironment().python(_productName())))
+    return os.path.join(envsDir(), generation)
+
+
 def envPython(generation):
-    return os.path.join(envsDir(), generation, "bin", "python")
+    return os.path.join(envFolder(generation), "bin", "python")
+
+
+def _productName():
+    if MODULE_DIR not in sys.path:
+        sys.path.insert(0, MODULE_DIR)
+    from AISegmentationLib.Interactive.ServerEnvironment import ENVIRONMENT_NAME
+
+    return ENVIRONMENT_NAME
+
+
+def _productEnvironment():
+    _productName()
+    from AISegmentationLib.Interactive.ServerEnvironment import serverEnvironments
+
+    return serverEnvironments()
 
 
 def requirementsHash(generation):
@@ -55,6 +76,8 @@ def requirementsHash(generation):
 
 
 def isEnvReady(generation):
+    if generation == "current":
+        return _productEnvironment().status(_productName()) == "ready"
     stamp = os.path.join(envsDir(), generation, STAMP)
     try:
         with open(stamp, encoding="utf-8") as f:
@@ -82,6 +105,9 @@ def ensureEnv(generation, log=None):
     with fileLock(os.path.join(envsDir(), f".{generation}.lock")):
         if isEnvReady(generation):
             return envPython(generation)
+        if generation == "current":
+            _productEnvironment().startJob(_productName(), backendName="environment").wait()
+            return envPython(generation)
         return _createEnv(generation, log)
 
 
@@ -94,9 +120,6 @@ def _createEnv(generation, log):
     python = envPython(generation)
     pip = [python, "-m", "pip", "--disable-pip-version-check", "--no-input"]
     subprocess.run(pip + ["install", "--quiet", "-r", REQUIREMENTS[generation]], check=True, stdout=log, stderr=log)
-    if REMOVE_AFTER_INSTALL[generation]:
-        subprocess.run(pip + ["uninstall", "--quiet", "--yes"] + REMOVE_AFTER_INSTALL[generation], check=True,
-                       stdout=log, stderr=log)
     with open(os.path.join(folder, STAMP), "w", encoding="utf-8") as f:
         f.write(requirementsHash(generation))
     logging.info("The %s environment took %.0f s", generation, time.time() - started)
@@ -147,7 +170,7 @@ def serveLegacy(modelDir, host, port, extra):
 def serve(generation, modelDir, host, port, extra):
     if not os.path.isfile(os.path.join(modelDir, "plans.json")):
         raise SystemExit(f"'{modelDir}' is not an nnInteractive model folder (no plans.json)")
-    if os.path.realpath(sys.prefix) != os.path.realpath(os.path.join(envsDir(), generation)):
+    if os.path.realpath(sys.prefix) != os.path.realpath(envFolder(generation)):
         python = ensureEnv(generation)
         command = [python, os.path.abspath(__file__), "serve", "--generation", generation, "--model-dir", modelDir,
                    "--host", host, "--port", str(port), "--"] + extra
@@ -161,9 +184,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     env = sub.add_parser("ensure-env", help="create or update a server environment; prints its python")
-    env.add_argument("--generation", choices=sorted(REQUIREMENTS), required=True)
+    env.add_argument("--generation", choices=GENERATIONS, required=True)
     run = sub.add_parser("serve", help="start a server (creates its environment first when needed)")
-    run.add_argument("--generation", choices=sorted(REQUIREMENTS), required=True)
+    run.add_argument("--generation", choices=GENERATIONS, required=True)
     run.add_argument("--model-dir", required=True, help="nnInteractive model folder (plans.json, fold_0/...)")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=1527)

@@ -8,6 +8,13 @@ waiting for the server to compute and send its reply. Also times the write of a 
 nnInteractive model's patch size) on its own, since the tiny model's changed boxes are smaller.
 
     .venv/bin/python Scripts/benchmark_interactive.py [--generation current legacy] [--repeats 5] [--url URL]
+    .venv/bin/python Scripts/benchmark_interactive.py --managed     # the local server as AISegmentation starts it
+                                                                    # beside nninteractive-server started by hand
+
+--managed times the start (process start to ready: health, key and version checked for the managed one) and the
+prompts of the current server started by AISegmentation (logic.startInteractiveServer, device auto) and of the same
+server started by hand (DevTools/start_nninteractive_server.py serve: nninteractive-server --device cpu
+--no-torch-compile), one after the other on this machine.
 """
 
 import argparse
@@ -86,7 +93,7 @@ def timed(function):
     return wall, wait.seconds, result
 
 
-def benchmarkServer(url, repeats):
+def benchmarkServer(url, repeats, apiKey=None):
     from AISegmentationLib.Interactive.Consent import ConsentStore
     from AISegmentationLib.Logic import AISegmentationLogic
     from AISegmentationLib.Runtime import createHeadlessRuntime
@@ -94,7 +101,7 @@ def benchmarkServer(url, repeats):
     logic = AISegmentationLogic(createHeadlessRuntime())
     logic.setInteractiveConsentStore(ConsentStore(None))
     volume, segmentation, target = makeScene(logic)
-    logic.setInteractiveServer(url, readTimeout=300)
+    logic.setInteractiveServer(url, apiKey, readTimeout=300)
     info = logic.interactiveSession.connect()
     logic.startInteractiveSegmentation(volume, segmentation, target)
     upload = timed(logic.interactiveSession.ensureImage)
@@ -158,16 +165,76 @@ def startedServer(generation):
         server.stop()
 
 
+def startByHand(modelDir):
+    """nninteractive-server as a user starts it in a terminal; (url, seconds to /healthz, stop)."""
+    import subprocess
+
+    import requests
+
+    from DevTools.InteractiveServers import LAUNCHER, environment, freePort
+
+    port = freePort()
+    started = time.perf_counter()
+    process = subprocess.Popen([environment("current"), LAUNCHER, "serve", "--generation", "current", "--model-dir",
+                                modelDir, "--port", str(port)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"nninteractive-server ended with {process.returncode}")
+        try:
+            if requests.get(url + "/healthz", timeout=2).status_code == 200:
+                break
+        except requests.exceptions.RequestException:
+            time.sleep(0.25)
+    seconds = time.perf_counter() - started
+
+    def stop():
+        import signal
+
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+
+    return url, seconds, stop
+
+
+def compareManaged(repeats):
+    """Start time and prompts: the managed local server beside the same server started by hand."""
+    sys.path.insert(0, REPO)
+    from DevTools.InteractiveServers import environment, tinyModel
+    from AISegmentationLib.Interactive.ManagedServer import ManagedServer
+
+    modelDir, results = tinyModel(), {}
+    url, seconds, stop = startByHand(modelDir)
+    try:
+        results["byHand"] = {"startSeconds": round(seconds, 2), **benchmarkServer(url, repeats)}
+    finally:
+        stop()
+    started = time.perf_counter()
+    server = ManagedServer(environment("current"), modelDir).start()
+    try:
+        results["managed"] = {"startSeconds": round(time.perf_counter() - started, 2),
+                              "device": server.info.get("device"),
+                              **benchmarkServer(server.url, repeats, server.apiKey)}
+    finally:
+        server.stop()
+    return results
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--generation", nargs="+", default=["current", "legacy"], choices=["current", "legacy"])
     parser.add_argument("--url", default=None, help="use this running server instead of starting one")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--managed", action="store_true",
+                        help="compare the managed local server with nninteractive-server started by hand")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     results = {"volume": list(SHAPE), "cpuCount": os.cpu_count(), "write192": benchmarkWrite(args.repeats)}
-    if args.url:
+    if args.managed:
+        results.update(compareManaged(args.repeats))
+    elif args.url:
         results["server"] = benchmarkServer(args.url, args.repeats)
     else:
         for generation in args.generation:
