@@ -67,9 +67,10 @@ CONSOLE_API = {
     "backendEnvironmentDetails": "(name)", "backendEnvironmentStatus": "(name)", "canUndo": "(segmentationNode)",
     "closeInteractiveSession": "()",
     "compareSegmentations": "(referenceNode, comparedNode, pairs=None, tableNode=None, csvPath=None, "
-                            "progressCallback=None, **options)",
+                            "progressCallback=None, match='auto', mapping=None, **options)",  # new: keywords only
     "compareSegments": "(referenceNode, referenceSegmentId, comparedNode, comparedSegmentId, device='auto', "
-                       "hausdorff95Mode='max', averageSurfaceDistanceMode='pooled', surfaceDiceTolerance=2.0)",
+                       "hausdorff95Mode='max', averageSurfaceDistanceMode='pooled', surfaceDiceTolerance=2.0, "
+                       "hausdorffPercentile=95)",  # the percentile: new, last
     "createBackendEnvironment": "(name, force=False, progressCallback=None, cancelEvent=None)",
     "createSegmentation": "(volumeNode, name='Segmentation')",
     "estimateNnUNetMemory": "(volumeNodes, modelFolders, **options)",
@@ -86,7 +87,7 @@ CONSOLE_API = {
     "interactiveScribble": "(scribble, scribbleSegmentId=None, positive=True)", "interactiveSession": None,
     "interactiveUndo": "()", "keepLargestIsland": "(volumeNode, segmentationNode, segmentId)",
     "levelTrace": "(volumeNode, segmentationNode, segmentId, seedRas, plane='IJ', mode='add')",
-    "loadMarkupsPoints": "(path)", "loadSegmentation": "(path, name=None)",
+    "loadMarkupsPoints": "(path)", "loadSegmentation": "(path, name=None, sourceSeries=None)",
     "loadVolume": "(path, name=None, acceptIrregularSpacing=False)", "masking": "()", "missingRuntimePackages": "()",
     "paintSeeds": "(volumeNode, segmentationNode, segmentId, rasPoints, radiusMm=5.0)", "redo": "(segmentationNode)",
     "removeBackendEnvironment": "(name)", "removeGrowFromSeedsPreview": "()",
