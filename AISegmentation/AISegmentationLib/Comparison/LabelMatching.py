@@ -67,8 +67,9 @@ def matchStructures(referenceSegments, comparedSegments, match="auto", mapping=N
         structures = {}
         keys = []
         for side, segments in (("reference", referenceSegments), ("compared", comparedSegments)):
-            mapped = {key: mapping.structure(side, name, value) for key, (name, value) in segments.items()
-                      if mapping and mapping.structure(side, name, value)}
+            found = {key: mapping.structure(side, name, value) for key, (name, value) in segments.items()
+                     } if mapping else {}
+            mapped = {key: structure for key, structure in found.items() if structure}
             structures[side] = {key: mapped.get(key) or name for key, (name, _) in segments.items()}
             if mapped:
                 mapping.requireOneSegmentPerStructure(side, segments, structures[side], mapped)

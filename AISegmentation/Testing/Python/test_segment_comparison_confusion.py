@@ -101,3 +101,14 @@ def test_cli_writes_the_new_numbers_as_valid_json(sampleFile, tmp_path):
     absent = next(row for row in rows if row["comparedSegment"] is None)
     assert absent["precision"] is None and absent["sensitivity"] == 0.0 and absent["hausdorffPercentile"] == 90
     assert "Hausdorff 90% (mm)" in (tmp_path / "rows.csv").read_text().splitlines()[0]
+
+
+@pytest.mark.parametrize("mode", ["max", "pooled", "slicerrt"])
+def test_the_torch_path_gives_the_same_new_numbers(mode):
+    pytest.importorskip("torch")
+    reference, compared = _pair(7)
+    options = dict(hausdorff95Mode=mode, hausdorffPercentile=90)
+    cpu = SegmentComparison.compareMasks(reference, compared, SPACING, device="cpu", **options)
+    torchCpu = SegmentComparison.compareMasks(reference, compared, SPACING, device="torch-cpu", **options)
+    for key in ("hausdorff95", "sensitivity", "precision", "truePositiveVolume", "falsePositivePercent"):
+        assert getattr(torchCpu, key) == pytest.approx(getattr(cpu, key), abs=1e-4), key
