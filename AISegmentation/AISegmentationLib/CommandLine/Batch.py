@@ -29,9 +29,10 @@ def addBatchParser(commands):
     batch = commands.add_parser("batch", help="a cohort of cases (CSV manifest or folder) on Dask: segment, compare, "
                                               "volumes; table, plots and HTML report",
                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    batch.add_argument("manifest", nargs="?",
+    batch.add_argument("manifest",
                        help="CSV manifest (case,image,reference,options,prediction) or a folder "
-                                        "(imagesTs/<case>_0000.nii.gz, labelsTs/<case>.nii.gz, <case>/ DICOM)")
+                            "(imagesTs/<case>_0000.nii.gz, labelsTs/<case>.nii.gz, <case>/ DICOM); with --dicomweb "
+                            "it may be left out")
     batch.add_argument("--output", required=True, help="output folder of the cohort")
     batch.add_argument("--steps", default=",".join(STEPS),
                        help=f"comma-separated steps among {', '.join(STEPS)} (default: all)")
@@ -103,6 +104,16 @@ def quietDaskLog(verbose=False):
     logging.getLogger("distributed").setLevel(logging.INFO if verbose else logging.WARNING)
 
 
+def withManifestPlaceholder(argv):
+    """argparse gives a lone positional to the BACKEND sub-command rather than to an optional manifest before it
+    ("batch cohort.csv --output out" failed with "invalid choice: 'cohort.csv'"), so the manifest is a required
+    positional; a PACS run (--dicomweb) written with options first gets an empty one, which means none."""
+    argv = list(argv)
+    if argv[:1] == ["batch"] and "--dicomweb" in argv and len(argv) > 1 and argv[1].startswith("-"):
+        argv.insert(1, "")
+    return argv
+
+
 def runBatch(logic, args):
     quietDaskLog(getattr(args, "verbose", False))
 
@@ -116,7 +127,7 @@ def runBatch(logic, args):
     runCohortOrPacs = pacs.run if pacs else logic.runCohort
     progress = ProgressLine()
     try:
-        result = runCohortOrPacs(args.manifest, args.output, steps=args.steps, backend=args.backend,
+        result = runCohortOrPacs(args.manifest or None, args.output, steps=args.steps, backend=args.backend,
                                  backendOptions=options, scheduler=scheduler, security=security,
                                  workers=args.workers, environment=args.environment, force=args.force,
                                  match=args.match, mapping=args.mapping,

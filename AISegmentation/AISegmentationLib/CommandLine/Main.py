@@ -487,7 +487,9 @@ def main(argv=None):
     previousHandlers = _deferSignals()
     args = argparse.Namespace(command=None)
     try:
-        args = buildParser().parse_args(argv)
+        from .Batch import withManifestPlaceholder
+
+        args = buildParser().parse_args(withManifestPlaceholder(sys.argv[1:] if argv is None else argv))
         logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                             format="%(levelname)s %(message)s")
         from ..Logic import AISegmentationLogic

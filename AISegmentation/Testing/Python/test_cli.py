@@ -99,3 +99,20 @@ def test_demo_writes_its_four_outputs_and_reaches_the_liver_dice(tmp_path):
     rows = (tmp_path / "demo_volumes.csv").read_text().splitlines()
     assert rows[0].startswith("segment,") and {r.split(",")[0] for r in rows[1:]} == {"liver", "bone"}
     assert (tmp_path / "demo_overview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_batch_takes_its_manifest_before_the_backend_and_a_pacs_run_needs_none():
+    """A lone positional went to the BACKEND sub-command ("invalid choice: 'cohort.csv'") while the manifest was
+    optional: it is required again, and a --dicomweb run written with its options first gets an empty one."""
+    from AISegmentationLib.CommandLine.Batch import withManifestPlaceholder
+    from AISegmentationLib.CommandLine.Main import buildParser
+
+    parser = buildParser()
+    plain = parser.parse_args(withManifestPlaceholder(["batch", "cohort.csv", "--output", "out"]))
+    assert (plain.manifest, plain.backend) == ("cohort.csv", None)
+    withBackend = parser.parse_args(withManifestPlaceholder(
+        ["batch", "cohort.csv", "--output", "out", "nnunet", "--model", "m"]))
+    assert (withBackend.manifest, withBackend.backend) == ("cohort.csv", "nnunet")
+    pacs = parser.parse_args(withManifestPlaceholder(
+        ["batch", "--output", "out", "--dicomweb", "http://127.0.0.1:8042/dicom-web", "--study", "1.2.3"]))
+    assert pacs.manifest == "" and pacs.dicomweb.startswith("http://127.0.0.1")
