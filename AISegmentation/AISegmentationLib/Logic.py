@@ -15,6 +15,7 @@ from . import RuntimeInstall, SegmentationIO, Segments, VolumeIO
 from .Classic import GrowFromSeeds, Islands, LevelTracing, Threshold
 from .Comparison import ComparisonMaps, LabelmapComparison, SegmentComparison, SegmentComparisonMRML
 from .Backends.AILogic import AILogic
+from .Backends.SequenceRun import SequenceRun
 from .Cohort.CohortLogic import CohortLogic
 from .Delegation import delegate
 from .Dicom.DicomLogic import DicomLogic, dicomSegmentationKind
@@ -146,6 +147,14 @@ class AISegmentationLogic:
             rows.append({"segment": segment.GetName(), "labelValue": segment.GetLabelValue(),
                          "voxels": count, "volumeMl": round(count * voxelVolumeMl, 3)})
         return rows
+
+    def runBackendOnSequence(self, name, sequence, progressCallback=None, cancelEvent=None, outputName=None,
+                             **options):
+        """Every frame of a sequence (a sequence node of volumes, or a list of volume nodes) through backend `name`
+        with its options: (sequence node of one segmentation per frame, table node of the structures' volumes in mL
+        per frame). Progress per frame; cancelEvent cancels the running frame and the rest (Backends/SequenceRun)."""
+        run = SequenceRun(lambda: self.scene, self.startBackend, self.segmentStatistics)
+        return run.run(name, sequence, progressCallback, cancelEvent, outputName, **options)
 
     # Masking and undo ------------------------------------------------------------------------------------------
 
