@@ -54,6 +54,10 @@ def test_a_picture_that_cannot_be_drawn_is_a_warning_and_the_metrics_stay(logic,
     assert record["status"] == "done", record["error"]
     assert record["outputs"]["overview"] is None and len(record["metrics"]) == 41
     assert len(record["warnings"]) == 1 and record["warnings"][0].startswith("no overview picture")
+    from AISegmentationLib.Cohort import CohortRunner
+
+    # the record proves the case (its outputs, sizes and hashes): a rerun does not redo it for the picture
+    assert CohortRunner._unprovenOutputs(str(tmp_path / "out"), "nopicture", record) is None
 
 
 def test_a_failed_step_is_named_in_the_case_error(logic, sampleFile, tmp_path):
