@@ -86,15 +86,17 @@ class AISegmentationParameterNode:
     comparisonDevice: Annotated[str, Choice(COMPARISON_DEVICES)] = "auto"
     hausdorff95Mode: Annotated[str, Choice(list(SegmentComparison.HAUSDORFF95_MODES))] = "max"
     surfaceDiceTolerance: Annotated[float, WithinRange(0.0, 100.0)] = 2.0
+    hausdorffPercentile: Annotated[float, WithinRange(0.0, 100.0)] = 95.0
+    comparisonMapping: str = ""  # a label mapping file (JSON / CSV) for both sides; "" is none (a path field)
     comparisonTable: vtkMRMLTableNode
     aiBackend: Annotated[str, Choice(AI_BACKENDS)] = AI_BACKENDS[0]
     aiEnvironment: Annotated[str, Choice(list(ENVIRONMENT_CHOICES))] = "auto"
     aiOptions: str = ""  # JSON {backend: {option: value}} of the editors built from the declarations (not bound)
     aiRunOn: Annotated[str, Choice(RUN_ON_CHOICES)] = RUN_ON_CHOICES[0]
     aiClusterAddress: str = ""
-    # ca.pem, cert.pem, key.pem; "" is none. A str kept in step by the widget, not bound: Slicer's path connector
-    # writes str(path), so an unset pathlib.Path field would show "." (guiConnectors.py, ctkPathLineEdit's write()).
-    aiClusterTlsFolder: str = ""
+    # Path fields are str kept in step with their ctkPathLineEdit by the widget (PATH_FIELDS), not bound: Slicer's
+    # path connector writes str(path), so an unset pathlib.Path field would show "." (guiConnectors.py, write()).
+    aiClusterTlsFolder: str = ""  # ca.pem, cert.pem, key.pem; "" is none
     interactiveServerUrl: str = "http://127.0.0.1:1527"
     interactivePoints: vtkMRMLMarkupsFiducialNode
     interactiveRoi: vtkMRMLMarkupsROINode
@@ -105,6 +107,10 @@ class AISegmentationParameterNode:
 # nnInteractive prompt shortcuts, active only while the module is entered (installed in enter(), removed in exit(), as
 # Slicer's Segment Editor does). Shift+letter: the plain letters belong to slice views (b, f, g, t, v, r), Markups
 # (s), the embedded segment editor (0-9, q, w, z, y, i) and other extensions' panels (test_slicer_binding.py).
+# ctkPathLineEdit -> its str field of the parameter node (see the parameter node's path fields)
+PATH_FIELDS = {"aiClusterTlsFolderPathLineEdit": "aiClusterTlsFolder",
+               "comparisonMappingPathLineEdit": "comparisonMapping"}
+
 INTERACTIVE_SHORTCUTS = {"point": "Shift+P", "box": "Shift+B", "lasso": "Shift+L", "scribble": "Shift+S"}
 NEGATIVE_PROMPT_SHORTCUT = "Shift+N"
 
@@ -166,6 +172,9 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.compareButton.connect("clicked(bool)", self.onCompare)
         self.ui.exportComparisonCsvButton.connect("clicked(bool)", self.onExportComparisonCsv)
         self.ui.comparisonMapsButton.connect("clicked(bool)", self.onComparisonMaps)
+        for widgetName, field in PATH_FIELDS.items():
+            getattr(self.ui, widgetName).connect("currentPathChanged(QString)",
+                                                 lambda path, field=field: self._onPathChanged(field, path))
         self.ui.saveDicomSegButton.connect("clicked(bool)", lambda: self.onSaveAsDicom("SEG"))
         self.ui.saveRtStructButton.connect("clicked(bool)", lambda: self.onSaveAsDicom("RTSTRUCT"))
         self.initializeParameterNode()
@@ -269,8 +278,9 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._showThresholdRange()
         if (p.aiBackend, p.aiOptions) != self._shownAiOptions:
             self._showAiOptions()
-        if self.ui.aiClusterTlsFolderPathLineEdit.currentPath != p.aiClusterTlsFolder:
-            self.ui.aiClusterTlsFolderPathLineEdit.currentPath = p.aiClusterTlsFolder
+        for widgetName, field in PATH_FIELDS.items():
+            if getattr(self.ui, widgetName).currentPath != getattr(p, field):
+                getattr(self.ui, widgetName).currentPath = getattr(p, field)
         onCluster = p.aiRunOn == RUN_ON_CHOICES[1]
         self.ui.aiClusterAddressLineEdit.enabled = onCluster
         self.ui.aiClusterTlsFolderPathLineEdit.enabled = onCluster
@@ -380,13 +390,12 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.aiInstallButton.connect("clicked(bool)", self.onAiInstall)
         self.ui.aiRunButton.connect("clicked(bool)", self.onAiRun)
         self.ui.aiCancelButton.connect("clicked(bool)", self.onAiCancel)
-        self.ui.aiClusterTlsFolderPathLineEdit.connect("currentPathChanged(QString)", self._onTlsFolderChanged)
         self.logic.clusterConsentCallback = lambda address: slicer.util.confirmYesNoDisplay(
             _("Send the image to the Dask cluster at {address}? It is not on this computer.").format(address=address))
 
-    def _onTlsFolderChanged(self, path):
-        if self._parameterNode is not None and self._parameterNode.aiClusterTlsFolder != path:
-            self._parameterNode.aiClusterTlsFolder = path
+    def _onPathChanged(self, field, path):
+        if self._parameterNode is not None and getattr(self._parameterNode, field) != path:
+            setattr(self._parameterNode, field, path)
 
     def _showEnvironmentStatus(self, *args):
         backend = self.ui.aiBackendComboBox.currentText
@@ -740,8 +749,9 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     pairs = [(referenceId, comparedId)]
                 self._comparisonRows, p.comparisonTable = self.logic.compareSegmentations(
                     p.comparisonReference, p.comparisonCompared, pairs, tableNode=p.comparisonTable,
-                    progressCallback=self._showComparisonProgress, match=p.comparisonMatch, device=p.comparisonDevice,
-                    hausdorff95Mode=p.hausdorff95Mode, surfaceDiceTolerance=p.surfaceDiceTolerance)
+                    progressCallback=self._showComparisonProgress, match=p.comparisonMatch,
+                    mapping=p.comparisonMapping or None, device=p.comparisonDevice, hausdorff95Mode=p.hausdorff95Mode,
+                    surfaceDiceTolerance=p.surfaceDiceTolerance, hausdorffPercentile=p.hausdorffPercentile)
                 self.ui.comparisonTableView.setMRMLTableNode(p.comparisonTable)
         finally:
             self._setWritingControlsEnabled(True)
@@ -783,8 +793,9 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             p = self._parameterNode
             reference = self._requireNode(p.comparisonReference, _("reference segmentation"))
             compared = self._requireNode(p.comparisonCompared, _("compared segmentation"))
-            self.logic.comparisonErrorMap(reference, compared, match=p.comparisonMatch)
-            self.logic.comparisonDistanceMap(reference, compared, match=p.comparisonMatch)
+            mapping = p.comparisonMapping or None
+            self.logic.comparisonErrorMap(reference, compared, match=p.comparisonMatch, mapping=mapping)
+            self.logic.comparisonDistanceMap(reference, compared, match=p.comparisonMatch, mapping=mapping)
 
 
 def _nodeId(node):
