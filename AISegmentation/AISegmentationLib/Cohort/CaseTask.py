@@ -7,6 +7,8 @@ and writes, in ``<outputDir>/cases/<case>/``, each file through AtomicWrite (tem
 - ``<case>_seg.dcm``, a DICOM SEG referencing the source series, for a DICOM input (when the series cannot be
   referenced, e.g. an anonymized one without UIDs, the case's warnings say why and the other outputs are kept);
 - ``<case>_overview.png`` (three orthogonal slices with the segments);
+- ``<case>_distance_map.png``, with the compare step: the surface-distance map of the structure with the case's
+  lowest Dice (CaseDistanceMap), shown in the report;
 - LAST ``case.json``, the record below: its presence marks the case as finished (done or failed); a rerun reuses a
   "done" record only when every output it names is there with its recorded size and SHA-256 (CohortRunner).
 
@@ -29,8 +31,8 @@ Record (``case.json``, and what runCase returns)::
     {"case": id, "status": "done" | "failed", "error": str | None, "seconds": float, "steps": [...],
      "configuration": sha256 of what determines the outputs (inputs, steps, backend, options),
      "inputs": {"images": [...], "reference": path | None, "prediction": path | None, "dicom": bool},
-     "outputs": {"segmentation", "labelmap", "labels", "dicomSeg", "overview", "record"}: paths relative to
-                the cohort output folder (None when not written),
+     "outputs": {"segmentation", "labelmap", "labels", "dicomSeg", "overview", "distanceMap", "record"}: paths
+                relative to the cohort output folder (None when not written),
      "files": {relative path: {"size": int, "sha256": str}} (every output but case.json),
      "metrics": [{"referenceSegment", "comparedSegment", "dice", "jaccard", "referenceVolume", "comparedVolume",
                   "volumeDifference", "hausdorff", "hausdorff95", "averageSurfaceDistance", "surfaceDice",
@@ -232,7 +234,8 @@ def runCase(case, outputDir, steps=STEPS, backend=None, backendOptions=None, env
               "inputs": {"images": case["images"], "reference": case.get("reference"),
                          "prediction": case.get("prediction"), "dicom": bool(case.get("dicom"))},
               "outputs": {"segmentation": None, "labelmap": None, "labels": None, "dicomSeg": None,
-                          "overview": None, "record": os.path.relpath(recordPath(outputDir, caseId), outputDir)},
+                          "overview": None, "distanceMap": None,
+                          "record": os.path.relpath(recordPath(outputDir, caseId), outputDir)},
               "files": {}, "metrics": [], "volumes": [], "backend": {}, "warnings": [],
               "worker": f"{socket.gethostname()}:{os.getpid()}"}
     os.makedirs(folder, exist_ok=True)
@@ -334,9 +337,36 @@ def _runSteps(logic, case, folder, outputDir, steps, backend, options, environme
         watcher.check()
         with _step("compare"):
             record["metrics"] = _compare(logic, case, segmentation, labelmapPath, record)
+        _drawDistanceMap(logic, case, volumes[0], segmentation, outputDir, folder, record)
     if "volumes" in steps:
         with _step("volumes"):
             record["volumes"] = logic.segmentStatistics(segmentation, volumes[0])
+
+
+def _drawDistanceMap(logic, case, volumeNode, segmentation, outputDir, folder, record):
+    """The worst structure's surface-distance map for the report (CaseDistanceMap); a picture that cannot be drawn
+    is a warning, as the overview."""
+    from .CaseDistanceMap import drawWorstDistanceMap
+
+    if not record["metrics"]:
+        return
+    reference = case["reference"]
+    try:
+        if _isSegmentationFile(reference):
+            referenceNode = logic.loadSegmentation(reference, name=f"{case['case']} reference",
+                                                   sourceSeries=case["images"][0] if case.get("dicom") else None)
+        else:
+            referenceNode = logic.importLabelmap(reference, _nameTable(reference), volumeNode,
+                                                 name=f"{case['case']} reference")
+        path, row = drawWorstDistanceMap(logic, volumeNode, referenceNode, segmentation, record["metrics"],
+                                         os.path.join(folder, f"{case['case']}_distance_map.png"))
+        logic.scene.RemoveNode(referenceNode)
+        if path:
+            record["outputs"]["distanceMap"] = _relative(outputDir, path)
+            record["distanceMapStructure"] = row.get("structure") or row["referenceSegment"]
+    except Exception as error:  # noqa: BLE001 - a picture that cannot be drawn costs the case nothing else
+        logging.info("Distance map of case %s not drawn", case["case"], exc_info=True)
+        record["warnings"].append(f"no distance map picture: {_stepError('distance map', error)}")
 
 
 def _stepError(step, error):

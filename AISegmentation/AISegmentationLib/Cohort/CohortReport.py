@@ -155,6 +155,12 @@ def _caseSection(record, rows, anchor, outputDir):
     if overview and _existing(outputDir, overview):
         parts.append(f'<a href="{_link(overview)}"><img loading="lazy" src="{_link(overview)}" alt="overview of '
                      f'{_text(record.get("case"))}"></a>')
+    distanceMap = (record.get("outputs") or {}).get("distanceMap")
+    if distanceMap and _existing(outputDir, distanceMap):
+        structure = _text(record.get("distanceMapStructure") or "")
+        parts.append(f'<figure><a href="{_link(distanceMap)}"><img loading="lazy" src="{_link(distanceMap)}" '
+                     f'alt="surface-distance map of {structure}"></a><figcaption>Surface distance of {structure}, '
+                     f"this case's lowest Dice (blue inside the reference, red outside)</figcaption></figure>")
     parts += [_metricsTable(rows), _volumesTable(record), _filesList(record, outputDir), "</section>"]
     return "\n".join(part for part in parts if part)
 

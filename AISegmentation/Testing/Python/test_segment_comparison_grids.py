@@ -103,3 +103,19 @@ def test_the_dask_log_level_follows_verbose():
     assert logging.getLogger("distributed").getEffectiveLevel() == logging.INFO
     quietDaskLog(verbose=False)
     assert logging.getLogger("distributed.scheduler").getEffectiveLevel() == logging.WARNING
+
+
+def test_the_report_draws_the_distance_map_of_each_cases_worst_structure(logic, sampleFile, tmp_path):
+    from AISegmentationLib.Cohort import CaseDistanceMap, CohortReport
+
+    case = _case(sampleFile, _coarsePrediction(sampleFile, tmp_path), "worst")
+    output = tmp_path / "out"
+    record = CaseTask.runCase(case, str(output), steps=("compare",), logic=logic)
+    assert record["status"] == "done", record["error"]
+    worst = CaseDistanceMap.worstStructure(record["metrics"])
+    dices = [row["dice"] for row in record["metrics"] if row["referenceSegment"] and row["comparedSegment"]]
+    assert worst["dice"] == min(dices) and record["distanceMapStructure"] == worst["referenceSegment"]
+    picture = output / record["outputs"]["distanceMap"]
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and record["outputs"]["distanceMap"] in record["files"]
+    html = CohortReport.reportHtml([record], str(output))
+    assert f'src="{record["outputs"]["distanceMap"]}"' in html and "Surface distance of" in html
