@@ -175,6 +175,7 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for widgetName, field in PATH_FIELDS.items():
             getattr(self.ui, widgetName).connect("currentPathChanged(QString)",
                                                  lambda path, field=field: self._onPathChanged(field, path))
+        self.ui.loadDicomSegmentationButton.connect("clicked(bool)", self.onLoadDicomSegmentation)
         self.ui.saveDicomSegButton.connect("clicked(bool)", lambda: self.onSaveAsDicom("SEG"))
         self.ui.saveRtStructButton.connect("clicked(bool)", lambda: self.onSaveAsDicom("RTSTRUCT"))
         self.initializeParameterNode()
@@ -772,6 +773,17 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             path = qt.QFileDialog.getSaveFileName(None, _("Export comparison"), "comparison.csv", "CSV (*.csv)")
             if path:
                 self.logic.saveComparisonCsv(self._comparisonRows, path)
+
+    def onLoadDicomSegmentation(self):
+        """A DICOM SEG or RTSTRUCT file on the source volume's DICOM series becomes the panel's segmentation."""
+        import qt
+
+        with slicer.util.tryWithErrorDisplay(_("Loading DICOM SEG / RTSTRUCT failed."), waitCursor=False):
+            volume = self._requireNode(self._parameterNode.sourceVolume, _("source volume loaded from a DICOM series"))
+            path = qt.QFileDialog.getOpenFileName(None, _("Load DICOM SEG / RTSTRUCT"), "",
+                                                  "DICOM (*.dcm);;All files (*)")
+            if path:
+                self._parameterNode.segmentation = self.logic.loadSegmentation(path, sourceSeries=volume)
 
     def onSaveAsDicom(self, kind):
         """The segmentation as a DICOM SEG or RTSTRUCT referencing the source volume's DICOM series."""

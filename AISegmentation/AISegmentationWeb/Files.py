@@ -1,5 +1,6 @@
-"""Files panel: the sample CT, uploads and server paths (volumes, .seg.nrrd segmentations, label maps), a new
-segmentation, and downloads of the segmentation (.seg.nrrd) and its label map — all through the Logic's I/O."""
+"""Files panel: the sample CT, uploads and server paths (volumes or DICOM series folders, .seg.nrrd segmentations,
+label maps, DICOM SEG / RTSTRUCT files on the loaded DICOM series), a new segmentation, and downloads of the
+segmentation (.seg.nrrd, DICOM SEG, RTSTRUCT) and its label map — all through the Logic's I/O."""
 
 import os
 import tempfile
@@ -15,7 +16,8 @@ from .ServerFiles import readInWorker, requireReadableFiles
 
 KINDS = [{"title": "Volume (NRRD, NIfTI, MHA)", "value": "volume"},
          {"title": "Segmentation (.seg.nrrd)", "value": "segmentation"},
-         {"title": "Label map (values become segments)", "value": "labelmap"}]
+         {"title": "Label map (values become segments)", "value": "labelmap"},
+         {"title": "DICOM SEG / RTSTRUCT (on the loaded DICOM series)", "value": "dicomSegmentation"}]
 SAMPLE_FILE = "example_ct.nii.gz"
 UPLOAD_CHECK = ("(files) => { const list = files ? [].concat(files) : []; "
                 "const size = list.reduce((total, file) => total + file.size, 0); "
@@ -41,6 +43,8 @@ class FilesPanel:
         page.server.trigger("downloadSegmentation")(self._download(self.segmentationBytes))
         page.server.trigger("downloadLabelmap")(self._download(self.labelmapBytes))
         page.server.trigger("downloadVolume")(self._download(self.volumeBytes))
+        page.server.trigger("downloadDicomSeg")(self._download(self.dicomSegBytes))
+        page.server.trigger("downloadRtStruct")(self._download(self.rtStructBytes))
 
     def buildUi(self):
         ctrl = self.page.ctrl
@@ -69,6 +73,11 @@ class FilesPanel:
                      "n + '.nii.gz', c, 'application/gzip')))(segmentationName)", "save-labelmap")
         actionButton("Save volume", "(n => trigger('downloadVolume').then(c => c && utils.download("
                      "n + '.nrrd', c, 'application/octet-stream')))(volumeName)", "save-volume")
+        # DICOM: the volume must have come from a DICOM series folder (the objects reference it).
+        actionButton("Save DICOM SEG", "(n => trigger('downloadDicomSeg').then(c => c && utils.download("
+                     "n + '.seg.dcm', c, 'application/dicom')))(segmentationName)", "save-dicom-seg")
+        actionButton("Save RTSTRUCT", "(n => trigger('downloadRtStruct').then(c => c && utils.download("
+                     "n + '.rtstruct.dcm', c, 'application/dicom')))(segmentationName)", "save-rtstruct")
 
     # Loading ---------------------------------------------------------------------------------------------------
 
@@ -122,8 +131,16 @@ class FilesPanel:
             page.showSegmentation(logic.loadSegmentation(path))
         elif kind == "labelmap":
             page.showSegmentation(logic.importLabelmap(path, None, page.volume))
+        elif kind == "dicomSegmentation":
+            page.showSegmentation(logic.loadDicomSegmentation(path, self._dicomSeries()))
         else:
             raise ValueError(f"Unknown file kind '{kind}'")
+
+    def _dicomSeries(self):
+        """The loaded volume as the DICOM series a SEG / RTSTRUCT references (the Logic checks its origin)."""
+        if self.page.volume is None:
+            raise ValueError("Load the DICOM series first: its folder as a Volume, by its path on the server")
+        return self.page.volume
 
     def newSegmentation(self):
         if self.page.volume is None:
@@ -145,6 +162,14 @@ class FilesPanel:
         if self.page.volume is None:
             raise ValueError("Load a volume first")
         return self._written(lambda path: self.page.logic.saveVolume(self.page.volume, path), ".nrrd")
+
+    def dicomSegBytes(self):
+        volume, segmentation = self.page.requireVolumeAndSegmentation()
+        return self._written(lambda path: self.page.logic.exportDicomSeg(segmentation, volume, path), ".dcm")
+
+    def rtStructBytes(self):
+        volume, segmentation = self.page.requireVolumeAndSegmentation()
+        return self._written(lambda path: self.page.logic.exportRtStruct(segmentation, volume, path), ".dcm")
 
     def _download(self, produce):
         """A download trigger: the file's attachment, or None with the reason on the page (nothing to save)."""

@@ -67,6 +67,7 @@ class DicomLogic:
                              "$AISEGMENTATION_MAX_IMAGE_BYTES)")
         series = seriesOf(sourceSeries)
         if kind == "SEG":
+            _requireFramesWithinBudget(path, maxImageBytes())
             labels, entries = DicomSeg.readDicomSegEntries(path, series)
             masks = [(entries[value], labels == value) for value in sorted(entries)]
         else:
@@ -160,6 +161,22 @@ def dicomSegmentationKind(path):
     return "RTSTRUCT" if RtStruct.isRtStruct(dataset) else None
 
 
+def _requireFramesWithinBudget(path, budget):
+    """ValueError when a DICOM SEG's frames would decode (a byte per pixel) to more than budget bytes: compressed
+    frames of an untrusted file are never decoded past the image budget."""
+    import pydicom
+
+    try:
+        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Rows", "Columns", "NumberOfFrames"])
+        rows, columns = int(header.get("Rows") or 0), int(header.get("Columns") or 0)
+        frames = int(header.get("NumberOfFrames") or 1)
+    except Exception as error:  # noqa: BLE001 - a malformed header
+        raise ValueError(f"'{path}' is not a readable DICOM Segmentation: {error}") from None
+    if rows * columns * frames > budget:
+        raise ValueError(f"DICOM SEG '{path}' announces {frames} frames of {rows} x {columns} pixels, more than the "
+                         f"image budget ({budget} bytes, $AISEGMENTATION_MAX_IMAGE_BYTES); nothing was loaded")
+
+
 def seriesOf(sourceSeries):
     """SourceSeries of a DICOM series folder, or of a volume node loaded from one (its storage node's file)."""
     if isinstance(sourceSeries, DicomSeg.SourceSeries):
@@ -167,13 +184,24 @@ def seriesOf(sourceSeries):
     if hasattr(sourceSeries, "GetStorageNode"):
         storage = sourceSeries.GetStorageNode()
         fileName = storage.GetFileName() if storage is not None else _dicomDatabaseFile(sourceSeries)
-        if not fileName or not os.path.isfile(fileName):
+        if not fileName or not os.path.isfile(fileName) or not _isDicomFile(fileName):
             raise ValueError(f"Volume '{sourceSeries.GetName()}' was not loaded from a DICOM series folder: give "
                              "the series' folder")
         sourceSeries = os.path.dirname(fileName)
     if not sourceSeries:
         raise ValueError("No source DICOM series given (a folder of the series' files)")
     return DicomSeg.SourceSeries(sourceSeries)
+
+
+def _isDicomFile(path):
+    """Whether path is a DICOM file (a NRRD beside a series' files is no slice of it)."""
+    import pydicom
+
+    try:
+        pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+    except Exception:  # noqa: BLE001 - not DICOM (InvalidDicomError), unreadable, malformed
+        return False
+    return True
 
 
 def _dicomDatabaseFile(volumeNode):

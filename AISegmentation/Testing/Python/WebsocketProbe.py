@@ -10,10 +10,14 @@ URL is the page's URL (with ?secret=TOKEN); the server's pid, where given, is fo
   upload PID MB            authenticated, a message of MB megabytes sent in 4 MiB chunks
   call NAME [JSON-ARGS]    authenticated, trame.trigger(NAME, ARGS): the reply and the state's error line
   fifo PATH                authenticated, load PATH from the page; meanwhile how long a second client's hello takes
+  path KIND PATH           authenticated, load PATH (of File kind KIND) by the Load button: the page's lists, error
+  send KIND FILE           authenticated, FILE uploaded as File kind KIND (as the file input does): lists, error
+  save NAME FILE           authenticated, trame.trigger(NAME) of a download: its bytes written to FILE, error
 """
 
 import asyncio
 import json
+import os
 import re
 import sys
 import time
@@ -107,9 +111,62 @@ async def sendUntilClosed(client, frames):
     return sent, closed or client.ws.closed, code or client.ws.close_code
 
 
+async def pageState(client):
+    return (await client.call("trame.state.get", []))["result"]["state"]
+
+
 async def stateError(client):
-    state = (await client.call("trame.state.get", []))["result"]["state"]
-    return state.get("error", "")
+    return (await pageState(client)).get("error", "")
+
+
+async def buttonTrigger(client, buttonId):
+    """The trigger name behind a button of the page (from its template)."""
+    state = await pageState(client)
+    template = "".join(str(value) for key, value in state.items() if key.startswith("trame__template"))
+    button = re.search(rf'<VBtn[^>]*id="{buttonId}"[^>]*>', template).group(0)
+    return re.search(r"trigger\('([^']+)'", button).group(1)
+
+
+async def loaded(client, actionsBefore, seconds=60.0):
+    """What the page shows once its action count has passed actionsBefore: volumes, segmentations, error line."""
+    deadline = time.perf_counter() + seconds
+    state = await pageState(client)
+    while state.get("actionCount", 0) <= actionsBefore and time.perf_counter() < deadline:
+        await asyncio.sleep(0.2)
+        state = await pageState(client)
+    return {"lastAction": state.get("lastAction", ""),
+            "volumes": [item["title"] for item in state.get("volumes") or []],
+            "segmentations": [item["title"] for item in state.get("segmentations") or []],
+            "error": state.get("error", "")}
+
+
+async def loadPath(client, kind, path):
+    await client.call("trame.state.update", [[{"key": "serverPath", "value": path},
+                                              {"key": "fileKind", "value": kind}]])
+    before = (await pageState(client)).get("actionCount", 0)
+    await client.call("trame.trigger", [await buttonTrigger(client, "load-path"), [], {}])
+    return await loaded(client, before)
+
+
+async def sendFile(client, kind, path):
+    with open(path, "rb") as file:
+        content = file.read()
+    upload = {"name": os.path.basename(path), "size": len(content), "type": "application/octet-stream",
+              "lastModified": 0, "content": content}
+    await client.call("trame.state.update", [[{"key": "fileKind", "value": kind}]])
+    before = (await pageState(client)).get("actionCount", 0)
+    await client.call("trame.state.update", [[{"key": "uploads", "value": [upload]}]])
+    return await loaded(client, before)
+
+
+async def saveDownload(client, triggerName, path):
+    reply = await client.call("trame.trigger", [triggerName, [], {}])
+    content = reply.get("result")
+    if isinstance(content, bytes):
+        with open(path, "wb") as file:
+            file.write(content)
+    return {"bytes": len(content) if isinstance(content, bytes) else None, "replyError": reply.get("error"),
+            "error": await stateError(client)}
 
 
 async def scenario(name, url, arguments, session):
@@ -148,15 +205,15 @@ async def scenario(name, url, arguments, session):
         return {"reply": reply, "error": await stateError(client)}
     if name == "fifo":
         return await loadFromOtherClient(client, url, arguments[0], session)
+    actions = {"path": loadPath, "send": sendFile, "save": saveDownload}
+    if name in actions:
+        return await actions[name](client, *arguments)
     raise SystemExit(f"unknown scenario {name}")
 
 
 async def loadFromOtherClient(client, url, path, session):
     """Client 1 loads `path` through the page's Load button; client 2 says hello meanwhile."""
-    state = (await client.call("trame.state.get", []))["result"]["state"]
-    template = "".join(str(value) for key, value in state.items() if key.startswith("trame__template"))
-    trigger = re.search(r'<VBtn[^>]*id="load-path"[^>]*>', template).group(0)
-    triggerName = re.search(r"trigger\('([^']+)'", trigger).group(1)
+    triggerName = await buttonTrigger(client, "load-path")
     await client.call("trame.state.update", [[{"key": "serverPath", "value": path},
                                               {"key": "fileKind", "value": "volume"}]])
     await client.send({"wslink": "1.0", "id": "rpc:c0:load", "method": "trame.trigger",
