@@ -45,7 +45,7 @@ class AISegmentationLogic:
         self.dicom = DicomLogic(lambda: self.runtime)
         self.pacs = PacsLogic(self.cohort.runCohort, self.cohort.readCohortManifest)
         self.training = TrainingLogic(lambda: self.runtime, lambda: self.aiEnvironments, self.loadSegmentation,
-                                      self.importLabelmap)
+                                      self.importLabelmap, self.ai.requireClusterConsent)
         self._previewNodeId = None
 
     @property

@@ -77,7 +77,7 @@ def _voxels(shape, spacing, targetSpacing):
     return tuple(max(1, int(round(n * s / t))) for n, s, t in zip(shape, spacing, target))
 
 
-def _activationBytes(patchSize, featuresPerStage, numChannels):
+def activationBytes(patchSize, featuresPerStage, numChannels):
     """Activations of one patch through an encoder-decoder (a few tensors per stage, float32, both halves)."""
     patchVoxels = math.prod(patchSize)
     scale = 2 ** len(patchSize)
@@ -102,7 +102,7 @@ def estimateMemory(shape, spacing, networkSpacing, numClasses, patchSize, numCha
     inputs = numChannels * (inputVoxels * 4 + networkVoxels * 4 * 2) + inputVoxels * 2
     prediction = networkVoxels * (numClasses * (2 + 4) + 2)
     export = numClasses * exportVoxels * 4 * (2 + (1 if models > 1 else 0)) + exportVoxels * 2
-    activations = _activationBytes(patchSize, features, numChannels)
+    activations = activationBytes(patchSize, features, numChannels)
     onGpu = device in ("cuda", "mps")
     peak = BASELINE_BYTES + inputs + max(prediction, export) + (0 if onGpu else activations)
     gpu = (activations + networkVoxels * (numClasses * 2 + 2 + numChannels * 4) + GIB // 2) if onGpu else None

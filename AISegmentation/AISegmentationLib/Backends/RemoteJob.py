@@ -93,21 +93,10 @@ class RemoteJob(BackgroundJob):
 
         jobId = uuid.uuid4().hex
         topic, cancelName = f"aisegmentation-job-{jobId}", f"aisegmentation-cancel-{jobId}"
-        submission = self.submission
-        resources = resourcesFor(submission.get("device"))
         try:
             client.subscribe_topic(topic, self._onEvent)
             cancel = Event(cancelName, client=client)
-            inputs = []
-            for path in submission["inputs"]:
-                with open(path, "rb") as file:
-                    inputs.append(client.scatter(file.read(), hash=False))
-            self._addLog(f"Sent {len(inputs)} input volume(s) to the Dask cluster at {self.address}"
-                         f"{' (needs a worker with ' + str(resources) + ')' if resources else ''}")
-            self._setProgress(0.0, "Waiting for a Dask worker")
-            future = client.submit(_workerFunction(WORKER_MODULE), submission["backend"], submission["options"],
-                                   submission["environment"], inputs, topic, cancelName, resources=resources or None,
-                                   pure=False, retries=0, key=f"aisegmentation-{submission['backend']}-{jobId}")
+            future = self._submitTask(client, topic, cancelName, jobId)
             result = self._waitFor(future, cancel)
         except (Exception, asyncio.CancelledError) as error:  # noqa: BLE001 - every failure gets a clear message
             if not self._cancelRequested.is_set():
@@ -123,6 +112,21 @@ class RemoteJob(BackgroundJob):
         self.childResult = result.get("childResult")
         self.messages.extend(result.get("messages", ()))
         self._receive(result)
+
+    def _submitTask(self, client, topic, cancelName, jobId):
+        """Send the input files and submit the worker's task (a subclass submits another); returns its future."""
+        submission = self.submission
+        resources = resourcesFor(submission.get("device"))
+        inputs = []
+        for path in submission["inputs"]:
+            with open(path, "rb") as file:
+                inputs.append(client.scatter(file.read(), hash=False))
+        self._addLog(f"Sent {len(inputs)} input volume(s) to the Dask cluster at {self.address}"
+                     f"{' (needs a worker with ' + str(resources) + ')' if resources else ''}")
+        self._setProgress(0.0, "Waiting for a Dask worker")
+        return client.submit(workerFunction(WORKER_MODULE), submission["backend"], submission["options"],
+                             submission["environment"], inputs, topic, cancelName, resources=resources or None,
+                             pure=False, retries=0, key=f"aisegmentation-{submission['backend']}-{jobId}")
 
     def _waitFor(self, future, cancel):
         """The future's result, or None once cancelled (the worker told to stop; a waiting task cancelled)."""
@@ -163,12 +167,13 @@ class RemoteJob(BackgroundJob):
         return RuntimeError(f"{self.title} failed on the Dask cluster at {self.address}: {name}: {error}")
 
 
-def _workerFunction(moduleName):
-    """The task's function: it imports RemoteWorker on the worker. A local function is pickled by value, so the
-    scheduler, which deserializes every task, needs no AISegmentation on its own path (only the workers do)."""
-    def runBackendOnWorker(*args):
+def workerFunction(moduleName, functionName="runBackendOnWorker"):
+    """The task's function: it imports moduleName (RemoteWorker) on the worker and calls its functionName. A local
+    function is pickled by value, so the scheduler, which deserializes every task, needs no AISegmentation on its own
+    path (only the workers do)."""
+    def runOnWorker(*args):
         import importlib
 
-        return importlib.import_module(moduleName).runBackendOnWorker(*args)
+        return getattr(importlib.import_module(moduleName), functionName)(*args)
 
-    return runBackendOnWorker
+    return runOnWorker

@@ -66,6 +66,34 @@ def _released(worker, key):
     return task is None or task.state in ("cancelled", "released", "forgotten")
 
 
+def runJobOnWorker(job, topic, cancelEventName, forward=None):
+    """Start `job` (a BackgroundJob) in this Dask task, send its progress, log lines and process ID on `topic`
+    (and whatever forward(send) sends, at each poll) until it ends, end it when the client sets the cancel event or
+    the scheduler releases the task; raises the job's error (a RuntimeError once cancelled)."""
+    from distributed import Event, get_worker
+
+    worker = get_worker()
+    key = worker.get_current_task()
+    send = _publisher(topic)
+    cancel = Event(cancelEventName)
+    job.start()
+    state = {}
+    while True:
+        finished = job.done
+        if not finished and (cancel.is_set() or _released(worker, key)):
+            job.cancel()
+        _forward(job, send, state)
+        if forward is not None:
+            forward(send)
+        if finished:
+            break
+        time.sleep(POLL_SECONDS)
+    try:
+        job.wait()  # raises the job's error: the child's failure (ValueError, RuntimeError), or cancelled
+    except JobCancelledError as error:  # built-in types only go back: the scheduler holds errors too
+        raise RuntimeError(str(error)) from None
+
+
 def runBackendOnWorker(backendName, options, environment, inputs, topic, cancelEventName):
     """Run backend `backendName` with `options` on `inputs` (NIfTI bytes, channel order) on this Dask worker.
 
@@ -74,16 +102,11 @@ def runBackendOnWorker(backendName, options, environment, inputs, topic, cancelE
     ValueError / RuntimeError of a local run (a RuntimeError saying it was cancelled once the job's cancel event is
     set).
     """
-    from distributed import Event, get_worker
-
-    worker = get_worker()
-    key = worker.get_current_task()
     send = _publisher(topic)
     backend = Registry.getBackend(backendName)
     environments = EnvironmentManager()
     prepared = backend.prepare(backendContext(backend, {}, environments), **options)
     python, isolated, label = backendPython(backend, environment, environments)
-    cancel = Event(cancelEventName)
     workDir = tempfile.mkdtemp(prefix="AISegmentation-worker-")
     try:
         paths = []
@@ -95,18 +118,7 @@ def runBackendOnWorker(backendName, options, environment, inputs, topic, cancelE
         request, requestPath = writeRequest(backend, prepared, workDir, paths)
         job = BackgroundJob(backend.title, [childStep(backend, prepared, python, isolated, workDir, requestPath)])
         send({"environment": label})
-        job.start()
-        state = {}
-        while not job.done:
-            if cancel.is_set() or _released(worker, key):
-                job.cancel()
-            _forward(job, send, state)
-            time.sleep(POLL_SECONDS)
-        _forward(job, send, state)
-        try:
-            job.wait()  # raises the job's error: the child's failure (ValueError, RuntimeError), or cancelled
-        except JobCancelledError as error:  # built-in types only go back: the scheduler holds errors too
-            raise RuntimeError(str(error)) from None
+        runJobOnWorker(job, topic, cancelEventName)
         with open(request["outputLabelmap"], "rb") as file:
             labelmap = file.read()
         with open(request["outputLabels"], "rb") as file:

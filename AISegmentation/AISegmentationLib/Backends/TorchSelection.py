@@ -75,18 +75,30 @@ def _choice(backend, reason):
             "pipArguments": ["--extra-index-url", indexUrl] if backend else []}
 
 
-def nvidiaDriverVersion(runner=subprocess.run):
-    """The NVIDIA driver version reported by nvidia-smi, or None (no nvidia-smi, no GPU, or it failed)."""
+def _nvidiaSmiLines(query, runner):
+    """nvidia-smi's answer to --query-gpu=QUERY (one line per GPU), or [] (no nvidia-smi, no GPU, or it failed)."""
     executable = shutil.which("nvidia-smi")
     if executable is None:
-        return None
+        return []
     try:
-        result = runner([executable, "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True,
+        result = runner([executable, f"--query-gpu={query}", "--format=csv,noheader,nounits"], capture_output=True,
                         text=True, timeout=20, check=False, **hiddenWindow())
     except (OSError, subprocess.SubprocessError):
-        return None
+        return []
     lines = [line.strip() for line in (result.stdout or "").splitlines() if line.strip()]
-    return lines[0] if result.returncode == 0 and lines and re.match(r"^\d+\.\d+", lines[0]) else None
+    return lines if result.returncode == 0 else []
+
+
+def nvidiaDriverVersion(runner=subprocess.run):
+    """The NVIDIA driver version reported by nvidia-smi, or None (no nvidia-smi, no GPU, or it failed)."""
+    lines = _nvidiaSmiLines("driver_version", runner)
+    return lines[0] if lines and re.match(r"^\d+\.\d+", lines[0]) else None
+
+
+def nvidiaGpuMemoryBytes(runner=subprocess.run):
+    """The total memory of the first NVIDIA GPU (bytes) reported by nvidia-smi, or None."""
+    lines = _nvidiaSmiLines("memory.total", runner)
+    return int(lines[0]) * 1024 ** 2 if lines and lines[0].isdigit() else None
 
 
 def torchForThisMachine():

@@ -5,6 +5,8 @@
     aisegmentation train plan     --project DIR [--configurations 3d_fullres] [--preset tiny]
     aisegmentation train fit      --project DIR [--configuration 3d_fullres] [--fold 0 --fold 1] [--schedule short-cpu|
                                   full] [--epochs N] [--iterations N] [--device auto|cpu|cuda|mps]
+                                  [--scheduler local|ADDRESS [--workers N] [--tls-ca-file CA --tls-cert CERT
+                                  --tls-key KEY]]   (the folds in parallel on a Dask cluster, one per worker)
     aisegmentation train evaluate --project DIR [--model-name NAME] [--export MODEL.zip]
     aisegmentation train all      --project DIR --manifest CSV_OR_FOLDER [every option above]
 
@@ -14,8 +16,10 @@ The "short-cpu" schedule is a short CPU schedule to try the pipeline, not a mode
 
 import argparse
 import logging
+import sys
 
 from ..Training.TrainingSchedules import CONFIGURATIONS, PLAN_PRESETS, SCHEDULES
+from .Segment import addClusterArguments, allowClusterForThisRun, clusterSecurity
 
 STEPS = ("dataset", "plan", "fit", "evaluate", "all")
 
@@ -51,6 +55,9 @@ def _fitArguments(parser, withConfiguration=True):
     parser.add_argument("--epochs", type=int, help="epochs (replaces the schedule's)")
     parser.add_argument("--iterations", type=int, help="iterations per epoch (replaces the schedule's)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    if withConfiguration:
+        addClusterArguments(parser)
+        parser.add_argument("--workers", type=int, help="workers of a local cluster (default: one per fold)")
 
 
 def _evaluateArguments(parser):
@@ -123,8 +130,14 @@ def runTrain(logic, args):
         _printPlan(training.planTraining(project, _progress, configurations=args.configurations,
                                          planPreset=args.preset, environment=args.environment))
     elif step == "fit":
+        cluster = {}
+        if args.scheduler:
+            address = args.scheduler if args.scheduler == "local" else allowClusterForThisRun(logic, args)
+            cluster = {"scheduler": address, "security": clusterSecurity(args), "workers": args.workers}
         job = training.startFitModel(project, configuration=args.configuration, onEpoch=_printEpoch,
-                                     **_fitOptions(args))
+                                     **_fitOptions(args), **cluster)
+        for message in job.messages:
+            print(f"Warning: {message}", file=sys.stderr, flush=True)
         job.wait(progressCallback=_progress)
     elif step == "evaluate":
         _printEvaluation(training.evaluateTraining(project, args.model_name, environment=args.environment,

@@ -8,7 +8,8 @@ The request's ``options["action"]`` is one of:
   ``splits_final.json``;
 - ``fit``: one fold of ``nnUNetTrainer`` with the requested schedule (epochs, iterations), a checkpoint after every
   epoch (written under a temporary name, then renamed: a kill at any moment leaves a checkpoint that loads), resumed
-  from ``checkpoint_latest.pth`` when there is one, then nnU-Net's validation (the cross-validation predictions);
+  from ``checkpoint_latest.pth`` when there is one (a finished fold asked for more epochs goes on from
+  ``checkpoint_final.pth``), then nnU-Net's validation (the cross-validation predictions);
   one ``epoch`` message per epoch with nnU-Net's logged train / validation loss and pseudo-Dice;
 - ``best``: nnU-Net's ``find_best_configuration`` (cross-validation accumulated, ensembles, the post-processing
   decision);
@@ -164,6 +165,9 @@ def fit(options, channel):
     if os.path.isfile(final):
         trainer.load_checkpoint(final)
         resumed = "final"
+        if trainer.current_epoch < trainer.num_epochs:  # more epochs asked of a finished fold: it goes on
+            resumed = f"epoch {trainer.current_epoch}"
+            channel.log(f"Fold {fold}: training on from {final} at epoch {trainer.current_epoch}")
     elif os.path.isfile(latest):
         trainer.load_checkpoint(latest)
         resumed = f"epoch {trainer.current_epoch}"

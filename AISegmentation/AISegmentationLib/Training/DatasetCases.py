@@ -9,6 +9,7 @@ non-integer voxel values, is a ValueError naming the case.
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,14 +29,21 @@ class TrainingCase:
 
 
 def casesFromScene(cases):
-    """TrainingCase list from [{"case": id, "volumes": node or [nodes], "segmentation": node}] or
-    [(volume(s), segmentation)] (ids case_000, case_001, ... then)."""
+    """TrainingCase list from [{"case": id, "volumes": node or [nodes], "segmentation": node}],
+    [(volume(s), segmentation)] (ids case_000, case_001, ... then) or segmentation nodes alone (the volume each was
+    made on, its reference geometry; the id from its name)."""
     result = []
     for index, entry in enumerate(cases or []):
         if isinstance(entry, TrainingCase):
             result.append(entry)
             continue
-        if isinstance(entry, dict):
+        if hasattr(entry, "GetSegmentation"):
+            volumes = entry.GetNodeReference(entry.GetReferenceImageGeometryReferenceRole())
+            if volumes is None:
+                raise ValueError(f"Segmentation '{entry.GetName()}' names no volume it was made on: give its case "
+                                 "as (volume, segmentation)")
+            caseId, segmentation = re.sub(r"[^A-Za-z0-9_.-]+", "_", entry.GetName()).strip("._-"), entry
+        elif isinstance(entry, dict):
             caseId, volumes, segmentation = entry.get("case"), entry.get("volumes"), entry.get("segmentation")
         else:
             volumes, segmentation = entry

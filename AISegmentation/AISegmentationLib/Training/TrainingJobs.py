@@ -73,6 +73,7 @@ def trainingStep(project, options, python, isolated, message, workDir, start=0.0
                        failureHint="the checkpoint of the last finished epoch is kept: run the step again to resume")
 
 
-def startTrainingJob(title, steps, workDir, finalize=None, onEpoch=None):
+def trainingJob(title, steps, workDir, finalize=None, onEpoch=None):
+    """A TrainingJob (not started yet) that removes workDir when it ends."""
     return TrainingJob(title, steps, finalize=finalize, onEpoch=onEpoch,
-                       cleanup=lambda: shutil.rmtree(workDir, ignore_errors=True)).start()
+                       cleanup=lambda: shutil.rmtree(workDir, ignore_errors=True))

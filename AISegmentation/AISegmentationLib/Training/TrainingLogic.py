@@ -6,6 +6,7 @@
     logic.buildTrainingDataset(project, manifest="cohort.csv", mapping="synonyms.json", testFraction=0.2)
     logic.planTraining(project)                 # nnU-Net's fingerprint, plan, preprocessing; returns the plan
     logic.fitModel(project, folds=[0, 1])       # one fold after the other; startFitModel(...) returns the job
+    logic.fitModel(project, scheduler="local")  # the folds in parallel on a Dask cluster (or "tls://host:8786")
     logic.evaluateTraining(project, modelName="MyLiver")   # CV metrics, best configuration, test split, registered
     segmentation = logic.runBackend("nnunet", volume, modelFolders=["MyLiver"])
     logic.exportTrainedModel(project, "MyLiver.zip")
@@ -19,7 +20,8 @@ import os
 import shutil
 
 from ..VolumeIO import _nodeIds, removeNodesAddedSince
-from . import DatasetBuilder, DatasetCases, TrainingEvaluation, TrainingJobs, TrainingReport, TrainingSchedules
+from . import (DatasetBuilder, DatasetCases, TrainingEvaluation, TrainingJobs, TrainingMemory, TrainingReport,
+               TrainingSchedules)
 from .TrainingProject import TrainingProject, datasetFolderName
 
 TRAINER = "nnUNetTrainer"
@@ -35,9 +37,11 @@ class TrainingLogic:
     FACADE_API = ("trainModel", "buildTrainingDataset", "trainingPlan", "startPlanTraining", "planTraining",
                   "startFitModel", "fitModel", "evaluateTraining", "exportTrainedModel", "trainingState")
 
-    def __init__(self, runtime, environments, loadSegmentation, importLabelmap):
+    def __init__(self, runtime, environments, loadSegmentation, importLabelmap, requireClusterConsent=None):
         """runtime(), environments(): the facade's runtime and AI EnvironmentManager; loadSegmentation(path, name) and
-        importLabelmap(path, names, referenceVolume, name): its loaders."""
+        importLabelmap(path, names, referenceVolume, name): its loaders; requireClusterConsent(address, security):
+        TLS beyond loopback and the user's consent to send work there (as for one case and cohorts)."""
+        self._requireClusterConsent = requireClusterConsent
         self._runtime = runtime
         self._environments = environments
         self._loadSegmentation = loadSegmentation
@@ -152,7 +156,7 @@ class TrainingLogic:
                              configuration["patchSize"], configuration["batchSize"])
             return plan
 
-        return TrainingJobs.startTrainingJob("Plan and preprocess", [step], workDir, finalize)
+        return TrainingJobs.trainingJob("Plan and preprocess", [step], workDir, finalize).start()
 
     def planTraining(self, project, progressCallback=None, cancelEvent=None, **options):
         """startPlanTraining(...) and wait: returns the plan (also recorded in training.json)."""
@@ -162,10 +166,15 @@ class TrainingLogic:
     # 3. Fit ------------------------------------------------------------------------------------------------------
 
     def startFitModel(self, project, configuration="3d_fullres", folds=None, trainer=TRAINER, schedule="short-cpu",
-                      epochs=None, iterationsPerEpoch=None, device="auto", environment="auto", onEpoch=None):
-        """Start training the folds one after the other (default: every fold of the dataset's split; "all": one
-        model on every case). Each fold resumes from its last checkpoint; a finished fold is not trained again.
-        The job's ``epochs`` fill as nnU-Net logs them; onEpoch(record) is called for each."""
+                      epochs=None, iterationsPerEpoch=None, device="auto", environment="auto", onEpoch=None,
+                      scheduler=None, security=None, workers=None):
+        """Start training the folds (default: every fold of the dataset's split; "all": one model on every case):
+        one after the other here, or in parallel on a Dask cluster, one fold per worker, when `scheduler` is given
+        ("local": a LocalCluster of `workers` processes, one per fold by default; an address: that cluster, TLS
+        beyond loopback, security=ClusterConnection.makeSecurity(...), after consent). Each fold resumes from its
+        last checkpoint; a finished fold is not trained again. The plan's memory estimate warns (job.messages) or,
+        when the run surely cannot fit, refuses. The job's ``epochs`` fill as nnU-Net logs them; onEpoch(record) is
+        called for each."""
         project = TrainingProject(project)
         dataset = project.requireStep("dataset", "training")
         plan = project.requireStep("plan", "training")
@@ -174,19 +183,38 @@ class TrainingLogic:
                              f"{', '.join(plan['configurations'])}): plan it first")
         folds = _folds(folds, dataset["numberOfFolds"])
         chosen = TrainingSchedules.schedule(schedule, epochs, iterationsPerEpoch)
+        if scheduler not in (None, "local"):
+            if self._requireClusterConsent is None:
+                raise ValueError("Training on a Dask cluster by address needs the facade's consent check")
+            scheduler = self._requireClusterConsent(scheduler, security)
+        estimate = TrainingMemory.estimateTrainingMemory(
+            plan["configurations"][configuration], len(dataset["channels"]), _estimatedDevice(device),
+            parallelFolds=len(folds) if scheduler == "local" else 1,
+            **({"availableBytes": None, "totalBytes": None} if scheduler not in (None, "local") else {}))
         python, isolated = TrainingJobs.trainingPython(self._environments(), environment)
-        workDir = TrainingJobs.newWorkDir()
-        steps = []
-        for index, fold in enumerate(folds):
-            options = {"action": "fit", "datasetName": dataset["name"], "configuration": configuration,
-                       "fold": fold, "trainer": trainer, "schedule": chosen, "device": device}
-            steps.append(TrainingJobs.trainingStep(project, options, python, isolated, f"Training fold {fold}",
-                                                   workDir, 100 * index / len(folds), 100 * (index + 1) / len(folds)))
-        logging.info("Training %s folds %s with the %s", configuration, folds, chosen["label"])
-        job = TrainingJobs.startTrainingJob(f"Training {dataset['name']}", steps, workDir,
-                                            lambda finished: self._recordFit(project, finished, configuration,
-                                                                             folds, trainer, chosen), onEpoch)
-        return job
+        foldOptions = [{"action": "fit", "datasetName": dataset["name"], "configuration": configuration,
+                        "fold": fold, "trainer": trainer, "schedule": chosen, "device": device} for fold in folds]
+        logging.info("Training %s folds %s with the %s%s", configuration, folds, chosen["label"],
+                     f" on the Dask cluster {scheduler}" if scheduler else "")
+
+        def finalize(finished):
+            return self._recordFit(project, finished, configuration, folds, trainer, chosen)
+
+        if scheduler:
+            from .ClusterFolds import ClusterFitJob
+
+            job = ClusterFitJob(f"Training {dataset['name']}", project.folder, foldOptions,
+                                python if scheduler == "local" else environment, scheduler, security, workers,
+                                finalize, onEpoch)
+        else:
+            workDir = TrainingJobs.newWorkDir()
+            steps = [TrainingJobs.trainingStep(project, options, python, isolated, f"Training fold {options['fold']}",
+                                               workDir, 100 * index / len(folds), 100 * (index + 1) / len(folds))
+                     for index, options in enumerate(foldOptions)]
+            job = TrainingJobs.trainingJob(f"Training {dataset['name']}", steps, workDir, finalize, onEpoch)
+        job.messages.extend(estimate.messages)
+        job.memoryEstimate = estimate
+        return job.start()
 
     @staticmethod
     def _recordFit(project, job, configuration, folds, trainer, chosen):
@@ -303,6 +331,15 @@ class TrainingLogic:
 def _safeName(text):
     name = "".join(character if character.isalnum() or character in "_-" else "_" for character in text).strip("_")
     return name[:40] or "Training"
+
+
+def _estimatedDevice(device):
+    """The device a fit on `device` ("auto": a GPU when nvidia-smi finds one) is estimated for."""
+    if device != "auto":
+        return str(device).split(":")[0]
+    from ..Backends.TorchSelection import nvidiaDriverVersion
+
+    return "cuda" if nvidiaDriverVersion() is not None else "cpu"
 
 
 def _folds(folds, numberOfFolds):

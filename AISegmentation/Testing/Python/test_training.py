@@ -266,3 +266,68 @@ def test_project_folder_holding_another_dataset(logic, tmp_path):
     (tmp_path / "notes" / "thesis.docx").write_text("mine")
     _refused(logic, str(tmp_path / "notes"), "is not empty and is no training project", cases=cases,
              numberOfFolds=2, mapping=MAPPING)
+
+
+# The memory estimate before a fit ---------------------------------------------------------------------------------
+
+DEFAULT_3D = {"patchSize": [128, 128, 128], "batchSize": 2, "features": [32, 64, 128, 256, 320, 320]}
+
+
+def test_training_memory_estimate_warns_and_refuses_what_cannot_fit():
+    from AISegmentationLib.Backends.MemoryEstimate import GIB
+    from AISegmentationLib.Training.TrainingMemory import estimateTrainingMemory
+
+    tiny = {"patchSize": [32, 32, 32], "batchSize": 2, "features": [4, 8, 16]}
+    assert estimateTrainingMemory(tiny, 1, "cpu", availableBytes=4 * GIB, totalBytes=8 * GIB).messages == []
+    gpu = estimateTrainingMemory(DEFAULT_3D, 1, "cuda", availableBytes=24 * GIB, totalBytes=24 * GIB)
+    assert 6 * GIB < gpu.gpuBytes < 12 * GIB and gpu.messages == []  # nnU-Net's default is made for ~10 GB GPUs
+    cpu = estimateTrainingMemory(DEFAULT_3D, 1, "cpu", availableBytes=8 * GIB, totalBytes=64 * GIB)
+    assert cpu.peakBytes > 8 * GIB and "may fail" in cpu.messages[0] and "batch 2" in cpu.messages[0]
+    parallel = estimateTrainingMemory(tiny, 1, "cpu", parallelFolds=2, availableBytes=None, totalBytes=None)
+    assert parallel.peakBytes > 2 * estimateTrainingMemory(tiny, 1, "cpu", availableBytes=None).peakBytes - GIB
+    with pytest.raises(ValueError, match="cannot fit"):
+        estimateTrainingMemory(DEFAULT_3D, 1, "cuda", availableBytes=2 * GIB, totalBytes=2 * GIB)
+
+
+def test_fit_that_surely_cannot_fit_is_refused_before_anything_starts(logic, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    huge = dict(DEFAULT_3D, patchSize=[512, 512, 512], batchSize=64)
+    state = {"dataset": {"name": "Dataset777_Huge", "numberOfFolds": 2, "channels": ["CT"]},
+             "plan": {"configurations": {"3d_fullres": huge}}}
+    (project / "training.json").write_text(json.dumps(state), encoding="utf-8")
+    with pytest.raises(ValueError, match="cannot fit"):
+        _training(logic).startFitModel(str(project), device="cpu")
+    assert sorted(os.listdir(project)) == ["training.json"]
+
+
+# Folds in parallel on a Dask cluster (last: it trains the module's model one epoch further) ----------------------
+
+@pytest.mark.slow
+def test_two_folds_in_parallel_on_a_two_worker_local_cluster(trained):
+    training, project = trained["training"], trained["project"]
+    finals = [os.path.join(trained["modelFolder"], f"fold_{fold}", "checkpoint_final.pth") for fold in (0, 1)]
+    before = [os.path.getmtime(path) for path in finals]
+    start = time.time()
+    job = training.startFitModel(project, folds=[0, 1], epochs=EPOCHS + 1, device="cpu", scheduler="local",
+                                 workers=2)
+    fit = job.wait()
+    print(f"\nOne more epoch of 2 folds on a 2-worker LocalCluster: {time.time() - start:.1f} s")
+    assert sorted({record["fold"] for record in job.epochs}) == [0, 1]
+    assert all(record["epoch"] == EPOCHS + 1 for record in job.epochs)  # both went on from their final checkpoint
+    assert all(os.path.getmtime(path) > mtime for path, mtime in zip(finals, before))
+    assert any("Dask cluster" in line for line in job.logLines())
+    for fold in (0, 1):
+        assert fit["epochs"][f"3d_fullres fold {fold}"][-1]["epoch"] == EPOCHS + 1
+
+
+def test_segmentations_alone_are_cases_on_the_volume_each_was_made_on(logic, tmp_path):
+    """The panel's cases: checked segmentation nodes, each on its reference volume, the id from its name."""
+    segmentations = [phantomCase(logic, 500 + index, index)[0]["segmentation"] for index in range(4)]
+    dataset = _training(logic).buildTrainingDataset(str(tmp_path / "project"), cases=segmentations, numberOfFolds=2,
+                                                    mapping=MAPPING)
+    assert sorted(dataset["training"]) == [f"phantom{500 + index}_segmentation" for index in range(4)]
+    orphan = logic.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "no volume")
+    with pytest.raises(ValueError, match="names no volume"):
+        _training(logic).buildTrainingDataset(str(tmp_path / "other"), cases=[orphan, *segmentations])
+    assert not (tmp_path / "other").exists()
