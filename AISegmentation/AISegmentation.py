@@ -35,6 +35,7 @@ from AISegmentationLib.Backends.JobRunner import JobCancelledError
 from AISegmentationLib.Backends.Options import formatText, parseListText
 from AISegmentationLib.Logic import AISegmentationLogic as AISegmentationCoreLogic
 from AISegmentationLib.SegmentEditing import showInputsInEditor
+from AISegmentationLib.Training.TrainingSchedules import CONFIGURATIONS, PLAN_PRESETS, SCHEDULES
 
 
 class AISegmentation(ScriptedLoadableModule):
@@ -62,6 +63,7 @@ LEVEL_TRACING_PLANES = [*LevelTracing.PLANES, "3D"]
 COMPARISON_DEVICES = [device for device in SegmentComparison.DEVICES if device != "torch-cpu"]
 AI_BACKENDS = AISegmentationCoreLogic.backendNames()  # the registry's: the first is the default
 RUN_ON_CHOICES = ["this computer", "Dask cluster"]  # where the AI section runs a case (the cluster: by address)
+TRAIN_PLAN_PRESETS = ["nnU-Net", *PLAN_PRESETS]  # nnU-Net's own plan, or a preset that shrinks it
 
 
 @parameterNodeWrapper
@@ -102,6 +104,15 @@ class AISegmentationParameterNode:
     interactiveRoi: vtkMRMLMarkupsROINode
     interactiveCurve: vtkMRMLMarkupsClosedCurveNode
     interactiveNegative: bool = False
+    trainManifest: str = ""  # a manifest (CSV) or folder instead of segmentations in the scene (a path field)
+    trainProject: str = ""  # the training project folder (a path field)
+    trainFolds: Annotated[int, WithinRange(2, 10)] = 5
+    trainConfiguration: Annotated[str, Choice(list(CONFIGURATIONS))] = "3d_fullres"
+    trainPlanPreset: Annotated[str, Choice(TRAIN_PLAN_PRESETS)] = TRAIN_PLAN_PRESETS[0]
+    trainSchedule: Annotated[str, Choice(list(SCHEDULES))] = "short-cpu"
+    trainEpochs: Annotated[int, WithinRange(0, 10000)] = 0  # 0: the schedule's
+    trainModelName: str = ""
+    trainOnCluster: bool = False
 
 
 # nnInteractive prompt shortcuts, active only while the module is entered (installed in enter(), removed in exit(), as
@@ -109,7 +120,8 @@ class AISegmentationParameterNode:
 # (s), the embedded segment editor (0-9, q, w, z, y, i) and other extensions' panels (test_slicer_binding.py).
 # ctkPathLineEdit -> its str field of the parameter node (see the parameter node's path fields)
 PATH_FIELDS = {"aiClusterTlsFolderPathLineEdit": "aiClusterTlsFolder",
-               "comparisonMappingPathLineEdit": "comparisonMapping"}
+               "comparisonMappingPathLineEdit": "comparisonMapping",
+               "trainManifestPathLineEdit": "trainManifest", "trainProjectPathLineEdit": "trainProject"}
 
 INTERACTIVE_SHORTCUTS = {"point": "Shift+P", "box": "Shift+B", "lasso": "Shift+L", "scribble": "Shift+S"}
 NEGATIVE_PROMPT_SHORTCUT = "Shift+N"
@@ -134,7 +146,9 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._promptTimer = None
         self._comparisonCancelled = False
         self._aiJobFinished = None
+        self._aiJobView = None
         self._aiTimer = None
+        self._trainCancelEvent = None
         self._aiOptionEditors = {}
         self._shownAiOptions = None
         self._shortcuts = []
@@ -169,6 +183,7 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             "currentNodeChanged(vtkMRMLNode*)", self.ui.comparisonComparedSegmentSelector.setCurrentNode)
         self._setupAi()
         self._setupInteractive()
+        self._setupTrain()
         self.ui.compareButton.connect("clicked(bool)", self.onCompare)
         self.ui.exportComparisonCsvButton.connect("clicked(bool)", self.onExportComparisonCsv)
         self.ui.comparisonMapsButton.connect("clicked(bool)", self.onComparisonMaps)
@@ -505,8 +520,7 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onAiRun(self):
         with slicer.util.tryWithErrorDisplay(_("AI segmentation failed."), waitCursor=True):
-            if self._aiJob is not None and not self._aiJob.done:
-                raise ValueError(_("A job is already running: wait for it or cancel it."))
+            self._requireNoJob()
             volume, segmentation, _segmentId = self._inputs()
             p, options, cluster = self._parameterNode, self._aiOptionValues(), self._aiCluster()
             estimate = self.logic.estimateBackendMemory(p.aiBackend, volume, **options)
@@ -526,12 +540,23 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return {"cluster": p.aiClusterAddress,
                 "clusterSecurity": self.logic.clusterSecurity(folder) if folder else None}
 
-    def _startAiJob(self, job, onFinished):
+    def _requireNoJob(self):
+        if self._aiJob is not None and not self._aiJob.done:
+            raise ValueError(_("A job is already running: wait for it or cancel it."))
+
+    def _startAiJob(self, job, onFinished, view=None):
+        """Poll `job` with the AI timer; view: (progress bar, log, buttons disabled meanwhile), the AI section's by
+        default (the Train section passes its own)."""
         self._aiJob, self._aiJobFinished = job, onFinished
-        self.ui.aiLogTextEdit.clear()
-        self.ui.aiProgressBar.setValue(0)
-        self.ui.aiRunButton.enabled = False
-        self.ui.aiInstallButton.enabled = False
+        self._aiJobView = view or (self.ui.aiProgressBar, self.ui.aiLogTextEdit,
+                                   (self.ui.aiRunButton, self.ui.aiInstallButton))
+        progressBar, log, buttons = self._aiJobView
+        log.clear()
+        progressBar.setValue(0)
+        for button in buttons:
+            button.enabled = False
+        for message in job.messages:  # pre-flight warnings (memory)
+            log.appendPlainText(_("Warning: {message}").format(message=message))
         self._aiTimer.start()
 
     def _pollAiJob(self):
@@ -539,16 +564,17 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if job is None:
             self._aiTimer.stop()
             return
-        self.ui.aiProgressBar.setValue(int(job.progress))
-        self.ui.aiProgressBar.setFormat(f"{job.message} (%p%)")
+        progressBar, log, buttons = self._aiJobView
+        progressBar.setValue(int(job.progress))
+        progressBar.setFormat(f"{job.message} (%p%)")
         for line in job.takeLogLines():
-            self.ui.aiLogTextEdit.appendPlainText(line)
+            log.appendPlainText(line)
         if not job.done or self.logic.segmentEditor.busyWith:
             return  # (a comparison or a prompt running: its result is written when it has ended)
         self._aiTimer.stop()
         self._aiJob = None
-        self.ui.aiRunButton.enabled = True
-        self.ui.aiInstallButton.enabled = True
+        for button in buttons:
+            button.enabled = True
         try:
             with slicer.util.tryWithErrorDisplay(_("AI job failed."), waitCursor=True):
                 result = job.wait()  # writes the result (or raises the job's error) here, on the GUI thread
@@ -563,6 +589,101 @@ class AISegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onAiCancel(self):
         if self._aiJob is not None:
             self._aiJob.cancel()
+
+    # Train ------------------------------------------------------------------------------------------------------
+
+    def _setupTrain(self):
+        self.ui.trainDatasetButton.connect("clicked(bool)", self.onTrainDataset)
+        self.ui.trainPlanButton.connect("clicked(bool)", self.onTrainPlan)
+        self.ui.trainFitButton.connect("clicked(bool)", self.onTrainFit)
+        self.ui.trainEvaluateButton.connect("clicked(bool)", self.onTrainEvaluate)
+        self.ui.trainCancelButton.connect("clicked(bool)", self.onTrainCancel)
+
+    def _trainView(self):
+        return (self.ui.trainProgressBar, self.ui.trainLogTextEdit, (
+            self.ui.trainDatasetButton, self.ui.trainPlanButton, self.ui.trainFitButton, self.ui.trainEvaluateButton))
+
+    def _trainLog(self, line):
+        self.ui.trainLogTextEdit.appendPlainText(line)
+
+    def onTrainDataset(self):
+        with slicer.util.tryWithErrorDisplay(_("Building the training dataset failed."), waitCursor=True):
+            self._requireNoJob()
+            p = self._parameterNode
+            cases = list(self.ui.trainCasesSelector.checkedNodes())
+            source = {"cases": cases} if cases or not p.trainManifest else {"manifest": p.trainManifest}
+            dataset = self.logic.buildTrainingDataset(p.trainProject, numberOfFolds=p.trainFolds, **source)
+            self._trainLog(_("{name}: {training} training and {test} test cases; labels {labels}").format(
+                name=dataset["name"], training=len(dataset["training"]), test=len(dataset["test"]),
+                labels=", ".join(dataset["labels"])))
+            for message in dataset["messages"]:
+                self._trainLog(_("Warning: {message}").format(message=message))
+
+    def onTrainPlan(self):
+        with slicer.util.tryWithErrorDisplay(_("Planning failed."), waitCursor=True):
+            self._requireNoJob()
+            p = self._parameterNode
+            preset = None if p.trainPlanPreset == TRAIN_PLAN_PRESETS[0] else p.trainPlanPreset
+            job = self.logic.startPlanTraining(p.trainProject, configurations=[p.trainConfiguration],
+                                               planPreset=preset)
+            self._startAiJob(job, self._onTrainPlan, self._trainView())
+
+    def _onTrainPlan(self, plan):
+        for name, configuration in plan["configurations"].items():
+            self._trainLog(_("Plan {name}: spacing {spacing} mm, patch {patch}, batch {batch}").format(
+                name=name, spacing=configuration["spacing"], patch=configuration["patchSize"],
+                batch=configuration["batchSize"]))
+
+    def onTrainFit(self):
+        with slicer.util.tryWithErrorDisplay(_("Training failed."), waitCursor=True):
+            self._requireNoJob()
+            p = self._parameterNode
+            job = self.logic.startFitModel(p.trainProject, configuration=p.trainConfiguration,
+                                           schedule=p.trainSchedule, epochs=p.trainEpochs or None,
+                                           **self._trainCluster())
+            self._startAiJob(job, self._onTrainFit, self._trainView())
+
+    def _trainCluster(self):
+        """{} here; the folds in parallel on the AI section's Dask cluster (a local one when no address is given)."""
+        p = self._parameterNode
+        if not p.trainOnCluster:
+            return {}
+        self._ensureRuntimePackages(_("Training on a Dask cluster"))
+        if not p.aiClusterAddress.strip():
+            return {"scheduler": "local"}
+        folder = p.aiClusterTlsFolder
+        return {"scheduler": p.aiClusterAddress, "security": self.logic.clusterSecurity(folder) if folder else None}
+
+    def _onTrainFit(self, fit):
+        self._trainLog(_("Trained: {folds} ({schedule})").format(folds=", ".join(fit["trained"]),
+                                                                 schedule=fit["scheduleName"]))
+
+    def onTrainEvaluate(self):
+        import threading
+
+        with slicer.util.tryWithErrorDisplay(_("Evaluation failed."), waitCursor=True):
+            self._requireNoJob()
+            p = self._parameterNode
+            self._trainCancelEvent = threading.Event()
+            self.ui.trainLogTextEdit.clear()
+            evaluation = self.logic.evaluateTraining(p.trainProject, p.trainModelName.strip() or None,
+                                                     p.trainConfiguration, progressCallback=self._showTrainProgress,
+                                                     cancelEvent=self._trainCancelEvent)
+            for row in evaluation["perFold"]:
+                self._trainLog(_("Fold {fold} {structure}: Dice {dice:.4f}").format(
+                    fold=row["fold"], structure=row["structure"], dice=row["dice"]))
+            self._trainLog(_("Model '{name}' is in the nnU-Net backend's list; reports in {folder}").format(
+                name=evaluation["modelName"], folder=p.trainProject))
+
+    def _showTrainProgress(self, percent, message):
+        self.ui.trainProgressBar.setValue(int(percent))
+        self.ui.trainProgressBar.setFormat(f"{message} (%p%)")
+        slicer.app.processEvents()  # Cancel stays clickable
+
+    def onTrainCancel(self):
+        if self._trainCancelEvent is not None:
+            self._trainCancelEvent.set()
+        self.onAiCancel()
 
     # Interactive ------------------------------------------------------------------------------------------------
 
