@@ -275,7 +275,9 @@ def test_the_worker_side_imports_without_slicer():
         "            raise ImportError('no ' + name + ' on a worker')\n"
         "sys.meta_path.insert(0, Block())\n"
         "from AISegmentationLib.Backends import RemoteWorker, Registry\n"
-        "print(sorted(Registry.backendNames()), callable(RemoteWorker.runBackendOnWorker))\n")
+        "from AISegmentationLib.Training import ClusterFolds\n"  # the training folds' worker function too
+        "print(sorted(Registry.backendNames()), callable(RemoteWorker.runBackendOnWorker) and "
+        "callable(ClusterFolds.fitFoldOnWorker))\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, PYTHONPATH=MODULE_DIR))
     assert done.returncode == 0, done.stderr
