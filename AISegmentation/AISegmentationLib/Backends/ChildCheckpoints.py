@@ -43,10 +43,13 @@ def weightsOnlyCheckpoints():
                 return original(source, *args, **kwargs)
         except pickle.UnpicklingError as error:
             found = re.search(r"GLOBAL ([\w.]+)", str(error))  # "unsupported GLOBAL posix.system whose module..."
-            what = f"it names '{found.group(1)}'" if found else "it names code that is not on the allow-list"
-            raise UserError(f"Refused to load the checkpoint '{source}': it holds more than model weights ({what}). "
-                            "A checkpoint is a pickle that could run code; only weights, plain values and numpy "
-                            "scalars are loaded. Use only model folders you trust") from None
+            if not found:  # e.g. "Unsupported operand 110": not a pickle of weights at all
+                reason = re.search(r"WeightsUnpickler error:\s*(.+)", str(error))
+                raise UserError(f"Could not load the checkpoint '{source}': it is damaged or not a PyTorch "
+                                f"checkpoint ({reason.group(1).strip() if reason else 'unreadable'})") from None
+            raise UserError(f"Refused to load the checkpoint '{source}': it holds more than model weights (it names "
+                            f"'{found.group(1)}'). A checkpoint is a pickle that could run code; only weights, plain "
+                            "values and numpy scalars are loaded. Use only model folders you trust") from None
 
     torch.load = load
     try:
