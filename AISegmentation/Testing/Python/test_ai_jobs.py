@@ -105,6 +105,9 @@ def test_ctrl_c_while_waiting_cancels_the_job_ends_its_tree_and_re_raises():
     job = _job(TREE_CHILD, cleanup=lambda: cleaned.append(True)).start()
 
     pids = []
+    deadline = time.time() + 30  # the grandchild runs once its PID is logged (the callback below only sees changes
+    while not any(line.isdigit() for line in job.logLines()) and time.time() < deadline:  # of progress: wait here)
+        time.sleep(0.05)
 
     def interruptOnceTheGrandchildRuns(percent, message):
         if any(line.isdigit() for line in job.logLines()):
