@@ -64,14 +64,19 @@ def webServer(arguments=(), timeout=120.0):
         url = _waitForUrl(lines, output, timeout)
         yield url, process
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        stopServer(process)
         sys.stdout.write("".join(line for line in output if " action " in line or "Error" in line)[-4000:])
+
+
+def stopServer(process):
+    """End a web server started in its own process group: SIGTERM, then SIGKILL after 10 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
 
 
 def _waitForUrl(lines, output, timeout):

@@ -9,13 +9,12 @@ import contextlib
 import http.server
 import json
 import os
-import signal
 import subprocess
 import threading
 import time
 
 import pytest
-from DevTools.WebPage import REPOSITORY, URL_LINE_PREFIX, ensureWebEnvironment
+from DevTools.WebPage import REPOSITORY, URL_LINE_PREFIX, ensureWebEnvironment, stopServer
 
 pytestmark = pytest.mark.slow
 
@@ -45,13 +44,7 @@ def pageServer(tmp_path, arguments=(), environment=None):
             raise RuntimeError(f"The web server did not start:\n{logPath.read_text()[-3000:]}")
         yield lines[0][len(URL_LINE_PREFIX):].strip(), process.pid, logPath
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        stopServer(process)
 
 
 def probe(*arguments, timeout=120):
