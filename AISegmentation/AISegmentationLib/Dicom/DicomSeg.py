@@ -130,6 +130,17 @@ class SourceSeries:
         return _describeGrid(self.shape[::-1], self.axes, self.origin)
 
 
+
+def _highdicom():
+    """highdicom, or a clear error: Slicer 5.12 and newer ship it; Slicer 5.10's pydicom 2.4.4 is too old for it and
+    is never replaced (Resources/requirements.txt), so DICOM SEG needs Slicer 5.12 inside desktop Slicer."""
+    try:
+        import highdicom
+    except ImportError:
+        raise ValueError("DICOM SEG needs the highdicom package, which Slicer 5.12 and newer ship; Slicer 5.10's "
+                         "pydicom 2.4.4 is too old for it and is not replaced. RTSTRUCT works without it.") from None
+    return highdicom
+
 def _withSopUids(dataset, path):
     """SOPClassUID / SOPInstanceUID from the file meta where the data set has them empty (see the docstring)."""
     meta = getattr(dataset, "file_meta", None)
@@ -248,7 +259,7 @@ def _codedConcept(code):
 
 
 def _segmentDescriptions(values, labelNames, algorithmIdentification):
-    import highdicom as hd
+    hd = _highdicom()
 
     generic = _codedConcept(GENERIC_CODE)
     descriptions = []
@@ -276,7 +287,7 @@ def _provenanceText(value):
 
 
 def _algorithmIdentification(algorithm):
-    import highdicom as hd
+    hd = _highdicom()
     from pydicom.sr.codedict import codes
 
     algorithm = dict(algorithm or {})
@@ -322,7 +333,7 @@ def writeDicomSegArray(labels, labelNames, series, outputPath, seriesDescription
                        seriesNumber=DEFAULT_SERIES_NUMBER, what="The segmentation"):
     """writeDicomSeg for a label array already in the SourceSeries' KJI order (the one writer of DICOM SEG: the
     cohort's label map files and the Logic's segmentation nodes both come here)."""
-    import highdicom as hd
+    hd = _highdicom()
     from pydicom.uid import generate_uid
 
     outputPath = requireWritableOutput(outputPath)
@@ -358,7 +369,7 @@ def readDicomSeg(path, dicomFolder):
 def readDicomSegEntries(path, series):
     """readDicomSeg on a SourceSeries, with each segment's {"name", "color" (r, g, b 0..255), "category", "type"
     (scheme, value, meaning)} as writeDicomSeg takes them."""
-    import highdicom as hd
+    hd = _highdicom()
 
     path = os.fspath(path)
     try:
@@ -389,7 +400,7 @@ def readDicomSegEntries(path, series):
 
 def _segmentEntry(item):
     """{"name", "color", "category", "type"} of a SegmentSequence item."""
-    import highdicom as hd
+    hd = _highdicom()
 
     entry = {"name": str(item.get("SegmentLabel") or f"Segment {item.SegmentNumber}")}
     lab = item.get("RecommendedDisplayCIELabValue")
