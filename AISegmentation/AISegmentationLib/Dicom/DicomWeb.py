@@ -23,7 +23,7 @@ import re
 import shutil
 import urllib.parse
 
-from ..Interactive.Connection import isLoopbackHost
+from ..Interactive.Connection import isLoopbackHost, splitHttpUrl
 
 TIMEOUT_SECONDS = 30.0
 MAX_INSTANCES = 5000
@@ -48,16 +48,9 @@ def normalizeDicomWebUrl(url):
     """The service's base URL (no trailing slash); ValueError for anything but http(s)://host[:port][/path] with
     no credentials in it, and for plain http beyond loopback."""
     text = str(url or "").strip()
-    parsed = urllib.parse.urlsplit(text)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ValueError(f"'{url}' is not a DICOMweb URL; use https://host[:port]/dicom-web (http only on this "
-                         "machine)")
-    if parsed.username or parsed.password:
-        raise ValueError("Put the DICOMweb credentials in a file or the environment, not in the URL")
-    try:
-        parsed.port
-    except ValueError:
-        raise ValueError(f"'{url}' has an invalid port number") from None
+    parsed = splitHttpUrl(text, f"'{url}' is not a DICOMweb URL; use https://host[:port]/dicom-web (http only on "
+                                f"this machine)", "Put the DICOMweb credentials in a file or the environment, not in "
+                                "the URL")
     if parsed.scheme == "http" and not isLoopbackHost(parsed.hostname):
         raise ValueError(f"Refusing to exchange images with '{url}' over plain http: a DICOMweb server beyond this "
                          "machine must be reached over https")

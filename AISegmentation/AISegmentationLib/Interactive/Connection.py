@@ -14,6 +14,21 @@ PROTOCOL_NAMES = {
 }
 
 
+def splitHttpUrl(text, notHttpMessage, credentialsMessage):
+    """urlsplit of an http(s)://host[:port][/path] URL; ValueError(notHttpMessage) for another scheme or no host,
+    ValueError(credentialsMessage) for credentials in it, and for an invalid port."""
+    parsed = urllib.parse.urlsplit(text)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(notHttpMessage)
+    if parsed.username or parsed.password:
+        raise ValueError(credentialsMessage)
+    try:
+        parsed.port
+    except ValueError:
+        raise ValueError(f"'{text}' has an invalid port number") from None
+    return parsed
+
+
 def normalizeUrl(url):
     """The server's base URL without a trailing slash; ValueError for anything that is not http(s)://host[:port]."""
     text = (url or "").strip()
@@ -21,15 +36,8 @@ def normalizeUrl(url):
         raise ValueError("No nnInteractive server URL given (for example http://127.0.0.1:1527)")
     if "://" not in text:
         text = "http://" + text
-    parsed = urllib.parse.urlsplit(text)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ValueError(f"'{url}' is not a server URL; use http(s)://host:port, for example http://127.0.0.1:1527")
-    if parsed.username or parsed.password:
-        raise ValueError("Put the API key in the API key field, not in the server URL")
-    try:
-        parsed.port
-    except ValueError:
-        raise ValueError(f"'{url}' has an invalid port number") from None
+    parsed = splitHttpUrl(text, f"'{url}' is not a server URL; use http(s)://host:port, for example "
+                                f"http://127.0.0.1:1527", "Put the API key in the API key field, not in the server URL")
     return urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, parsed.path.rstrip("/"), "", ""))
 
 
