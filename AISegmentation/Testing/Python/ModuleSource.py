@@ -1,4 +1,4 @@
-"""The Slicer-side module file (AISegmentation.py) and its .ui, read as source: desktop Slicer's Qt, ctk and
+"""The Slicer-side module file (AISegmentation.py), its panel sections (AISegmentationWidgets/) and its .ui, read as source: desktop Slicer's Qt, ctk and
 parameterNodeWrapper cannot be imported headless, so the tests that guard the Slicer side check them statically."""
 
 import ast
@@ -12,6 +12,7 @@ import slicer
 MODULE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE_FILE = os.path.join(MODULE_DIR, "AISegmentation.py")
 UI_FILE = os.path.join(MODULE_DIR, "Resources", "UI", "AISegmentation.ui")
+SECTIONS_DIR = os.path.join(MODULE_DIR, "AISegmentationWidgets")
 
 
 class Annotation:
@@ -51,6 +52,34 @@ def moduleTree():
 def moduleClass(name, tree=None):
     tree = tree or moduleTree()
     return next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == name)
+
+
+def sectionFiles():
+    """The panel sections' files (AISegmentationWidgets/*.py), which AISegmentationWidget composes."""
+    return sorted(os.path.join(SECTIONS_DIR, name) for name in os.listdir(SECTIONS_DIR) if name.endswith(".py"))
+
+
+def panelFiles():
+    """Every file of the Qt side: the module file and its sections."""
+    return [MODULE_FILE, *sectionFiles()]
+
+
+def panelTrees():
+    """{path: ast.Module} of the module file and its sections."""
+    trees = {}
+    for path in panelFiles():
+        with open(path, encoding="utf-8") as file:
+            trees[path] = ast.parse(file.read(), path)
+    return trees
+
+
+def widgetClasses():
+    """AISegmentationWidget and every class of the section files: the panel's code, checked as one widget."""
+    trees = panelTrees()
+    classes = [moduleClass("AISegmentationWidget", trees[MODULE_FILE])]
+    for path in sectionFiles():
+        classes += [node for node in trees[path].body if isinstance(node, ast.ClassDef)]
+    return classes
 
 
 def _namespace(tree):

@@ -8,6 +8,7 @@ import sys
 
 MODULE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIB_DIR = os.path.join(MODULE_DIR, "AISegmentationLib")
+SECTIONS_DIR = os.path.join(MODULE_DIR, "AISegmentationWidgets")  # the panel's sections (Qt side)
 FORBIDDEN = {"qt", "ctk", "slicer.app", "slicer.ScriptedLoadableModule", "slicer.parameterNodeWrapper", "slicer.i18n"}
 
 
@@ -26,7 +27,8 @@ def test_library_imports_no_qt_or_application_module():
     for name in sorted(os.path.relpath(os.path.join(r, f), LIB_DIR) for r, _, fs in os.walk(LIB_DIR) for f in fs):
         if name.endswith(".py"):
             path = os.path.join(LIB_DIR, name)
-            offenders += [f"{name}: {module}" for module in _imports(path) if module in FORBIDDEN]
+            offenders += [f"{name}: {module}" for module in _imports(path)
+                          if module in FORBIDDEN or module.split(".")[0] == "AISegmentationWidgets"]
             if re.search(r"\bslicer\.app\b", open(path, encoding="utf-8").read().replace("hasattr(slicer, \"app\")", "")):
                 offenders.append(f"{name}: uses slicer.app")
     assert offenders == []
@@ -42,7 +44,7 @@ def test_cmake_lists_every_python_file_and_resource():
     code such as the backends' requirements) is a resource, installed at its relative path."""
     cmake = open(os.path.join(MODULE_DIR, "CMakeLists.txt"), encoding="utf-8").read()
     scripts, resources = _cmakeList(cmake, "MODULE_PYTHON_SCRIPTS"), _cmakeList(cmake, "MODULE_PYTHON_RESOURCES")
-    for folder in (LIB_DIR, os.path.join(MODULE_DIR, "Resources")):
+    for folder in (LIB_DIR, SECTIONS_DIR, os.path.join(MODULE_DIR, "Resources")):
         for root, folders, files in os.walk(folder):
             folders[:] = [name for name in folders if name != "__pycache__"]
             for name in files:
@@ -64,9 +66,9 @@ def test_the_widget_and_the_cli_name_no_backend():
 
     names = [backend.name for backend in Registry.allBackends().values()]
     commandLine = os.path.join(LIB_DIR, "CommandLine")
-    paths = [os.path.join(MODULE_DIR, "AISegmentation.py")] + [
+    paths = [os.path.join(MODULE_DIR, "AISegmentation.py")] + _pythonFiles(SECTIONS_DIR) + [
         os.path.join(commandLine, name) for name in os.listdir(commandLine) if name.endswith(".py")]
-    assert len(paths) >= 3
+    assert len(paths) >= 8
     for path in paths:
         text = open(path, encoding="utf-8").read()
         for literal in _stringLiterals(path):
@@ -110,10 +112,12 @@ def test_widget_uses_only_widgets_that_the_ui_file_defines_and_binds_parameter_n
     import xml.etree.ElementTree as ElementTree
 
     source = open(os.path.join(MODULE_DIR, "AISegmentation.py"), encoding="utf-8").read()
+    sections = "".join(open(path, encoding="utf-8").read() for path in _pythonFiles(SECTIONS_DIR))
     ui = ElementTree.parse(os.path.join(MODULE_DIR, "Resources", "UI", "AISegmentation.ui"))
     widgetNames = {w.get("name") for w in ui.iter("widget")}
-    used = set(re.findall(r"self\.ui\.(\w+)", source))
+    used = set(re.findall(r"self\.ui\.(\w+)", source + sections))
     assert used and used <= widgetNames, sorted(used - widgetNames)
+    assert "thresholdApplyButton" in re.findall(r"self\.ui\.(\w+)", sections)  # the sections are read too
     bound = {p.find("string").text for p in ui.iter("property") if p.get("name") == "SlicerParameterName"}
     tree = ast.parse(source)
     parameterClass = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "AISegmentationParameterNode")
@@ -185,7 +189,7 @@ def test_the_module_and_the_library_never_import_the_command_line_or_developer_t
     """The command line is product code inside the Lib (run as ``python -m AISegmentationLib.CommandLine``), but the
     Slicer module loads without it; nothing shipped imports DevTools/."""
     commandLine = os.path.join(LIB_DIR, "CommandLine")
-    for path in [os.path.join(MODULE_DIR, "AISegmentation.py")] + _pythonFiles(LIB_DIR):
+    for path in [os.path.join(MODULE_DIR, "AISegmentation.py")] + _pythonFiles(SECTIONS_DIR) + _pythonFiles(LIB_DIR):
         imported = set(_imports(path))
         assert not any(module.split(".")[0] == "DevTools" for module in imported), path
         if not path.startswith(commandLine + os.sep):

@@ -78,7 +78,7 @@ def test_the_module_file_and_its_import_chain_load_when_slicer_holds_the_startup
 
 def _productFiles():
     yield MODULE_FILE
-    for folder, _dirs, files in os.walk(LIB_DIR):
+    for folder, _dirs, files in [*os.walk(os.path.join(MODULE_DIR, "AISegmentationWidgets")), *os.walk(LIB_DIR)]:
         for name in files:
             if name.endswith(".py"):
                 yield os.path.join(folder, name)

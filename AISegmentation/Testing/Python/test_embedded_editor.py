@@ -8,7 +8,7 @@ import numpy as np
 from AISegmentationLib.SegmentEditing import showInputsInEditor
 from DevTools.SyntheticImages import makeVolume
 from EmbeddedSegmentEditor import EmbeddedEditor
-from ModuleSource import moduleClass, moduleTree
+from ModuleSource import moduleClass, moduleTree, widgetClasses
 
 
 def test_the_model_logs_the_error_slicer_logs_for_a_source_volume_without_a_segmentation(logic):
@@ -43,8 +43,7 @@ def _method(className, name):
 
 
 def test_the_widget_gives_its_inputs_through_the_helper_and_never_sets_the_source_volume_itself():
-    widget = moduleClass("AISegmentationWidget", moduleTree())
-    assert "setSourceVolumeNode" not in _calls(widget)
+    assert all("setSourceVolumeNode" not in _calls(node) for node in widgetClasses())
     assert "showInputsInEditor" in [node.func.id for node in ast.walk(_method("AISegmentationWidget",
                                                                                "_onParameterNodeModified"))
                                     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)]
@@ -69,8 +68,7 @@ SEGMENT_EDITOR_WIDGET_API = {
 
 
 def test_the_module_calls_only_what_the_segment_editor_widget_declares():
-    widget = moduleClass("AISegmentationWidget", moduleTree())
-    called = {node.attr for node in ast.walk(widget) if isinstance(node, ast.Attribute)
+    called = {node.attr for widget in widgetClasses() for node in ast.walk(widget) if isinstance(node, ast.Attribute)
               and isinstance(node.value, ast.Attribute) and node.value.attr == "segmentEditorWidget"}
     assert "updateEffectList" in called and "installKeyboardShortcuts" in called
     assert sorted(called - set(SEGMENT_EDITOR_WIDGET_API)) == []

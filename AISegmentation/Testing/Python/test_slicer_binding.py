@@ -139,7 +139,10 @@ def test_threshold_defaults_fit_the_range_widget_before_a_volume_is_chosen():
         assert low <= fields[name].default <= high
     widget = ModuleSource.moduleClass("AISegmentationWidget")
     handler = next(n for n in widget.body if isinstance(n, ast.FunctionDef) and n.name == "_onParameterNodeModified")
-    assert "_showThresholdRange" in ast.unparse(handler)
+    assert "section.onParameterNodeModified" in ast.unparse(handler)  # every section follows the panel state
+    classic = next(n for n in ModuleSource.widgetClasses() if n.name == "ClassicSection")
+    hook = next(n for n in classic.body if isinstance(n, ast.FunctionDef) and n.name == "onParameterNodeModified")
+    assert "showThresholdRange" in ast.unparse(hook)
     setParameterNode = next(n for n in widget.body if isinstance(n, ast.FunctionDef) and n.name == "setParameterNode")
     assert "_onParameterNodeModified" in ast.unparse(setParameterNode)
 
@@ -188,7 +191,7 @@ def test_nothing_follows_try_with_error_display_in_the_same_block():
     """slicer.util.tryWithErrorDisplay shows the error and re-raises it (Base/Python/slicer/util.py:3368-3410), so a
     statement after the with block never runs after a failure: put it in a finally."""
     offenders = []
-    for classNode in ast.walk(ModuleSource.moduleTree()):
+    for classNode in [node for tree in ModuleSource.panelTrees().values() for node in ast.walk(tree)]:
         if not isinstance(classNode, ast.ClassDef):
             continue
         for function in _methods(classNode).values():

@@ -61,20 +61,39 @@ def contractProblems(classNode, receiver):
     return problems
 
 
-def test_every_logic_call_of_the_widget_exists_and_accepts_its_arguments():
-    widget = ModuleSource.moduleClass("AISegmentationWidget")
-    calls = ModuleSource.methodCalls(widget, "self.logic")
+SECTIONS = {"ClassicSection", "AiSection", "InteractiveSection", "TrainSection", "ComparisonSection", "DicomSection"}
+
+
+def _members(classNode):
+    """Methods, properties and attributes assigned on self in a class."""
+    return {n.name for n in classNode.body if isinstance(n, ast.FunctionDef)} | {
+        node.attr for node in ast.walk(classNode) if isinstance(node, ast.Attribute) and
+        isinstance(node.ctx, ast.Store) and ast.unparse(node.value) == "self"}
+
+
+def test_every_logic_call_of_the_widget_and_its_sections_exists_and_accepts_its_arguments():
+    classes = ModuleSource.widgetClasses()
+    assert SECTIONS <= {node.name for node in classes}
+    calls = [call for node in classes for call in ModuleSource.methodCalls(node, "self.logic")]
     assert len(calls) > 20
-    assert contractProblems(widget, "self.logic") == []
+    assert [problem for node in classes for problem in contractProblems(node, "self.logic")] == []
+
+
+def test_the_sections_use_only_what_the_module_widget_offers():
+    """A section reaches the rest of the panel through the module widget's public members (its ui, Logic, parameter
+    node, inputs, the job poller, the other sections)."""
+    classes = ModuleSource.widgetClasses()
+    widgetMembers = _members(classes[0])
+    used = {name for node in classes[1:] for name in ModuleSource.attributeUses(node, "self.widget")}
+    assert {"parameterNode", "inputs", "jobs"} <= used
+    assert sorted(used - widgetMembers) == []
+    assert not [name for name in used if name.startswith("_")]
 
 
 def test_the_self_test_uses_the_panel_and_the_logic_as_they_are():
     test = ModuleSource.moduleClass("AISegmentationTest")
     assert contractProblems(test, "logic") == []
-    widget = ModuleSource.moduleClass("AISegmentationWidget")
-    widgetMembers = {n.name for n in widget.body if isinstance(n, ast.FunctionDef)} | {
-        node.attr for node in ast.walk(widget) if isinstance(node, ast.Attribute) and
-        isinstance(node.ctx, ast.Store) and ast.unparse(node.value) == "self"}
+    widgetMembers = _members(ModuleSource.moduleClass("AISegmentationWidget"))
     used = ModuleSource.attributeUses(test, "widget")
     assert used and used <= widgetMembers, sorted(used - widgetMembers)
     uiNames = ModuleSource.attributeUses(test, "widget.ui")
@@ -156,10 +175,11 @@ def slicerUtilProblems(tree):
     return problems
 
 
-def test_the_module_calls_slicer_util_as_slicer_5_10_defines_it():
-    tree = ModuleSource.moduleTree()
-    assert sorted({name for name, _ in _slicerUtilNames(tree)}) == sorted(SLICER_5_10_UTIL)
-    assert slicerUtilProblems(tree) == []
+def test_the_module_and_its_sections_call_slicer_util_as_slicer_5_10_defines_it():
+    trees = ModuleSource.panelTrees()
+    assert len(trees) > 5
+    assert sorted({name for tree in trees.values() for name, _ in _slicerUtilNames(tree)}) == sorted(SLICER_5_10_UTIL)
+    assert [problem for tree in trees.values() for problem in slicerUtilProblems(tree)] == []
     wrong = ast.parse("slicer.util.confirmYesNoDialog('x')\nslicer.util.loadUI('a', 'b')\n"
                       "slicer.util.tryWithErrorDisplay(msg='x')\n")
     assert slicerUtilProblems(wrong) == [
