@@ -172,15 +172,21 @@ class PageDriver:
         boxes = [box for box in boxes if box and box["width"] > 50]
         return max(boxes, key=lambda box: box["width"] * box["height"])
 
-    def stroke(self, points):
-        """A mouse drag through points given as fractions (x, y) of the axial view."""
+    def stroke(self, points, steps=8, pauseMs=60):
+        """A mouse drag through points given as fractions (x, y) of the axial view, at a hand's pace: the page's
+        remote view drops mouse moves that follow each other within its throttle delay (vtk.js' remote interactor
+        style), so a drag dispatched at machine speed on a loaded machine reached the server as one click."""
         box = self.axialViewBox()
         xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
         mouse = self.page.mouse
         mouse.move(*xy[0])
+        self.page.wait_for_timeout(pauseMs)
         mouse.down()
-        for x, y in xy[1:]:
-            mouse.move(x, y, steps=8)
+        self.page.wait_for_timeout(pauseMs)
+        for (x0, y0), (x1, y1) in zip(xy, xy[1:]):
+            for step in range(1, steps + 1):
+                mouse.move(x0 + (x1 - x0) * step / steps, y0 + (y1 - y0) * step / steps)
+                self.page.wait_for_timeout(pauseMs)
         mouse.up()
 
     def waitForViews(self, timeout=60.0):

@@ -128,13 +128,15 @@ def test_paint_stroke_changes_the_count_and_undo_restores_it(web):
     driver.selectSegment("bone")
     driver.page.click("#tool-paint")
     driver.page.wait_for_timeout(500)
-    driver.act("editor stroke", lambda: driver.stroke([(0.30, 0.45), (0.40, 0.45), (0.40, 0.50)]))
-    painted = driver.segments()["bone"]
-    assert painted > before + 50, (before, painted)
-    checkScreenshot(driver.screenshot("02-paint"), [hexOf(segmentColor(driver, "bone"))])
-    driver.click("#undo", "undo")
-    assert driver.segments()["bone"] == before
-    driver.page.click("#tool-none")
+    try:  # the paint tool is left active on failure too, or the next test's click on it would switch it off
+        driver.act("editor stroke", lambda: driver.stroke([(0.30, 0.45), (0.40, 0.45), (0.40, 0.50)]))
+        painted = driver.segments()["bone"]
+        assert painted > before + 50, (before, painted)
+        checkScreenshot(driver.screenshot("02-paint"), [hexOf(segmentColor(driver, "bone"))])
+        driver.click("#undo", "undo")
+        assert driver.segments()["bone"] == before
+    finally:
+        driver.page.click("#tool-none")
 
 
 def test_grow_from_seeds_from_painted_seeds(web):
