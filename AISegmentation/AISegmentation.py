@@ -27,7 +27,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from AISegmentationLib.Classic import LevelTracing, Threshold
+from AISegmentationLib.Classic.LevelTracing import LevelTracing
+from AISegmentationLib.Classic.Threshold import Threshold
 from AISegmentationLib.Comparison import LabelMatching, SegmentComparison
 from AISegmentationLib.Backends.AILogic import ENVIRONMENT_CHOICES
 from AISegmentationLib.Logic import AISegmentationLogic as AISegmentationCoreLogic

@@ -12,10 +12,13 @@ import slicer
 import vtk
 
 from . import RuntimeInstall, SegmentationIO, Segments, VolumeIO
-from .Classic import GrowFromSeeds, Islands, LevelTracing, Threshold
+from .Classic import Registry as ClassicRegistry
+from .Classic.Threshold import Threshold
+from .Classic.Tool import ToolInputs
+from .Classic.ToolJob import ClassicToolJob
 from .Comparison import ComparisonMaps, LabelmapComparison, SegmentComparison, SegmentComparisonMRML
 from .Backends.AILogic import AILogic
-from .Backends.SequenceRun import SequenceRun
+from .Backends.Sequences.SequenceRun import SequenceRun
 from .Cohort.CohortLogic import CohortLogic
 from .Delegation import delegate
 from .Dicom.DicomLogic import DicomLogic, dicomSegmentationKind
@@ -26,6 +29,7 @@ from .Interactive.LocalServerLogic import LocalServerLogic
 from .Runtime import getRuntime
 from .Training.TrainingLogic import TrainingLogic
 from .SegmentEditing import SegmentEditor, requireSegment, requireVolume
+from .Options import validateOptions
 from .Validation import countNonFinite, requireNumber, requirePoints, requireRange
 
 
@@ -148,13 +152,21 @@ class AISegmentationLogic:
                          "voxels": count, "volumeMl": round(count * voxelVolumeMl, 3)})
         return rows
 
+    def startBackendOnSequence(self, name, sequence, outputName=None, **options):
+        """The job of runBackendOnSequence (polled like a backend job; its result arrives on this thread)."""
+        run = SequenceRun(lambda: self.scene, self.startBackend, self.estimateBackendMemory, self.segmentStatistics,
+                          self.ai.requireClusterConsent)
+        return run.start(name, sequence, outputName, **options)
+
     def runBackendOnSequence(self, name, sequence, progressCallback=None, cancelEvent=None, outputName=None,
                              **options):
         """Every frame of a sequence (a sequence node of volumes, or a list of volume nodes) through backend `name`
         with its options: (sequence node of one segmentation per frame, table node of the structures' volumes in mL
-        per frame). Progress per frame; cancelEvent cancels the running frame and the rest (Backends/SequenceRun)."""
-        run = SequenceRun(lambda: self.scene, self.startBackend, self.segmentStatistics)
-        return run.run(name, sequence, progressCallback, cancelEvent, outputName, **options)
+        per frame), played with the input by a browser node. Progress per frame; cancelEvent cancels the running
+        frame and the rest; cluster="local" / an address spreads the frames over a Dask cluster
+        (Backends/Sequences/SequenceRun)."""
+        job = self.startBackendOnSequence(name, sequence, outputName, **options)
+        return job.wait(progressCallback=progressCallback, cancelEvent=cancelEvent)
 
     # Masking and undo ------------------------------------------------------------------------------------------
 
@@ -192,17 +204,65 @@ class AISegmentationLogic:
         labelmap = orientedImageFromArray((mask != 0).astype(np.uint8), sourceImage)
         self.segmentEditor.modifySegment(segmentationNode, segmentId, volumeNode, labelmap, mode)
 
+    # Classic tools (Classic/<Tool>/, Classic/Registry.py) ---------------------------------------------------------
+
+    @staticmethod
+    def classicTools():
+        """{name: tool} of the registered classic tools (their declarations: title, help, options, needs...)."""
+        return ClassicRegistry.allTools()
+
+    def _classicInputs(self, volumeNode, segmentationNode, segmentId=None, seedSegmentIds=None, seedPoints=None,
+                       volumes=None):
+        return ToolInputs(self.segmentEditor, self.scene, volumeNode, segmentationNode, segmentId,
+                          list(seedSegmentIds or []), seedPoints if seedPoints is not None else [], list(volumes or []))
+
+    def _classicRequest(self, name, options):
+        tool = ClassicRegistry.getTool(name)
+        return tool, validateOptions(tool.options, options, tool.title)
+
+    def runClassicTool(self, name, volumeNode, segmentationNode, segmentId=None, seedSegmentIds=None,
+                       seedPoints=None, volumes=None, **options):
+        """Run a classic tool by name with its declared options (validated; defaults filled in); a preview tool
+        grows and applies at once, a job tool runs to its end here. Returns the tool's result."""
+        tool, options = self._classicRequest(name, options)
+        inputs = self._classicInputs(volumeNode, segmentationNode, segmentId, seedSegmentIds, seedPoints, volumes)
+        if tool.job:
+            return ClassicToolJob(tool, inputs, options).start().wait()
+        return tool.run(inputs, **options)
+
+    def startClassicTool(self, name, volumeNode, segmentationNode, segmentId=None, seedSegmentIds=None,
+                         seedPoints=None, volumes=None, **options):
+        """A job tool's run as a job (progress, cancel(), wait() writes the result on the calling thread)."""
+        tool, options = self._classicRequest(name, options)
+        if not tool.job:
+            raise ValueError(f"{tool.title} is not a job tool: run it with runClassicTool")
+        inputs = self._classicInputs(volumeNode, segmentationNode, segmentId, seedSegmentIds, seedPoints, volumes)
+        return ClassicToolJob(tool, inputs, options).start()
+
+    def startClassicPreview(self, name, volumeNode, segmentationNode, seedSegmentIds=None, segmentId=None,
+                            seedPoints=None, volumes=None, **options):
+        """A preview tool's session (update(), apply(), cancel()); show it with showClassicPreview."""
+        tool, options = self._classicRequest(name, options)
+        if not tool.preview:
+            raise ValueError(f"{tool.title} has no preview: run it with runClassicTool")
+        inputs = self._classicInputs(volumeNode, segmentationNode, segmentId, seedSegmentIds, seedPoints, volumes)
+        return tool.startPreview(inputs, **options)
+
+    def classicToolAction(self, name, action, volumeNode, segmentationNode=None, segmentId=None, **options):
+        """A tool's action (e.g. threshold's autoRange): {option: new value} for the fronts' editors."""
+        tool = ClassicRegistry.getTool(name)
+        if action not in tool.actions:
+            raise ValueError(f"{tool.title} has no action '{action}'; its actions: {', '.join(tool.actions) or 'none'}")
+        return getattr(tool, action)(self._classicInputs(volumeNode, segmentationNode, segmentId), **options)
+
     # Threshold -------------------------------------------------------------------------------------------------
 
     def threshold(self, volumeNode, segmentationNode, segmentId, minimum, maximum):
         """Set the segment to the voxels with minimum <= intensity <= maximum (within the editable area).
 
         minimum and maximum must be finite; NaN and infinite voxels are never selected."""
-        minimum, maximum = requireRange("Threshold range (minimum, maximum)", (minimum, maximum))
-        requireSegment(segmentationNode, segmentId)
-        sourceImage = self.segmentEditor.bind(segmentationNode, volumeNode)
-        labelmap = Threshold.thresholdLabelmap(sourceImage, minimum, maximum)
-        self.segmentEditor.modifySegment(segmentationNode, segmentId, volumeNode, labelmap, "set")
+        ClassicRegistry.getTool("threshold").run(self._classicInputs(volumeNode, segmentationNode, segmentId),
+                                                 minimum=minimum, maximum=maximum)
 
     @staticmethod
     def intensityRange(volumeNode):
@@ -217,8 +277,10 @@ class AISegmentationLogic:
         finite voxels only (NaN and infinite voxels are ignored); currentRange: finite (minimum, maximum) or None."""
         if currentRange is not None:
             currentRange = requireRange("currentRange (threshold range to update)", currentRange)
-        requireVolume(volumeNode)
-        return Threshold.autoThresholdRange(volumeNode.GetImageData(), method, mode, currentRange)
+        current = dict(zip(("minimum", "maximum"), currentRange)) if currentRange is not None else {}
+        found = ClassicRegistry.getTool("threshold").autoRange(self._classicInputs(volumeNode, None), method, mode,
+                                                                **current)
+        return found["minimum"], found["maximum"]
 
     def autoThreshold(self, volumeNode, segmentationNode, segmentId, method="Otsu", mode="SET_LOWER_MAX",
                       currentRange=None):
@@ -234,20 +296,8 @@ class AISegmentationLogic:
         """Level tracing at a seed on an edge (RAS): plane "IJ", "IK", "JK" (2D, on the slice through the seed)
         or "3D". The traced region is added to the segment (mode "set" replaces it). A volume with NaN or
         infinite voxels is refused."""
-        seedRas = requirePoints("seedRas (level tracing seed, RAS)", seedRas)
-        if len(seedRas) != 1:
-            raise ValueError(f"seedRas (level tracing seed, RAS) must be one point, got {len(seedRas)}")
-        requireSegment(segmentationNode, segmentId)
-        if plane not in LevelTracing.PLANES + ("3D",):
-            raise ValueError(f"Unknown level tracing plane '{plane}'; choose IJ, IK, JK or 3D")
-        _requireFiniteVoxels(volumeNode, "Level tracing")
-        sourceImage = self.segmentEditor.bind(segmentationNode, volumeNode)
-        seedIjk = requireInsideVolume(volumeNode, seedRas, "Level tracing seed")[0]
-        if plane == "3D":
-            labelmap = LevelTracing.levelTrace3D(sourceImage, seedIjk)
-        else:
-            labelmap = LevelTracing.levelTrace2D(sourceImage, seedIjk, plane)
-        self.segmentEditor.modifySegment(segmentationNode, segmentId, volumeNode, labelmap, mode)
+        inputs = self._classicInputs(volumeNode, segmentationNode, segmentId, seedPoints=seedRas)
+        ClassicRegistry.getTool("level-trace").run(inputs, plane=plane, mode=mode)
 
     # Grow from seeds -------------------------------------------------------------------------------------------
 
@@ -265,11 +315,8 @@ class AISegmentationLogic:
     def growFromSeeds(self, volumeNode, segmentationNode, seedSegmentIds, seedLocalityFactor=0.0):
         """Start a grow-from-seeds preview; call .update() after changing seeds, then .apply() or .cancel().
         seedLocalityFactor: finite, >= 0. A volume with NaN or infinite voxels is refused."""
-        requireNumber("seedLocalityFactor", seedLocalityFactor, minimum=0)
-        requireVolume(volumeNode)
-        _requireFiniteVoxels(volumeNode, "Grow from seeds")
-        return GrowFromSeeds.GrowFromSeedsSession(self.segmentEditor, segmentationNode, volumeNode,
-                                                  seedSegmentIds, seedLocalityFactor)
+        inputs = self._classicInputs(volumeNode, segmentationNode, seedSegmentIds=seedSegmentIds)
+        return ClassicRegistry.getTool("grow-from-seeds").startPreview(inputs, seedLocalityFactor)
 
     def visibleSegmentIds(self, segmentationNode):
         """IDs of the segments shown in views (the seeds of grow from seeds, as in the Segment Editor)."""
@@ -283,7 +330,8 @@ class AISegmentationLogic:
         return list(segmentationNode.GetSegmentation().GetSegmentIDs())
 
     def showGrowFromSeedsPreview(self, session):
-        """Show a grow-from-seeds preview as a semi-transparent "<segmentation> preview" segmentation node."""
+        """Show a grow-from-seeds preview (any classic tool's preview session) as a semi-transparent
+        "<segmentation> preview" segmentation node."""
         self.removeGrowFromSeedsPreview()
         source = session.segmentationNode
         preview = self.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", source.GetName() + " preview")
@@ -304,27 +352,19 @@ class AISegmentationLogic:
             self.scene.RemoveNode(node)
         self._previewNodeId = None
 
+    showClassicPreview = showGrowFromSeedsPreview
+    removeClassicPreview = removeGrowFromSeedsPreview
+
     # Islands ---------------------------------------------------------------------------------------------------
 
-    def _segmentImage(self, volumeNode, segmentationNode, segmentId):
-        requireSegment(segmentationNode, segmentId)
-        labelmap = self.segmentEditor.segmentLabelmap(segmentationNode, segmentId, volumeNode)
-        if labelmap.GetScalarRange()[1] == 0:
-            name = segmentationNode.GetSegmentation().GetSegment(segmentId).GetName()
-            raise ValueError(f"Segment '{name}' is empty: there are no islands to clean up")
-        return labelmap
-
     def keepLargestIsland(self, volumeNode, segmentationNode, segmentId):
-        labelmap = Islands.keepLargestIsland(self._segmentImage(volumeNode, segmentationNode, segmentId))
-        self.segmentEditor.modifySegment(segmentationNode, segmentId, volumeNode, labelmap, "set")
+        inputs = self._classicInputs(volumeNode, segmentationNode, segmentId)
+        ClassicRegistry.getTool("islands").run(inputs, operation="keepLargest")
 
     def removeSmallIslands(self, volumeNode, segmentationNode, segmentId, minimumSize):
         """Remove the islands of fewer than minimumSize voxels (a whole number >= 1) from a segment."""
-        minimumSize = Islands.requireMinimumSize(minimumSize)
-        labelmap = Islands.removeSmallIslands(self._segmentImage(volumeNode, segmentationNode, segmentId),
-                                              minimumSize)
-        self.segmentEditor.modifySegment(segmentationNode, segmentId, volumeNode, labelmap, "set")
-
+        inputs = self._classicInputs(volumeNode, segmentationNode, segmentId)
+        ClassicRegistry.getTool("islands").run(inputs, operation="removeSmall", minimumSize=minimumSize)
 
     # Comparison ------------------------------------------------------------------------------------------------
 
@@ -409,15 +449,6 @@ delegate(AISegmentationLogic, "cohort", CohortLogic)
 delegate(AISegmentationLogic, "dicom", DicomLogic)
 delegate(AISegmentationLogic, "pacs", PacsLogic)
 delegate(AISegmentationLogic, "training", TrainingLogic)
-
-
-def _requireFiniteVoxels(volumeNode, what):
-    """ValueError when a float volume has NaN or infinite voxels (the tool's filter compares intensities)."""
-    requireVolume(volumeNode)
-    nonFinite = countNonFinite(slicer.util.arrayFromVolume(volumeNode))
-    if nonFinite:
-        raise ValueError(f"{what} cannot use volume '{volumeNode.GetName()}': {nonFinite} of its voxels are NaN or "
-                         "infinite. Replace them with finite values first (threshold ignores them).")
 
 
 def _spheresMask(shape, spacingKji, centersIjk, radiusMm):

@@ -4,7 +4,7 @@ preview (the visible segments are the seeds, as in the Segment Editor), island c
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
-from AISegmentationLib.Classic.Threshold import AUTO_THRESHOLD_METHODS, AUTO_THRESHOLD_MODES
+from AISegmentationLib.Classic.Threshold.Threshold import AUTO_THRESHOLD_METHODS, AUTO_THRESHOLD_MODES
 
 from .Layout import actionButton
 

@@ -1,7 +1,7 @@
 """Qt editors for declared options (AISegmentationLib's option declarations: a backend's or a classic tool's): one
 editor per option, its value read back with the declaration's own parsing."""
 
-from AISegmentationLib.Backends.Options import formatText, parseListText
+from AISegmentationLib.Options import formatText, parseListText
 
 
 def optionEditor(option, value, onChanged):

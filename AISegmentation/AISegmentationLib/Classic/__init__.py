@@ -1,2 +1,5 @@
-"""Classic segmentation tools on the segment editor logic: threshold (Threshold.py), level tracing (LevelTracing.py),
-grow from seeds (GrowFromSeeds.py) and island clean-up (Islands.py). The facade (Logic.py) offers each of them."""
+"""Classic segmentation tools, one folder per tool as Slicer's Segment Editor has one per effect: Threshold/ (with the
+automatic methods), LevelTracing/, GrowFromSeeds/ (with its preview session), Islands/. Each folder holds the tool's
+declaration and run (<Tool>Tool.py, a Tool.ClassicTool) and its computing module; Registry.py lists them and says
+how to add one. The Logic runs any of them (runClassicTool) and keeps the documented console calls (threshold,
+levelTrace, growFromSeeds, keepLargestIsland, removeSmallIslands...) as their entry points."""

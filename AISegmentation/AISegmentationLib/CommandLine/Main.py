@@ -115,7 +115,7 @@ def buildParser():
     from .InteractiveServer import addInteractiveServerParser
     from .Segment import addSegmentParser
     from .Train import addTrainParser
-    from ..Classic import Threshold
+    from ..Classic.Threshold import Threshold
 
     parser = argparse.ArgumentParser(prog="aisegmentation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -8,7 +8,7 @@ ignored by threshold (automatic methods on the finite voxels only) and refused b
 import numpy as np
 import pytest
 
-from AISegmentationLib.Classic import Threshold
+from AISegmentationLib.Classic.Threshold import Threshold
 from AISegmentationLib.Validation import requireInteger, requireNumber, requirePoints, requireRange
 from DevTools.SyntheticImages import makeVolume, rasOfIjk, sceneSnapshot, twoBlobs
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import slicer
 
-from AISegmentationLib.Classic import Threshold
+from AISegmentationLib.Classic.Threshold import Threshold
 from DevTools.SyntheticImages import OBLIQUE_DIRECTIONS, makeVolume, sceneSnapshot, twoBlobs
 
 

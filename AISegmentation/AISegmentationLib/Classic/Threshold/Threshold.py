@@ -12,9 +12,9 @@ import numpy as np
 import vtk
 from vtk.util.numpy_support import numpy_to_vtk
 
-from ..Geometry import arrayFromImage, binaryImage
-from ..Runtime import vtkITK
-from ..Validation import countNonFinite, requireRange
+from ...Geometry import arrayFromImage, binaryImage
+from ...Runtime import vtkITK
+from ...Validation import countNonFinite, requireRange
 
 # Method name -> vtkITKImageThresholdCalculator setter (the 12 methods of the Threshold effect).
 AUTO_THRESHOLD_METHODS = {

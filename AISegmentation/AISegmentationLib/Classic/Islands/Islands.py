@@ -3,9 +3,9 @@ islands smaller than a number of voxels."""
 
 import vtk
 
-from ..Geometry import binaryImage
-from ..Runtime import vtkITK
-from ..Validation import requireInteger
+from ...Geometry import binaryImage
+from ...Runtime import vtkITK
+from ...Validation import requireInteger
 
 # Allowed minimum island sizes (voxels): vtkITKIslandMath takes a C int.
 SIZE_RANGE = (1, 2 ** 31 - 1)

@@ -12,10 +12,10 @@ import time
 import slicer
 import vtk
 
-from ..Geometry import arrayFromImage, binaryImage
-from ..Runtime import vtkITK
-from ..SegmentEditing import MASK_MODES, requireSegment
-from ..Validation import requireNumber
+from ...Geometry import arrayFromImage, binaryImage
+from ...Runtime import vtkITK
+from ...SegmentEditing import MASK_MODES, requireSegment
+from ...Validation import requireNumber
 
 MINIMUM_MARGIN_VOXELS = 3
 

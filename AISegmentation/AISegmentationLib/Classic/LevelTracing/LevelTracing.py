@@ -10,8 +10,8 @@ import numpy as np
 import vtk
 from vtk.util.numpy_support import vtk_to_numpy
 
-from ..Geometry import arrayFromImage, fillPolygons, orientedImageFromArray
-from ..Runtime import vtkITK
+from ...Geometry import arrayFromImage, fillPolygons, orientedImageFromArray
+from ...Runtime import vtkITK
 
 PLANES = ("IJ", "IK", "JK")
 
