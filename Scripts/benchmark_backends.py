@@ -45,7 +45,7 @@ def _run(command, env=None):
 
 def _environmentFigures(logic, name, reinstall):
     if reinstall:
-        from AISegmentationLib.Backends.Environments import EnvironmentManager
+        from AISegmentationLib.Backends.Environments.Environments import EnvironmentManager
 
         logic.aiEnvironments = EnvironmentManager(tempfile.mkdtemp(prefix=f"benchmark-{name}-"))
         start = time.perf_counter()

@@ -20,7 +20,8 @@ import time
 MODULE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "AISegmentation")
 sys.path.insert(0, MODULE_DIR)
 
-from AISegmentationLib.Backends import Environments, Registry  # noqa: E402
+from AISegmentationLib.Backends import Registry  # noqa: E402
+from AISegmentationLib.Backends.Environments import Environments  # noqa: E402
 
 
 def createWithUv(name, root):

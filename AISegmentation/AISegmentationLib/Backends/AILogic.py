@@ -46,13 +46,13 @@ import weakref
 from .. import VolumeIO
 from ..AtomicWrite import atomicOpen
 from ..Consent import ConsentStore, hasConsent
-from .AIResultWriter import ResultWriter
+from .Jobs.AIResultWriter import ResultWriter
 from . import Registry
-from .Environments import EnvironmentManager
-from .JobRequest import (ENVIRONMENT_CHOICES, backendContext, backendPython, childStep, inputFileName,  # noqa: F401
+from .Environments.Environments import EnvironmentManager
+from .Jobs.JobRequest import (ENVIRONMENT_CHOICES, backendContext, backendPython, childStep, inputFileName,  # noqa: F401
                          writeRequest)
-from .JobRunner import BackgroundJob
-from .NnUNetModels import DEFAULT_CHECKPOINT, importModelZip, validateModelFolder
+from .Jobs.JobRunner import BackgroundJob
+from .NnUNet.NnUNetModels import DEFAULT_CHECKPOINT, importModelZip, validateModelFolder
 from .Options import validateOptions
 from ..Geometry import sameGeometry, volumeImage
 from ..SegmentEditing import requireVolume

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .MemoryEstimate import estimateMemory
+from .Jobs.MemoryEstimate import estimateMemory
 from .Options import DEVICES
 
 

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 
-from .JobRunner import BackgroundJob
+from .Jobs.JobRunner import BackgroundJob
 from ..Cohort.ClusterConnection import connectClient, resourcesFor
 
 WORKER_MODULE = f"{__package__}.RemoteWorker"  # imported on the worker (this package on its PYTHONPATH)

@@ -25,9 +25,9 @@ import time
 
 from ..AtomicWrite import atomicOpen
 from . import Registry
-from .Environments import EnvironmentManager
-from .JobRequest import backendContext, backendPython, childStep, inputFileName, writeRequest
-from .JobRunner import BackgroundJob, JobCancelledError
+from .Environments.Environments import EnvironmentManager
+from .Jobs.JobRequest import backendContext, backendPython, childStep, inputFileName, writeRequest
+from .Jobs.JobRunner import BackgroundJob, JobCancelledError
 
 POLL_SECONDS = 0.25
 MAX_LINES_PER_EVENT = 200

@@ -2,13 +2,14 @@
 declares its options, child module, child variables, memory model and devices), its child side and its requirements
 file; Registry.py lists them (one line each).
 
-Shared here: the interface (Backend.py, Options.py), the job runner (JobRunner.py, ProcessTree.py), isolated
-environments (Environments.py, MakeEnvironment.py, Installer.py, PipConfig.py, TorchSelection.py), the child's entry
-point and protocol (ChildWorker.py, ChildProtocol.py, ChildTorch.py: these and the backends' child sides import only
-the standard library, the backend's packages and numpy/SimpleITK/nibabel/torch, never slicer and never this package),
-the pre-flight memory estimate (MemoryEstimate.py), result import (ResultImport.py), safe zip extraction (SafeZip.py)
-and nnU-Net model folders (NnUNetModels.py). The AI area logic that the facade composes (AILogic.py) and the writer of
-a job's result into a segmentation (AIResultWriter.py) sit here too, on the parent side.
+Shared here, by concern: the interface (Backend.py, Options.py) and the registry; Jobs/ (a job's request, the
+background runner of its process steps, the pre-flight memory estimate, the import and writing of its result);
+Environments/ (isolated environments: making them, installing into them, pip configuration, the choice of torch);
+Child/ (what runs in a backend's environment: the entry point ChildWorker.py, its protocol, torch devices, checkpoints,
+postprocessing, the process tree and safe zip extraction — these and the backends' child sides import only the standard
+library, the backend's packages and numpy/SimpleITK/nibabel/torch, never slicer and never this package). A backend's own
+helpers live in its folder (NnUNet/NnUNetModels.py, MonaiAuto3DSeg/MonaiModels.py). The AI area logic that the facade
+composes (AILogic.py) sits here too, on the parent side.
 """
 
 from .Registry import allBackends, backendNames, getBackend, registerBackend, unregisterBackend  # noqa: F401

@@ -255,7 +255,7 @@ def runCase(case, outputDir, steps=STEPS, backend=None, backendOptions=None, env
     except CaseCancelled:
         return _cancelled(caseId, started)
     except Exception as error:  # noqa: BLE001 - a failed case is a record; the cohort goes on
-        from ..Backends.JobRunner import JobCancelledError
+        from ..Backends.Jobs.JobRunner import JobCancelledError
 
         if isinstance(error, JobCancelledError):
             return _cancelled(caseId, started)
@@ -380,7 +380,7 @@ def _stepError(step, error):
 @contextlib.contextmanager
 def _step(name):
     """An error of a step names the step (a cancellation passes unchanged)."""
-    from ..Backends.JobRunner import JobCancelledError
+    from ..Backends.Jobs.JobRunner import JobCancelledError
 
     try:
         yield
@@ -396,7 +396,7 @@ def _quietProgress(percent, message):
 
 
 def _provenance(segmentationNode):
-    from ..Backends.AIResultWriter import ATTRIBUTE_PREFIX
+    from ..Backends.Jobs.AIResultWriter import ATTRIBUTE_PREFIX
 
     provenance = {}
     for key in PROVENANCE_KEYS:

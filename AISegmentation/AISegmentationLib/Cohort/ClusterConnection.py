@@ -31,7 +31,7 @@ def resourcesFor(device):
 def requireLocalGpu(caseIds):
     """ValueError naming the cases when they ask for a CUDA device and this computer has no NVIDIA GPU (nvidia-smi
     finds none): on a local cluster no worker could take them, and the cohort would wait for ever."""
-    from ..Backends.TorchSelection import nvidiaDriverVersion
+    from ..Backends.Environments.TorchSelection import nvidiaDriverVersion
 
     if nvidiaDriverVersion() is None:
         shown = ", ".join(f"'{caseId}'" for caseId in caseIds[:5]) + (" ..." if len(caseIds) > 5 else "")

@@ -19,8 +19,8 @@ import signal
 import sys
 import time
 
-from ..Backends.Environments import userDataDir
-from ..Backends.ProcessTree import processAlive
+from ..Backends.Environments.Environments import userDataDir
+from ..Backends.Child.ProcessTree import processAlive
 
 STATE_FILE = "interactive-server.json"
 KEY_FILE = "interactive-server.key"

@@ -116,7 +116,7 @@ class DicomLogic:
         return series, masks
 
     def _segmentationFromMasks(self, masks, series, name):
-        from ..Backends.ResultImport import terminologyEntry
+        from ..Backends.Jobs.ResultImport import terminologyEntry
         from ..Geometry import orientedImageFromArray, volumeImage
 
         scene = self._runtime().scene

@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 
-BACKENDS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Backends")
+BACKENDS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Backends", "Child")
 CPU_NOTE = ("the CPU (no GPU found: each prompt takes seconds on a real CT where a GPU answers in well under a "
             "second; fine for trying nnInteractive, slow for daily work)")
 

@@ -3,7 +3,7 @@
     python ServerDownload.py --model-id nnInteractive_v1.0 --root MODELS_ROOT
 
 Lists the model's files on Hugging Face with their sizes and SHA256 (the hub's LFS metadata), reports the total,
-downloads each file with progress (JSON lines, Backends/ChildProtocol.py), checks sizes and checksums, and only then
+downloads each file with progress (JSON lines, Backends/Child/ChildProtocol.py), checks sizes and checksums, and only then
 moves the complete folder to ``MODELS_ROOT/<model id>``. Cancel (the parent ends this process) leaves no model.
 """
 
@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 
-BACKENDS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Backends")
+BACKENDS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Backends", "Child")
 REPO_ID = "MIC-DKFZ/nnInteractive"
 
 

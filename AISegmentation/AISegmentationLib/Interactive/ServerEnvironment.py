@@ -1,13 +1,13 @@
 """The isolated environment of the nnInteractive server that AISegmentation starts on this computer.
 
-It is made exactly like a backend's (Backends/Environments.py: a virtual environment under the environments root,
+It is made exactly like a backend's (Backends/Environments/Environments.py: a virtual environment under the environments root,
 uv, the PyTorch build for this machine: CUDA, MPS or CPU) from ``nninteractive-server-requirements.txt`` beside this
 file, and only when asked (:func:`startCreateServerEnvironment`); nothing is installed at import time.
 """
 
 import os
 
-from ..Backends.Environments import MISSING, READY, EnvironmentManager
+from ..Backends.Environments.Environments import MISSING, READY, EnvironmentManager
 
 ENVIRONMENT_NAME = "nninteractive-server"
 REQUIREMENTS_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -12,8 +12,8 @@ import os
 import shutil
 import tempfile
 
-from ..Backends.Environments import childEnvironment, userDataDir
-from ..Backends.JobRunner import BackgroundJob, ProcessStep
+from ..Backends.Environments.Environments import childEnvironment, userDataDir
+from ..Backends.Jobs.JobRunner import BackgroundJob, ProcessStep
 
 MODELS_VARIABLE = "AISEGMENTATION_INTERACTIVE_MODELS_DIR"
 OFFICIAL_MODEL = "nnInteractive_v1.0"

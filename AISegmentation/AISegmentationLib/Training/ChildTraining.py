@@ -1,5 +1,5 @@
 """Child side of the training pipeline: nnU-Net v2's own planning, training, cross-validation summary and prediction,
-run by Backends/ChildWorker.py in the "nnunet" environment (never imports slicer).
+run by Backends/Child/ChildWorker.py in the "nnunet" environment (never imports slicer).
 
 The request's ``options["action"]`` is one of:
 

@@ -122,7 +122,7 @@ class ClusterFitJob(TrainingJobs.TrainingJob):
 def fitFoldOnWorker(projectFolder, options, environment, topic, cancelEventName):
     """Train one fold on this Dask worker (the worker's nnU-Net environment: `environment` as it sees it), sending
     its epochs, progress and log on `topic`; returns {"childResult", "messages", "epochs"}."""
-    from ..Backends.Environments import EnvironmentManager
+    from ..Backends.Environments.Environments import EnvironmentManager
     from ..Backends.RemoteWorker import runJobOnWorker
 
     project = TrainingProject(projectFolder)

@@ -12,7 +12,7 @@ import zipfile
 import numpy as np
 
 from ..AtomicWrite import atomicOutput, writeText
-from ..Backends.NnUNetTrainedModels import registerModel
+from ..Backends.NnUNet.NnUNetTrainedModels import registerModel
 from ..Cohort.CaseTask import metricRow
 from ..Cohort.CohortReport import writeCohortOutputs
 from ..Comparison.LabelmapComparison import compareLabelmapFiles

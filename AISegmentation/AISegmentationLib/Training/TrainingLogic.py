@@ -337,7 +337,7 @@ def _estimatedDevice(device):
     """The device a fit on `device` ("auto": a GPU when nvidia-smi finds one) is estimated for."""
     if device != "auto":
         return str(device).split(":")[0]
-    from ..Backends.TorchSelection import nvidiaDriverVersion
+    from ..Backends.Environments.TorchSelection import nvidiaDriverVersion
 
     return "cuda" if nvidiaDriverVersion() is not None else "cpu"
 

@@ -1,7 +1,7 @@
 """Pre-flight memory estimate of a training run, from the plan: patch size x batch size x the network's features.
 
 Training keeps, for every sample of a batch, the activations of the whole encoder-decoder for the backward pass and
-their gradients (the backends' inference estimate, Backends/MemoryEstimate.py, counts one patch forward): on a GPU
+their gradients (the backends' inference estimate, Backends/Jobs/MemoryEstimate.py, counts one patch forward): on a GPU
 nnU-Net trains in mixed precision (half the bytes) beside the CUDA context, the weights and the optimizer; on the
 CPU in float32. A run estimated above the memory it has is a warning (the job's messages, the log, the CLI); a run
 that needs more than twice the device's whole memory surely cannot fit and is refused before anything starts.
@@ -10,7 +10,7 @@ that needs more than twice the device's whole memory surely cannot fit and is re
 import logging
 import os
 
-from ..Backends.MemoryEstimate import (BASELINE_BYTES, DEFAULT_FEATURES, GIB, MemoryEstimate, activationBytes,
+from ..Backends.Jobs.MemoryEstimate import (BASELINE_BYTES, DEFAULT_FEATURES, GIB, MemoryEstimate, activationBytes,
                                       availableMemoryBytes)
 
 GPU_OVERHEAD_BYTES = GIB  # CUDA context, weights, optimizer state, cuDNN workspace
@@ -65,6 +65,6 @@ def estimateTrainingMemory(configuration, numChannels, device="cpu", parallelFol
 
 
 def _gpuMemory():
-    from ..Backends.TorchSelection import nvidiaGpuMemoryBytes
+    from ..Backends.Environments.TorchSelection import nvidiaGpuMemoryBytes
 
     return nvidiaGpuMemoryBytes()

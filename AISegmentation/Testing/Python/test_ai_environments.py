@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from AISegmentationLib.Backends import Environments, Installer
+from AISegmentationLib.Backends.Environments import Environments, Installer
 from SlicerLikePython import buildSlicerLikePython
 
 TINY_REQUIREMENTS = "six==1.17.0\n"
@@ -84,7 +84,7 @@ def test_environment_from_slicer_like_python_is_ready_and_isolated(slicerPython,
 
 
 def test_environment_python_is_found_by_layout(tmp_path):
-    from AISegmentationLib.Backends.MakeEnvironment import environmentPython
+    from AISegmentationLib.Backends.Environments.MakeEnvironment import environmentPython
 
     scripts = tmp_path / "env" / "Scripts"
     scripts.mkdir(parents=True)
@@ -107,7 +107,7 @@ def test_base_python_is_the_launcher_beside_python_real(slicerPython, monkeypatc
 
 
 def test_pip_configuration_becomes_uv_settings():
-    from AISegmentationLib.Backends.PipConfig import parsePipConfigList, uvEnvironment
+    from AISegmentationLib.Backends.Environments.PipConfig import parsePipConfigList, uvEnvironment
 
     text = ("global.index-url='https://mirror.hospital.example/simple'\n"
             "global.extra-index-url='file:///opt/pypi/simple file:///opt/more/simple'\n"

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from AISegmentationLib.Backends.TorchSelection import nvidiaDriverVersion, selectTorch
+from AISegmentationLib.Backends.Environments.TorchSelection import nvidiaDriverVersion, selectTorch
 
 
 def test_windows_with_nvidia_gets_cuda_from_pytorch_index():

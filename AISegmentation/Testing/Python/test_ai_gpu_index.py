@@ -11,7 +11,7 @@ from AISegmentationLib.Backends.Backend import BackendContext
 from AISegmentationLib.Backends.Options import validateOptions
 
 BACKENDS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                            "AISegmentationLib", "Backends")
+                            "AISegmentationLib", "Backends", "Child")
 
 
 @pytest.fixture

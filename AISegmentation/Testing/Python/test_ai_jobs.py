@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from AISegmentationLib.Backends import Environments
-from AISegmentationLib.Backends.JobRunner import BackgroundJob, JobCancelledError, ProcessStep
+from AISegmentationLib.Backends.Environments import Environments
+from AISegmentationLib.Backends.Jobs.JobRunner import BackgroundJob, JobCancelledError, ProcessStep
 
-BACKENDS_DIR = os.path.dirname(Environments.__file__)
+BACKENDS_DIR = os.path.join(os.path.dirname(os.path.dirname(Environments.__file__)), "Child")
 PROTOCOL_CHILD = f"""
 import sys, time
 sys.path.insert(0, {BACKENDS_DIR!r})
@@ -174,7 +174,7 @@ def test_isolated_child_environment_drops_variables_that_leak_packages(monkeypat
 def test_importing_the_ai_logic_installs_nothing(tmp_path):
     import subprocess
 
-    moduleDir = os.path.dirname(os.path.dirname(BACKENDS_DIR))
+    moduleDir = os.path.dirname(os.path.dirname(os.path.dirname(BACKENDS_DIR)))
     env = dict(os.environ, AISEGMENTATION_ENVIRONMENTS_DIR=str(tmp_path / "environments"))
     subprocess.run([sys.executable, "-c", "import AISegmentationLib.Backends.AILogic"], cwd=moduleDir, env=env,
                    check=True)

@@ -6,7 +6,8 @@ import zipfile
 
 import pytest
 
-from AISegmentationLib.Backends import MonaiModels, Registry
+from AISegmentationLib.Backends import Registry
+from AISegmentationLib.Backends.MonaiAuto3DSeg import MonaiModels
 from AISegmentationLib.Backends.Backend import BackendContext
 
 BACKEND = "monaiauto3dseg"

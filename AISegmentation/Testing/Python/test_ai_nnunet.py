@@ -11,7 +11,7 @@ from DevTools.SyntheticImages import OBLIQUE_DIRECTIONS, dice, makeVolume, scene
 from DevTools.TinyModels import (aiLogic, labelmapToWorld, nnunetEnvironment, phantomVolume,  # noqa: F401 - fixtures
                                  segmentArrays, tinyModels, volumeToWorld)
 
-from AISegmentationLib.Backends.JobRunner import JobCancelledError
+from AISegmentationLib.Backends.Jobs.JobRunner import JobCancelledError
 from BackendChecks import checkCancelEndsTheProcessTree, checkKilledChildIsAClearError, waitForStage
 
 pytestmark = pytest.mark.slow
@@ -240,7 +240,7 @@ def test_import_model_zip_is_safe_against_path_traversal(aiLogic, tinyModels, tm
 
 
 def test_memory_estimate_for_phantom_is_small_and_huge_volume_warns(aiLogic, tinyModels):
-    from AISegmentationLib.Backends.MemoryEstimate import GIB, estimateMemory
+    from AISegmentationLib.Backends.Jobs.MemoryEstimate import GIB, estimateMemory
 
     (volume,), _ = phantomVolume(aiLogic, seed=911)
     estimate = aiLogic.estimateNnUNetMemory(volume, tinyModels["phantomModel"], device="cpu")

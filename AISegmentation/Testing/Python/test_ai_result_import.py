@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from AISegmentationLib.Backends import ResultImport
+from AISegmentationLib.Backends.Jobs import ResultImport
 
 GOOD = {"1": {"name": "liver", "color": [221, 130, 101],
               "category": ["SCT", "123037004", "Anatomical Structure"], "type": ["SCT", "10200004", "Liver"]},

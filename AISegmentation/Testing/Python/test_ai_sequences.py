@@ -8,7 +8,7 @@ import pytest
 from DevTools.SyntheticImages import ball, makeVolume
 from DevTools.TinyModels import aiLogic, nnunetEnvironment, tinyModels  # noqa: F401 - fixtures
 
-from AISegmentationLib.Backends.JobRunner import JobCancelledError
+from AISegmentationLib.Backends.Jobs.JobRunner import JobCancelledError
 
 SHAPE = (40, 40, 40)
 FRAMES = (((20, 20, 14), 5.0), ((20, 20, 20), 6.5), ((20, 20, 26), 8.0))  # (center KJI, radius) per frame

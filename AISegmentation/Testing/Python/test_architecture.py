@@ -81,21 +81,23 @@ def test_the_widget_and_the_cli_name_no_backend():
 
 def test_each_backend_is_one_folder_with_its_three_parts():
     """Parent side (the registered Backend subclass), child side (its childModule, which imports neither slicer nor
-    AISegmentationLib) and its requirements file, all in Backends/<Name>/, plus the data files it declares."""
+    AISegmentationLib) and its requirements file, all in Backends/<Name>/, plus the data files it declares and its own
+    parent-side helpers (.py). The shared machinery's rooms (Jobs/, Environments/, Child/...) are packages: they have
+    an __init__.py, a backend's folder has none."""
     from AISegmentationLib.Backends import Registry
     from AISegmentationLib.Backends.Backend import Backend
 
     backendsDir = os.path.join(LIB_DIR, "Backends")
     folders = {name for name in os.listdir(backendsDir) if os.path.isdir(os.path.join(backendsDir, name)) and
-               name != "__pycache__"}
+               name != "__pycache__" and not os.path.isfile(os.path.join(backendsDir, name, "__init__.py"))}
     backends = Registry.allBackends().values()
     assert {os.path.basename(backend.folder) for backend in backends} == folders
     for backend in backends:
         assert isinstance(backend, Backend) and os.path.dirname(backend.folder) == backendsDir, backend.name
         files = set(os.listdir(backend.folder)) - {"__pycache__"}
         parent = os.path.basename(sys.modules[type(backend).__module__].__file__)
-        assert files == {parent, backend.childModule, os.path.basename(backend.requirementsPath),
-                         *backend.resources}, files
+        declared = {parent, backend.childModule, os.path.basename(backend.requirementsPath), *backend.resources}
+        assert declared <= files and all(name.endswith(".py") for name in files - declared), files
         assert backend.options and backend.title and backend.environmentName
         child = [module.split(".")[0] for module in _imports(backend.childModulePath)]
         assert "slicer" not in child and "AISegmentationLib" not in child, child

@@ -150,7 +150,7 @@ def test_a_forged_done_record_is_not_reused_only_one_whose_outputs_prove_it(logi
 # Devices -----------------------------------------------------------------------------------------------------------
 
 def _hasNvidiaGpu():
-    from AISegmentationLib.Backends.TorchSelection import nvidiaDriverVersion
+    from AISegmentationLib.Backends.Environments.TorchSelection import nvidiaDriverVersion
 
     return nvidiaDriverVersion() is not None
 

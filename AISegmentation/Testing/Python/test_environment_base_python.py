@@ -20,7 +20,7 @@ import tarfile
 
 import pytest
 
-from AISegmentationLib.Backends import Environments, MakeEnvironment
+from AISegmentationLib.Backends.Environments import Environments, MakeEnvironment
 from SlicerLikePython import buildSlicerLikePython, slicerLibraryName
 
 MODULE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -153,7 +153,7 @@ def _tinySdist(folder):
 DRIVER = """
 import json, os, subprocess, sys
 sys.path.insert(0, sys.argv[1])
-from AISegmentationLib.Backends import Environments
+from AISegmentationLib.Backends.Environments import Environments
 root, requirementsDir, installer, name = sys.argv[2:6]
 manager = Environments.EnvironmentManager(root, requirementsDir=requirementsDir, installer=installer)
 job = manager.startJob(name, backendName="environment")

@@ -246,7 +246,7 @@ def test_readme_install_section_names_the_runtime_packages_and_the_environments_
     with open(os.path.join(MODULE_DIR, "Resources", "requirements.txt"), encoding="utf-8") as f:
         packages = [re.split(r"[<>=!~;\[ ]", line.strip())[0] for line in f if line.strip() and line[0] != "#"]
     assert packages and [p for p in packages if p not in section] == [], "runtime packages missing from the section"
-    environments = os.path.join(MODULE_DIR, "AISegmentationLib", "Backends", "Environments.py")
+    environments = os.path.join(MODULE_DIR, "AISegmentationLib", "Backends", "Environments", "Environments.py")
     with open(environments, encoding="utf-8") as f:
         variable = re.search(r'^ENVIRONMENTS_VARIABLE = "(\w+)"', f.read(), re.M).group(1)
     assert variable in section, f"the section should say how to move the environments ({variable})"

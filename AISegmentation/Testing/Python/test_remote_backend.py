@@ -13,7 +13,7 @@ from DevTools.DaskProcesses import daskCluster, makeTlsCertificates
 from DevTools.SyntheticImages import makeVolume, sceneSnapshot
 from DevTools.TinyModels import aiLogic, nnunetEnvironment, phantomVolume, segmentArrays, tinyModels  # noqa: F401
 
-from AISegmentationLib.Backends.JobRunner import JobCancelledError
+from AISegmentationLib.Backends.Jobs.JobRunner import JobCancelledError
 from AISegmentationLib.Consent import ConsentStore
 from BackendChecks import processGroupGone, requireLabelDice
 

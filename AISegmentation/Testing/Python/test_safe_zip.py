@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from AISegmentationLib.Backends import SafeZip
+from AISegmentationLib.Backends.Child import SafeZip
 
 MIB = 1 << 20
 

@@ -18,7 +18,7 @@ from DevTools import build_tiny_models
 from DevTools.SyntheticImages import dice, makeVolume
 from DevTools.TinyModels import nnunetEnvironment  # noqa: F401 - fixture
 
-from AISegmentationLib.Backends.JobRunner import JobCancelledError
+from AISegmentationLib.Backends.Jobs.JobRunner import JobCancelledError
 from AISegmentationLib.Runtime import createHeadlessRuntime
 
 MAPPING = {"bright": ["Bright", "bright_sphere"], "dark": ["dark", "Dark sphere"]}
@@ -155,7 +155,7 @@ def test_cross_validation_report_and_registered_model(trained):
     assert evaluation["test"] and os.path.isfile(os.path.join(trained["project"], "training-report.html"))
     models = trained["logic"].backendOptions("nnunet")  # the backend's declarations are untouched
     assert models[0].name == "modelFolders"
-    from AISegmentationLib.Backends.NnUNetTrainedModels import trainedModels
+    from AISegmentationLib.Backends.NnUNet.NnUNetTrainedModels import trainedModels
 
     entry = trainedModels()["PhantomTest"]
     assert entry["folder"] == trained["modelFolder"] and entry["provenance"]["folds"] == [0, 1]
@@ -274,7 +274,7 @@ DEFAULT_3D = {"patchSize": [128, 128, 128], "batchSize": 2, "features": [32, 64,
 
 
 def test_training_memory_estimate_warns_and_refuses_what_cannot_fit():
-    from AISegmentationLib.Backends.MemoryEstimate import GIB
+    from AISegmentationLib.Backends.Jobs.MemoryEstimate import GIB
     from AISegmentationLib.Training.TrainingMemory import estimateTrainingMemory
 
     tiny = {"patchSize": [32, 32, 32], "batchSize": 2, "features": [4, 8, 16]}

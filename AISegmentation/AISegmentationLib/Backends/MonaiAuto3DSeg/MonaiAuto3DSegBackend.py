@@ -7,7 +7,7 @@ file, e.g. a site's own mirror of the models).
 
 import os
 
-from .. import MonaiModels
+from . import MonaiModels
 from ..Backend import Backend, PreparedRun
 from ..Options import DEVICES, BackendAction, BackendOption, deviceOption
 

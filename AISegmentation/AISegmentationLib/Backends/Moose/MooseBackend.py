@@ -10,7 +10,7 @@ exists, the list of the pinned moosez version below stands in (a test checks tha
 import os
 
 from ..Backend import Backend, PreparedRun, nnUNetChildVariables
-from ..Environments import userDataDir
+from ..Environments.Environments import userDataDir
 from ..Options import DEVICES, BackendOption, deviceOption
 
 HOME_VARIABLE = "AISEGMENTATION_MOOSE_HOME_DIR"

@@ -4,9 +4,9 @@ import glob
 import os
 
 from ..Backend import Backend, PreparedRun, nnUNetChildVariables
-from ..NnUNetModels import DEFAULT_CHECKPOINT, requireEnsemble, validateModelFolder
+from .NnUNetModels import DEFAULT_CHECKPOINT, requireEnsemble, validateModelFolder
 from ..Options import DEVICES, BackendOption, deviceOption
-from ..NnUNetTrainedModels import resolveModelFolder
+from .NnUNetTrainedModels import resolveModelFolder
 
 
 class NnUNetBackend(Backend):

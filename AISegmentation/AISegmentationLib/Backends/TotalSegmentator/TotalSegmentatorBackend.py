@@ -13,9 +13,9 @@ import os
 import re
 import shutil
 
-from .. import SafeZip
+from ..Child import SafeZip
 from ..Backend import Backend, PreparedRun, nnUNetChildVariables
-from ..Environments import userDataDir
+from ..Environments.Environments import userDataDir
 from ..Options import DEVICES, BackendAction, BackendOption, deviceOption
 
 HOME_VARIABLE = "AISEGMENTATION_TOTALSEG_HOME_DIR"

@@ -10,8 +10,8 @@ import json
 import os
 import re
 
-from ..AtomicWrite import writeText
-from .Environments import userDataDir
+from ...AtomicWrite import writeText
+from ..Environments.Environments import userDataDir
 
 MODELS_VARIABLE = "AISEGMENTATION_MODELS_DIR"
 LIST_FILE = "trained-models.json"

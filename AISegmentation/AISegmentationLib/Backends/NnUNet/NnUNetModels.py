@@ -11,7 +11,7 @@ import re
 import shutil
 from dataclasses import dataclass
 
-from . import SafeZip
+from ..Child import SafeZip
 
 FOLDER_NAME = re.compile(r"^(?P<trainer>[^_][^/\\]*?)__(?P<plans>[^/\\]+?)__(?P<configuration>[^/\\]+)$")
 DEFAULT_CHECKPOINT = "checkpoint_final.pth"

@@ -13,8 +13,8 @@ import re
 import shutil
 import zipfile
 
-from . import SafeZip
-from .Environments import userDataDir
+from ..Child import SafeZip
+from ..Environments.Environments import userDataDir
 
 HOME_VARIABLE = "AISEGMENTATION_MONAI_MODELS_DIR"
 MODEL_FILE = "model.pt"

@@ -29,18 +29,18 @@ import sys
 import time
 
 from . import Installer, TorchSelection
-from .JobRunner import BackgroundJob, ProcessStep
+from ..Jobs.JobRunner import BackgroundJob, ProcessStep
 from .MakeEnvironment import RUNTIME_FILE, environmentPython
-from .ProcessTree import processAlive
+from ..Child.ProcessTree import processAlive
 
 ENVIRONMENTS_VARIABLE = "AISEGMENTATION_ENVIRONMENTS_DIR"
 BASE_PYTHON_VARIABLE = "AISEGMENTATION_BASE_PYTHON"
 THREADS_VARIABLE = "AISEGMENTATION_BACKEND_THREADS"  # compute threads of a backend process (default: all cores)
 STATE_FILE = "aisegmentation-environment.json"
 PROBE_FILE = "aisegmentation-probe.json"
-BACKENDS_DIR = os.path.dirname(os.path.abspath(__file__))
-WORKER_SCRIPT = os.path.join(BACKENDS_DIR, "ChildWorker.py")
-MAKE_SCRIPT = os.path.join(BACKENDS_DIR, "MakeEnvironment.py")
+BACKENDS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKER_SCRIPT = os.path.join(BACKENDS_DIR, "Child", "ChildWorker.py")
+MAKE_SCRIPT = os.path.join(BACKENDS_DIR, "Environments", "MakeEnvironment.py")
 MISSING, INSTALLING, READY, BROKEN = "missing", "installing", "ready", "broken"
 INSTALLERS = ("auto", "uv", "pip")
 # Variables that would make an isolated environment's Python see another installation's packages.
@@ -66,7 +66,7 @@ def _requirementsFiles(requirementsDir=None):
     """{environment name: requirements file}: the registered backends' (each in its folder), or those of a folder
     of ``<name>-requirements.txt`` files."""
     if requirementsDir is None:
-        from .Registry import environmentRequirements  # the registry imports the backends, which import this
+        from ..Registry import environmentRequirements  # the registry imports the backends, which import this
 
         return environmentRequirements()
     suffix = "-requirements.txt"
@@ -301,7 +301,7 @@ class EnvironmentManager:
         if backendName == "environment":
             probeTarget = "environment"
         else:
-            from .Registry import childModuleFor
+            from ..Registry import childModuleFor
 
             probeTarget = childModuleFor(backendName or name)
         if self.status(name) == INSTALLING:

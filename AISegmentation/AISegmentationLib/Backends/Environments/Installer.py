@@ -20,7 +20,7 @@ import os
 import subprocess
 
 from . import PipConfig
-from .ProcessTree import hiddenWindow
+from ..Child.ProcessTree import hiddenWindow
 
 UV_VERSION = "0.13.9"
 TOOLS_FOLDER = ".tools"

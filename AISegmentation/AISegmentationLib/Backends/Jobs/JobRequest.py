@@ -11,9 +11,9 @@ import importlib.util
 import json
 import os
 
-from ..AtomicWrite import writeText
-from .Backend import BackendContext
-from .Environments import READY, WORKER_SCRIPT, childEnvironment, currentPython
+from ...AtomicWrite import writeText
+from ..Backend import BackendContext
+from ..Environments.Environments import READY, WORKER_SCRIPT, childEnvironment, currentPython
 from .JobRunner import ProcessStep
 
 ENVIRONMENT_CHOICES = ("auto", "isolated", "current")

@@ -12,9 +12,9 @@ import logging
 import numpy as np
 import slicer
 
-from .. import Segments
-from ..Boxes import boundingBox, boxSlices
-from ..Geometry import croppedLabelmap, orientedImageFromArray
+from ... import Segments
+from ...Boxes import boundingBox, boxSlices
+from ...Geometry import croppedLabelmap, orientedImageFromArray
 from . import ResultImport
 
 ATTRIBUTE_PREFIX = "AISegmentation."
