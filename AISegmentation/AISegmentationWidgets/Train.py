@@ -12,7 +12,6 @@ class TrainSection(PanelSection):
         """planPresets: the parameter node's choices for trainPlanPreset (nnU-Net's own plan first)."""
         super().__init__(widget)
         self._nnUNetPlan = planPresets[0]
-        self._trainCancelEvent = None
 
     def setup(self):
         self.ui.trainDatasetButton.connect("clicked(bool)", self.onTrainDataset)
@@ -81,28 +80,21 @@ class TrainSection(PanelSection):
                                                                  schedule=fit["scheduleName"]))
 
     def onTrainEvaluate(self):
-        import threading
-
+        """nnU-Net's steps (best configuration, test split) run as a job: progress, log, Cancel; the comparisons,
+        reports and registration follow when it ends (the poller's wait, on this thread: they use the scene)."""
         with slicer.util.tryWithErrorDisplay(_("Evaluation failed."), waitCursor=True):
             self.widget.jobs.requireNoJob()
             p = self._parameterNode
-            self._trainCancelEvent = threading.Event()
-            self.ui.trainLogTextEdit.clear()
-            evaluation = self.logic.evaluateTraining(p.trainProject, p.trainModelName.strip() or None,
-                                                     p.trainConfiguration, progressCallback=self._showTrainProgress,
-                                                     cancelEvent=self._trainCancelEvent)
-            for row in evaluation["perFold"]:
-                self._trainLog(_("Fold {fold} {structure}: Dice {dice:.4f}").format(
-                    fold=row["fold"], structure=row["structure"], dice=row["dice"]))
-            self._trainLog(_("Model '{name}' is in the nnU-Net backend's list; reports in {folder}").format(
-                name=evaluation["modelName"], folder=p.trainProject))
+            job = self.logic.startEvaluateTraining(p.trainProject, p.trainModelName.strip() or None,
+                                                   p.trainConfiguration)
+            self.widget.jobs.start(job, self._onTrainEvaluate, self._trainView())
 
-    def _showTrainProgress(self, percent, message):
-        self.ui.trainProgressBar.setValue(int(percent))
-        self.ui.trainProgressBar.setFormat(f"{message} (%p%)")
-        slicer.app.processEvents()  # Cancel stays clickable
+    def _onTrainEvaluate(self, evaluation):
+        for row in evaluation["perFold"]:
+            self._trainLog(_("Fold {fold} {structure}: Dice {dice:.4f}").format(
+                fold=row["fold"], structure=row["structure"], dice=row["dice"]))
+        self._trainLog(_("Model '{name}' is in the nnU-Net backend's list; reports in {folder}").format(
+            name=evaluation["modelName"], folder=self._parameterNode.trainProject))
 
     def onTrainCancel(self):
-        if self._trainCancelEvent is not None:
-            self._trainCancelEvent.set()
         self.widget.jobs.cancel()

@@ -8,7 +8,7 @@
                                   [--scheduler local|ADDRESS [--workers N] [--tls-ca-file CA --tls-cert CERT
                                   --tls-key KEY]]   (the folds in parallel on a Dask cluster, one per worker)
     aisegmentation train evaluate --project DIR [--model-name NAME] [--export MODEL.zip]
-    aisegmentation train all      --project DIR --manifest CSV_OR_FOLDER [every option above]
+    aisegmentation train all      --project DIR --manifest CSV_OR_FOLDER [every option above, --scheduler too]
 
 Each step is resumable: run it again after Ctrl-C or a crash (training continues from the last epoch's checkpoint).
 The "short-cpu" schedule is a short CPU schedule to try the pipeline, not a model to rely on.
@@ -55,9 +55,8 @@ def _fitArguments(parser, withConfiguration=True):
     parser.add_argument("--epochs", type=int, help="epochs (replaces the schedule's)")
     parser.add_argument("--iterations", type=int, help="iterations per epoch (replaces the schedule's)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    if withConfiguration:
-        addClusterArguments(parser)
-        parser.add_argument("--workers", type=int, help="workers of a local cluster (default: one per fold)")
+    addClusterArguments(parser)  # "local" too: a LocalCluster here
+    parser.add_argument("--workers", type=int, help="workers of a local cluster (default: one per fold)")
 
 
 def _evaluateArguments(parser):
@@ -96,6 +95,15 @@ def _fitOptions(args):
             "iterationsPerEpoch": args.iterations, "device": args.device, "environment": args.environment}
 
 
+def _cluster(logic, args):
+    """The folds on a Dask cluster: --scheduler local, or an address (passing it is the consent for this run; TLS
+    beyond this machine is still required, checked before any step runs)."""
+    if not args.scheduler:
+        return {}
+    address = args.scheduler if args.scheduler == "local" else allowClusterForThisRun(logic, args)
+    return {"scheduler": address, "security": clusterSecurity(args), "workers": args.workers}
+
+
 def _progress(percent, message):
     logging.info("%5.1f %% %s", percent, message)
 
@@ -130,12 +138,8 @@ def runTrain(logic, args):
         _printPlan(training.planTraining(project, _progress, configurations=args.configurations,
                                          planPreset=args.preset, environment=args.environment))
     elif step == "fit":
-        cluster = {}
-        if args.scheduler:
-            address = args.scheduler if args.scheduler == "local" else allowClusterForThisRun(logic, args)
-            cluster = {"scheduler": address, "security": clusterSecurity(args), "workers": args.workers}
         job = training.startFitModel(project, configuration=args.configuration, onEpoch=_printEpoch,
-                                     **_fitOptions(args), **cluster)
+                                     **_fitOptions(args), **_cluster(logic, args))
         for message in job.messages:
             print(f"Warning: {message}", file=sys.stderr, flush=True)
         job.wait(progressCallback=_progress)
@@ -147,8 +151,8 @@ def runTrain(logic, args):
         options.pop("environment")
         evaluation = training.trainModel(project, configuration=args.configurations[0], planPreset=args.preset,
                                          modelName=args.model_name, environment=args.environment,
-                                         progressCallback=_progress, overwrite=args.overwrite,
-                                         **options, **_datasetOptions(args))
+                                         progressCallback=_progress, overwrite=args.overwrite, onEpoch=_printEpoch,
+                                         **options, **_cluster(logic, args), **_datasetOptions(args))
         _printEvaluation(evaluation)
     if step in ("evaluate", "all") and args.export:
         print(f"Exported {training.exportTrainedModel(project, args.export)}")

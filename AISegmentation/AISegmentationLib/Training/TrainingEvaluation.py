@@ -56,18 +56,24 @@ def perFoldSummary(records, configuration, fold):
     return rows
 
 
+def requireValidationPredictions(project, dataset, configuration, folds):
+    """Every fold's validation predictions folder; ValueError naming the first fold without one."""
+    modelFolder = project.modelFolder(dataset["name"], configuration)
+    folders = [os.path.join(modelFolder, f"fold_{fold}", "validation") for fold in folds]
+    for fold, predictions in zip(folds, folders):
+        if not os.path.isdir(predictions):
+            raise ValueError(f"Fold {fold} of {configuration} has no validation predictions ('{predictions}'): run "
+                             "the fit step for it first")
+    return folders
+
+
 def evaluateCrossValidation(runtime, project, dataset, configuration, folds):
     """Our metrics on every fold's validation predictions; the cohort outputs in evaluation/crossvalidation-<c>/.
     Returns (records, per-fold rows, report path)."""
     names = {value: name for name, value in dataset["labels"].items()}
     references = os.path.join(project.rawFolder(dataset["name"]), "labelsTr")
-    modelFolder = project.modelFolder(dataset["name"], configuration)
     records, perFold = [], []
-    for fold in folds:
-        predictions = os.path.join(modelFolder, f"fold_{fold}", "validation")
-        if not os.path.isdir(predictions):
-            raise ValueError(f"Fold {fold} of {configuration} has no validation predictions ('{predictions}'): run "
-                             "the fit step for it first")
+    for fold, predictions in zip(folds, requireValidationPredictions(project, dataset, configuration, folds)):
         foldRecords = comparePredictions(runtime, predictions, references, names, f"fold{fold}-")
         records += foldRecords
         perFold += perFoldSummary(foldRecords, configuration, fold)

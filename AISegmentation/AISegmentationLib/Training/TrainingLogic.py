@@ -35,7 +35,8 @@ class TrainingLogic:
     """See the module docstring."""
 
     FACADE_API = ("trainModel", "buildTrainingDataset", "trainingPlan", "startPlanTraining", "planTraining",
-                  "startFitModel", "fitModel", "evaluateTraining", "exportTrainedModel", "trainingState")
+                  "startFitModel", "fitModel", "startEvaluateTraining", "evaluateTraining", "exportTrainedModel",
+                  "trainingState")
 
     def __init__(self, runtime, environments, loadSegmentation, importLabelmap, requireClusterConsent=None):
         """runtime(), environments(): the facade's runtime and AI EnvironmentManager; loadSegmentation(path, name) and
@@ -240,11 +241,11 @@ class TrainingLogic:
 
     # 4. Evaluate and register --------------------------------------------------------------------------------------
 
-    def evaluateTraining(self, project, modelName=None, configuration="3d_fullres", bestConfiguration=True,
-                         device="auto", environment="auto", progressCallback=None, cancelEvent=None):
-        """Cross-validation predictions evaluated with our comparison engine (cohort tables, plots, report),
-        nnU-Net's find_best_configuration and post-processing decision, the held-out test split predicted and
-        evaluated; the model registered in the nnU-Net backend's list as modelName (default: the dataset's name)."""
+    def startEvaluateTraining(self, project, modelName=None, configuration="3d_fullres", bestConfiguration=True,
+                              device="auto", environment="auto"):
+        """Start the evaluate step (a job): nnU-Net's find_best_configuration and the test split's prediction run as
+        child processes (progress, log, Cancel); wait() then compares the predictions with our engine (the scene's
+        thread: the panel's timer calls it), writes the reports, registers the model and returns the evaluation."""
         project = TrainingProject(project)
         dataset = project.requireStep("dataset", "evaluation")
         fit = project.requireStep("fit", "evaluation")
@@ -252,11 +253,7 @@ class TrainingLogic:
                         and key.split("/")[1] != "all"})
         if not folds:
             raise ValueError(f"No cross-validation fold of {configuration} is trained: run the fit step first")
-        runtime = self._runtime()
-        _records, perFold, cvReport = TrainingEvaluation.evaluateCrossValidation(runtime, project, dataset,
-                                                                                 configuration, folds)
-        evaluation = {"configuration": configuration, "folds": folds, "perFold": perFold,
-                      "reports": {"Cross-validation report": os.path.relpath(cvReport, project.folder)}}
+        TrainingEvaluation.requireValidationPredictions(project, dataset, configuration, folds)
         python, isolated = TrainingJobs.trainingPython(self._environments(), environment)
         steps, workDir = [], TrainingJobs.newWorkDir()
         modelFolder = project.modelFolder(dataset["name"], configuration)
@@ -273,10 +270,21 @@ class TrainingLogic:
                                                              "outputFolder": testPredictions}, python, isolated,
                                                    "Predicting the test split", workDir, 50, 100))
         results = {}
-        if steps:
-            job = TrainingJobs.TrainingJob("Evaluate", steps, cleanup=lambda: shutil.rmtree(workDir, True))
-            job._handleEvent = _collectResults(job, results)
-            job.start().wait(progressCallback=progressCallback or _logProgress, cancelEvent=cancelEvent)
+
+        def finalize(_job):
+            return self._recordEvaluation(project, dataset, fit, configuration, folds, modelName, results,
+                                          testPredictions)
+
+        job = TrainingJobs.trainingJob("Evaluate", steps, workDir, finalize)
+        job._handleEvent = _collectResults(job, results)
+        return job.start()
+
+    def _recordEvaluation(self, project, dataset, fit, configuration, folds, modelName, results, testPredictions):
+        runtime = self._runtime()
+        _records, perFold, cvReport = TrainingEvaluation.evaluateCrossValidation(runtime, project, dataset,
+                                                                                 configuration, folds)
+        evaluation = {"configuration": configuration, "folds": folds, "perFold": perFold,
+                      "reports": {"Cross-validation report": os.path.relpath(cvReport, project.folder)}}
         if "best" in results:
             evaluation["best"] = TrainingEvaluation.bestConfigurationSummary(results["best"])
         if dataset["test"]:
@@ -289,6 +297,7 @@ class TrainingLogic:
             evaluation["test"] = TrainingEvaluation.perFoldSummary(records, configuration, "test")
             evaluation["reports"]["Test-split report"] = os.path.relpath(paths["report"], project.folder)
         name = modelName or dataset["name"]
+        modelFolder = project.modelFolder(dataset["name"], configuration)
         state = project.state()
         cvDice = {row["structure"]: row["dice"] for row in _meanOverFolds(perFold)}
         provenance = {"project": project.folder, "dataset": dataset["name"], "cases": dataset["training"],
@@ -302,6 +311,15 @@ class TrainingLogic:
         TrainingReport.writeTrainingReport(project.folder, state)
         return evaluation
 
+    def evaluateTraining(self, project, modelName=None, configuration="3d_fullres", bestConfiguration=True,
+                         device="auto", environment="auto", progressCallback=None, cancelEvent=None):
+        """Cross-validation predictions evaluated with our comparison engine (cohort tables, plots, report),
+        nnU-Net's find_best_configuration and post-processing decision, the held-out test split predicted and
+        evaluated; the model registered in the nnU-Net backend's list as modelName (default: the dataset's name).
+        startEvaluateTraining(...) and wait: returns the evaluation (also recorded in training.json)."""
+        job = self.startEvaluateTraining(project, modelName, configuration, bestConfiguration, device, environment)
+        return job.wait(progressCallback=progressCallback or _logProgress, cancelEvent=cancelEvent)
+
     @staticmethod
     def exportTrainedModel(project, zipPath, configuration="3d_fullres"):
         """A zip of the trained model that the nnU-Net backend's offline import (importNnUNetModel) accepts."""
@@ -312,9 +330,16 @@ class TrainingLogic:
 
     def trainModel(self, project, cases=None, manifest=None, configuration="3d_fullres", folds=None,
                    schedule="short-cpu", epochs=None, iterationsPerEpoch=None, planPreset=None, device="auto",
-                   modelName=None, environment="auto", progressCallback=None, cancelEvent=None, **datasetOptions):
+                   modelName=None, environment="auto", progressCallback=None, cancelEvent=None, scheduler=None,
+                   security=None, workers=None, onEpoch=None, **datasetOptions):
         """The four steps; a step already done in the project is not done again (give cases / a manifest only for
-        a new project). Returns the evaluate step's record."""
+        a new project); scheduler, security, workers: the folds on a Dask cluster (see startFitModel), its address
+        checked (TLS beyond loopback, consent) before any step runs; onEpoch(record): each epoch of the fit. Returns the
+        evaluate step's record."""
+        if scheduler not in (None, "local"):
+            if self._requireClusterConsent is None:
+                raise ValueError("Training on a Dask cluster by address needs the facade's consent check")
+            scheduler = self._requireClusterConsent(scheduler, security)
         state = TrainingProject(project).state()
         if not state.get("dataset"):
             self.buildTrainingDataset(project, cases, manifest, **datasetOptions)
@@ -323,7 +348,8 @@ class TrainingLogic:
                               planPreset=planPreset, environment=environment)
         self.fitModel(project, progressCallback, cancelEvent, configuration=configuration, folds=folds,
                       schedule=schedule, epochs=epochs, iterationsPerEpoch=iterationsPerEpoch, device=device,
-                      environment=environment)
+                      environment=environment, scheduler=scheduler, security=security, workers=workers,
+                      onEpoch=onEpoch)
         return self.evaluateTraining(project, modelName, configuration, device=device, environment=environment,
                                      progressCallback=progressCallback, cancelEvent=cancelEvent)
 
