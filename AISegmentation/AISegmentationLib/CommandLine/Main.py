@@ -112,6 +112,7 @@ def addMatchArguments(parser):
 
 def buildParser():
     from .Batch import addBatchParser
+    from .Classic import addClassicParsers
     from .InteractiveServer import addInteractiveServerParser
     from .Segment import addSegmentParser
     from .Train import addTrainParser
@@ -170,6 +171,7 @@ def buildParser():
     exporter.add_argument("--output", required=True, help="output label-map image (.nii.gz, .nrrd)")
     addVolumeOptions(exporter)
     addSegmentParser(commands)
+    addClassicParsers(commands)
     addBatchParser(commands)
     addInteractiveServerParser(commands)
     addTrainParser(commands)
@@ -497,7 +499,9 @@ def main(argv=None):
         logic = AISegmentationLogic()
         _raiseSignals(previousHandlers)
         requireWritableOutputs(args)
-        COMMANDS[args.command](logic, args)
+        from .Classic import runClassicCommand
+
+        COMMANDS.get(args.command, runClassicCommand)(logic, args)
     except KeyboardInterrupt:
         _logTraceback(args)
         _error(args, f"interrupted (Ctrl-C); {INTERRUPTED_NOTE}")

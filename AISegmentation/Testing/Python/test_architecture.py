@@ -103,6 +103,39 @@ def test_each_backend_is_one_folder_with_its_three_parts():
         assert "slicer" not in child and "AISegmentationLib" not in child, child
 
 
+def test_each_classic_tool_is_one_registered_folder():
+    """Adding a classic tool touches its folder Classic/<Tool>/, one line of Classic/Registry.py and CMake: every tool
+    folder holds a registered ClassicTool (its declaration beside its run), and every registry line is one folder."""
+    from AISegmentationLib.Classic import Registry
+    from AISegmentationLib.Classic.Tool import NEEDS, ClassicTool
+    from AISegmentationLib.Options import Option
+
+    classicDir = os.path.join(LIB_DIR, "Classic")
+    folders = {name for name in os.listdir(classicDir) if os.path.isdir(os.path.join(classicDir, name)) and
+               name != "__pycache__"}
+    tools = list(Registry.allTools().values())
+    assert len(tools) == len(Registry.TOOLS) >= 4
+    toolFolders = [os.path.dirname(sys.modules[type(tool).__module__].__file__) for tool in tools]
+    assert {os.path.basename(folder) for folder in toolFolders} == folders
+    assert {os.path.dirname(folder) for folder in toolFolders} == {classicDir}
+    for tool in tools:
+        assert isinstance(tool, ClassicTool) and tool.name and tool.title and tool.help, type(tool)
+        assert all(isinstance(option, Option) for option in tool.options), tool.name
+        assert set(tool.needs) <= set(NEEDS), tool.name
+        assert all(callable(getattr(tool, action, None)) for action in tool.actions), tool.name
+
+
+def test_the_option_declaration_is_shared_not_copied():
+    """Backends and classic tools declare options with one class (AISegmentationLib/Options.py)."""
+    from AISegmentationLib import Options
+    from AISegmentationLib.Backends import Options as BackendOptions
+
+    assert BackendOptions.BackendOption is Options.Option
+    assert BackendOptions.validateOptions is Options.validateOptions and BackendOptions.parseText is Options.parseText
+    backendSource = open(os.path.join(LIB_DIR, "Backends", "Options.py"), encoding="utf-8").read()
+    assert "def validateValue" not in backendSource and "class BackendOption" not in backendSource
+
+
 def test_module_file_has_the_five_template_classes():
     tree = ast.parse(open(os.path.join(MODULE_DIR, "AISegmentation.py"), encoding="utf-8").read())
     classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
