@@ -469,6 +469,8 @@ def requireWritableOutputs(args):
     if args.command in ("demo", "batch"):  # an output folder
         requireWritableOutput(os.path.join(args.output, "demo.seg.nrrd" if args.command == "demo" else "cohort.csv"))
         return
+    if getattr(args, "sequence", False):  # segment --sequence: an output folder (CommandLine/SegmentSequence.py)
+        return
     for name in ("output", "labelmap_output", "json", "csv", "dicom_seg_output", "rtstruct_output"):
         path = getattr(args, name, None)
         if path and path != "-":

@@ -20,9 +20,11 @@ import logging
 
 from ..Backends import Registry
 from ..Backends.AILogic import ENVIRONMENT_CHOICES
+from ..Backends.Jobs.ResultExtras import saveExtras
 from ..Backends.Options import parseText
 from ..Consent import ConsentStore
 from .DicomOptions import addDicomOutputArguments, sourceSeries, writeDicomOutputs
+from .SegmentSequence import requireNotSequence, runSegmentSequence
 
 OPTION_PREFIX, ACTION_PREFIX = "option_", "action_"  # argparse destinations of backend options and actions
 
@@ -38,6 +40,12 @@ def _addCommonOptions(parser):
     parser.add_argument("--create-environment", action="store_true",
                         help="create (or repair) the backend's isolated environment first")
     addClusterArguments(parser)
+    parser.add_argument("--sequence", action="store_true",
+                        help="INPUT is a sequence: a 4D NIfTI or a folder of 3D frames (natural order by name); "
+                             "--output is then a folder: one .seg.nrrd per frame, volumes.csv and volumes.png "
+                             "(structure volumes per frame); --scheduler local or an address spreads the frames")
+    parser.add_argument("--workers", type=int, help="with --sequence --scheduler local: Dask worker processes "
+                                                    "(default 2)")
     parser.add_argument("--accept-irregular-spacing", action="store_true",
                         help="load a DICOM series with a missing slice or an uneven slice spacing anyway, resampled "
                              "onto a regular grid (recorded in the volume's provenance); refused by default")
@@ -55,7 +63,7 @@ def addClusterArguments(parser):
 
 def clusterSecurity(args):
     """distributed.security.Security from --tls-ca-file, --tls-cert and --tls-key, or None when none is given."""
-    from ..Cohort.ClusterConnection import makeSecurity
+    from ..Cluster.ClusterConnection import makeSecurity
 
     files = (args.tls_ca_file, args.tls_cert, args.tls_key)
     return makeSecurity(*files) if any(files) else None
@@ -172,6 +180,10 @@ def runSegment(logic, args):
         if value:
             result = logic.runBackendAction(backend, action.name, value)
             print(f"{action.resultTitle or action.name}: {', '.join(map(str, result))}")
+    if args.sequence:
+        return _runSequence(logic, args)
+    for path in args.volumes:
+        requireNotSequence(path)
     volumes = [logic.loadVolume(path, acceptIrregularSpacing=args.accept_irregular_spacing) for path in args.volumes]
     series = sourceSeries(args, args.volumes[0])
     segmentation = logic.loadSegmentation(args.segmentation, sourceSeries=series) if args.segmentation else None
@@ -183,6 +195,8 @@ def runSegment(logic, args):
     segmentation = _waitForJob(job)
     writeDicomOutputs(logic, args, segmentation, args.volumes[0])  # first: a refusal leaves nothing written
     print(f"Segmentation: {logic.saveSegmentation(segmentation, args.output)}")
+    for path in saveExtras(segmentation, args.output):  # e.g. a statistics table, probability volumes
+        print(f"Also: {path}")
     if args.labelmap_output:
         print(f"Label map: {logic.exportLabelmap(segmentation, volumes[0], args.labelmap_output)[0]}")
     print(f"{segmentation.GetAttribute('AISegmentation.backend')} on "
@@ -192,3 +206,13 @@ def runSegment(logic, args):
         print(f"Ran on {segmentation.GetAttribute('AISegmentation.environment')}")
     for row in logic.segmentStatistics(segmentation, volumes[0]):
         print(f"  {row['segment']:<24} {row['voxels']:>10} voxels {row['volumeMl']:>12.2f} mL")
+
+
+def _runSequence(logic, args):
+    """segment BACKEND INPUT --sequence (CommandLine/SegmentSequence.py); --scheduler local: a LocalCluster here."""
+    cluster = {}
+    if args.scheduler == "local":
+        cluster = {"cluster": "local", "workers": args.workers}
+    elif args.scheduler:
+        cluster = {"cluster": allowClusterForThisRun(logic, args), "clusterSecurity": clusterSecurity(args)}
+    return runSegmentSequence(logic, args, backendOptions(logic, args), cluster, _waitForJob)

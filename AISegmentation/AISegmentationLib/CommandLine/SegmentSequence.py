@@ -11,7 +11,7 @@ import shutil
 import tempfile
 
 from ..AtomicWrite import requireWritableOutput
-from ..Backends.Sequences.SequenceFiles import loadSequenceFiles
+from ..Backends.Sequences.SequenceFiles import fourDFrameCount, loadSequenceFiles
 from ..Backends.Sequences.SequenceOutputs import plotVolumes, writeVolumeCsv
 
 TABLE_NAME, PLOT_NAME = "volumes.csv", "volumes.png"
@@ -31,11 +31,19 @@ def requireSequenceArguments(args):
     return output
 
 
+def requireNotSequence(path):
+    """ValueError for a 4D NIfTI given as one volume: only its first frame would be segmented."""
+    frames = fourDFrameCount(path)
+    if frames:
+        raise ValueError(f"'{path}' is a 4D image of {frames} frames: add --sequence (and an output folder) to "
+                         "segment every frame")
+
+
 def _uniqueNames(names):
     return names if len(set(names)) == len(names) else [f"{number:04d}_{name}" for number, name in enumerate(names)]
 
 
-def runSegmentSequence(logic, args, options, cluster, progress, waitForJob):
+def runSegmentSequence(logic, args, options, cluster, waitForJob):
     """Segment every frame; cluster: {} or {"cluster": address or "local", "clusterSecurity", "workers"};
     waitForJob(job) waits and cancels the job on Ctrl-C / SIGTERM."""
     output = requireSequenceArguments(args)
