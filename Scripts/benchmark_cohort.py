@@ -31,7 +31,7 @@ def _noOp(index):
 def _timeNoOpTasks(client, count):
     from distributed import as_completed
 
-    from AISegmentationLib.Cohort.ClusterConnection import resourcesFor
+    from AISegmentationLib.Cluster.ClusterConnection import resourcesFor
 
     start = time.perf_counter()
     futures = [client.submit(_noOp, index, key=f"noop-{index}-{time.time_ns()}", resources=resourcesFor("cpu"),
@@ -62,8 +62,9 @@ def main():
     from DevTools import TinyModels
     from DevTools.SyntheticCohort import phantomModelOptions, writeManifest, writePhantomCohort
 
-    from AISegmentationLib.Cohort import ClusterConnection, CohortRunner
-    from AISegmentationLib.Cohort.Manifest import readManifest
+    from AISegmentationLib.Cluster import ClusterConnection
+    from AISegmentationLib.Cohort import CohortRunner
+    from AISegmentationLib.Manifest import readManifest
     from AISegmentationLib.Logic import AISegmentationLogic
     from AISegmentationLib.Runtime import getRuntime
 

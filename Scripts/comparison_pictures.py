@@ -20,7 +20,7 @@ LIVER = "Label 5"
 
 
 def makePictures(output):
-    from AISegmentationLib.Demo.ComparisonPictures import renderDistanceMap, renderErrorMap
+    from AISegmentationLib.Pictures.ComparisonPictures import renderDistanceMap, renderErrorMap
     from AISegmentationLib.Logic import AISegmentationLogic
     from AISegmentationLib.SampleData import fetchSampleFile
 

@@ -19,7 +19,6 @@ from .Classic.ToolJob import ClassicToolJob
 from .Comparison import ComparisonMaps, LabelmapComparison, SegmentComparison, SegmentComparisonMRML
 from .Backends.AILogic import AILogic
 from .Backends.Sequences.SequenceRun import SequenceRun
-from .Cohort.CohortLogic import CohortLogic
 from .Delegation import delegate
 from .Dicom.DicomLogic import DicomLogic, dicomSegmentationKind
 from .Dicom.PacsLogic import PacsLogic
@@ -44,10 +43,8 @@ class AISegmentationLogic:
         self.ai = AILogic(lambda: self.scene, lambda: self.segmentEditor, self.createSegmentation)
         self.interactive = InteractiveLogic(lambda: self.segmentEditor)
         self.localServer = LocalServerLogic(self.interactive)
-        self.cohort = CohortLogic(self.loadVolume, self.estimateBackendMemory, self.backendOptions,
-                                  lambda node: self.scene.RemoveNode(node), self.ai.requireClusterConsent)
         self.dicom = DicomLogic(lambda: self.runtime)
-        self.pacs = PacsLogic(self.cohort.runCohort, self.cohort.readCohortManifest)
+        self.pacs = PacsLogic()
         self.training = TrainingLogic(lambda: self.runtime, lambda: self.aiEnvironments, self.loadSegmentation,
                                       self.importLabelmap, self.ai.requireClusterConsent)
         self._previewNodeId = None
@@ -445,7 +442,6 @@ class AISegmentationLogic:
 delegate(AISegmentationLogic, "ai", AILogic)
 delegate(AISegmentationLogic, "interactive", InteractiveLogic)
 delegate(AISegmentationLogic, "localServer", LocalServerLogic)
-delegate(AISegmentationLogic, "cohort", CohortLogic)
 delegate(AISegmentationLogic, "dicom", DicomLogic)
 delegate(AISegmentationLogic, "pacs", PacsLogic)
 delegate(AISegmentationLogic, "training", TrainingLogic)

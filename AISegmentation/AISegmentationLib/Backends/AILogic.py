@@ -25,7 +25,7 @@ Non-blocking (GUI, polled from a QTimer; no Qt here)::
 
 On a Dask cluster (the same job interface; see RemoteJob.py and RemoteWorker.py)::
 
-    security = makeSecurity("ca.pem", "client-cert.pem", "client-key.pem")   # Cohort/ClusterConnection.py
+    security = makeSecurity("ca.pem", "client-cert.pem", "client-key.pem")   # Cluster/ClusterConnection.py
     segmentation = logic.runBackend("nnunet", volume, cluster="tls://gpu-server:8786", clusterSecurity=security,
                                     modelFolders=[model], device="cuda")
 
@@ -191,7 +191,7 @@ class AILogic:
         the segmentation to write into (segments of the same names are replaced; default: a new one). environment:
         "auto" (isolated when ready, else current), "isolated", "current" or a Python executable (on the worker for
         a cluster run). cluster: a Dask scheduler address ("tls://host:8786") to run on instead of this computer;
-        clusterSecurity: its distributed.security.Security (Cohort.ClusterConnection.makeSecurity), required beyond
+        clusterSecurity: its distributed.security.Security (Cluster.ClusterConnection.makeSecurity), required beyond
         loopback. options: those of backendOptions(name), checked against their declarations (type, choices, range)
         before anything runs.
         """
@@ -359,7 +359,7 @@ class AILogic:
 
     @staticmethod
     def _remoteJob(backend, prepared, environment, remote, inputs, context, finish):
-        from .RemoteJob import RemoteJob
+        from ..Cluster.RemoteJob import RemoteJob
 
         def receive(result):
             """The worker's files where the request names them, for the same import as a local result."""
@@ -379,7 +379,7 @@ class AILogic:
         """distributed.security.Security (TLS required) from a folder holding ca.pem (the CA that signed the
         scheduler's certificate), cert.pem and key.pem (this client's certificate and key); ValueError naming each
         missing file."""
-        from ..Cohort.ClusterConnection import makeSecurity
+        from ..Cluster.ClusterConnection import makeSecurity
 
         _requireDistributed()
         folder = os.fspath(tlsFolder)
@@ -409,7 +409,7 @@ class AILogic:
     def requireClusterConsent(self, address, security):
         """The address, once it is safe (TLS beyond loopback) and agreed to (the consent store or
         clusterConsentCallback); ValueError before anything is sent. Used for one case and for cohorts alike."""
-        from ..Cohort.ClusterConnection import isLoopbackAddress, requireSecureAddress
+        from ..Cluster.ClusterConnection import isLoopbackAddress, requireSecureAddress
 
         address = requireSecureAddress(_clusterAddress(address), security)
         callback = self.clusterConsentCallback
@@ -429,7 +429,7 @@ def _requireDistributed():
 
 def _clusterAddress(address):
     """A scheduler address as consent stores it (stripped; ValueError when it is not one)."""
-    from ..Cohort.ClusterConnection import isLoopbackAddress
+    from ..Cluster.ClusterConnection import isLoopbackAddress
 
     _requireDistributed()
     isLoopbackAddress(address)  # ValueError for what is not a scheduler address

@@ -3,7 +3,7 @@
 After the compare step, the structure that both sides have with the lowest Dice is taken on the case's volume
 grid (reference and compared mask, one segment each, so that only that surface is built), its compared surface is
 coloured by the signed distance to the reference surface (Comparison/ComparisonMaps.py) and drawn to a PNG
-(Demo/ComparisonPictures.py). The report shows it in the case's section, cases worst first.
+(Pictures/ComparisonPictures.py). The report shows it in the case's section, cases worst first.
 """
 
 import math
@@ -35,7 +35,7 @@ def _mask(node, segmentName, volumeNode):
 def drawWorstDistanceMap(logic, volumeNode, referenceNode, comparedNode, metrics, path):
     """Draw the worst structure's distance map to path; returns (path, metric row), or (None, None) when no
     structure is on both sides. The temporary nodes are removed."""
-    from ..Demo.ComparisonPictures import renderDistanceMap
+    from ..Pictures.ComparisonPictures import renderDistanceMap
 
     row = worstStructure(metrics)
     if row is None:

@@ -325,7 +325,7 @@ def _runSteps(logic, case, folder, outputDir, steps, backend, options, environme
         except ValueError as error:  # e.g. a source series without UIDs: the other outputs are still worth keeping
             record["warnings"].append(f"no DICOM SEG: {error}")
     watcher.check()
-    from ..Demo.Overview import segmentationOverview
+    from ..Pictures.Overview import segmentationOverview
 
     try:
         outputs["overview"] = _relative(outputDir, segmentationOverview(

@@ -1,6 +1,8 @@
-"""Cohort runs: the area logic the facade (Logic.py) composes, as it composes AILogic.
+"""Cohort runs: a client of the Logic, as the command line is (the facade does not compose it).
 
-    result = logic.runCohort("cohort.csv", "out/", steps=("segment", "compare", "volumes"), backend="nnunet",
+    from AISegmentationLib.Cohort.CohortLogic import CohortLogic
+    cohort = CohortLogic(logic)
+    result = cohort.runCohort("cohort.csv", "out/", steps=("segment", "compare", "volumes"), backend="nnunet",
                              backendOptions={"modelFolders": [model], "device": "cpu"})
     result.counts, result.outputs["report"], [r["error"] for r in result.failedCases]
 
@@ -15,28 +17,34 @@ import contextlib
 import logging
 import os
 
-from . import CaseTask, ClusterConnection, CohortRunner, Manifest
+from . import CaseTask, CohortRunner
+from .. import Manifest
+from ..Cluster import ClusterConnection
 
 
 class CohortLogic:
-    """Cohort runs for the facade; see the module docstring."""
+    """Cohort runs on a Logic (AISegmentationLogic); see the module docstring."""
 
-    #: what the facade (AISegmentationLogic) offers of this area, under the same names
-    FACADE_API = ("readCohortManifest", "runCohort")
+    def __init__(self, logic):
+        """logic: the facade whose loadVolume, estimateBackendMemory, backendOptions, scene and
+        requireClusterConsent (TLS beyond loopback and the user's consent to send images there, as for one case)
+        this uses; the workers make their own."""
+        self.logic = logic
+        self._requireClusterConsent = logic.ai.requireClusterConsent
+        self._loadVolume = logic.loadVolume
+        self._estimateBackendMemory = logic.estimateBackendMemory
+        self._backendOptions = logic.backendOptions
+        self._removeNode = lambda node: logic.scene.RemoveNode(node)
 
-    def __init__(self, loadVolume, estimateBackendMemory, backendOptions, removeNode, requireClusterConsent):
-        """loadVolume(path), estimateBackendMemory(name, volumes, **options), backendOptions(name) (declarations),
-        removeNode(node), requireClusterConsent(address, security) (TLS beyond loopback and the user's consent to
-        send images there, as for one case): the facade's."""
-        self._requireClusterConsent = requireClusterConsent
-        self._loadVolume = loadVolume
-        self._estimateBackendMemory = estimateBackendMemory
-        self._backendOptions = backendOptions
-        self._removeNode = removeNode
+    def runPacsCohort(self, server, outputDir, **options):
+        """A cohort of PACS series (Dicom/PacsLogic.py: retrieve, run, store back) through this cohort's runCohort;
+        server: logic.connectDicomWeb(url, ...). Returns a PacsResult."""
+        return self.logic.pacs.runPacsCohort(server, outputDir, runCohort=self.runCohort,
+                                             readManifest=self.readCohortManifest, **options)
 
     @staticmethod
     def readCohortManifest(source):
-        """The cases of a CSV manifest or a folder (see Cohort/Manifest.py); ValueError when malformed."""
+        """The cases of a CSV manifest or a folder (see Manifest.py); ValueError when malformed."""
         return Manifest.readManifest(source)
 
     def runCohort(self, manifest, outputDir, steps=CaseTask.STEPS, backend=None, backendOptions=None,

@@ -22,7 +22,7 @@ import threading
 import time
 
 from . import CaseTask
-from .ClusterConnection import ALLOWED_FAILURES, resourcesFor
+from ..Cluster.ClusterConnection import ALLOWED_FAILURES, resourcesFor
 from ..SampleData import fileSha256
 
 POLL_SECONDS = 0.2

@@ -16,6 +16,7 @@ import sys
 
 from ..Backends import Registry
 from ..Backends.AILogic import ENVIRONMENT_CHOICES
+from ..Cohort.CohortLogic import CohortLogic
 from .DicomOptions import PacsBatch, addDicomWebArguments
 from .Segment import OPTION_PREFIX, addClusterArguments, addOptionArgument, allowClusterForThisRun, clusterSecurity
 
@@ -124,7 +125,7 @@ def runBatch(logic, args):
         options = {option.name: getattr(args, OPTION_PREFIX + option.name)
                    for option in logic.backendOptions(args.backend)}
     pacs = PacsBatch(logic, args) if args.dicomweb else None
-    runCohortOrPacs = pacs.run if pacs else logic.runCohort
+    runCohortOrPacs = pacs.run if pacs else CohortLogic(logic).runCohort
     progress = ProgressLine()
     try:
         result = runCohortOrPacs(args.manifest or None, args.output, steps=args.steps, backend=args.backend,

@@ -9,6 +9,8 @@
 
 import os
 
+from ..Cohort.CohortLogic import CohortLogic
+
 OUTPUT_ARGUMENTS = ("dicom_seg_output", "rtstruct_output")
 
 
@@ -72,7 +74,7 @@ def addDicomWebArguments(parser):
 
 
 class PacsBatch:
-    """batch --dicomweb: the cohort through Logic.runPacsCohort, its transfers printed after the summary."""
+    """batch --dicomweb: the cohort through CohortLogic.runPacsCohort, its transfers printed after the summary."""
 
     def __init__(self, logic, args):
         from ..Consent import ConsentStore
@@ -89,7 +91,7 @@ class PacsBatch:
 
     def run(self, manifest, outputDir, **options):
         args = self.args
-        self.result = self.logic.runPacsCohort(self.server, outputDir, studies=args.study,
+        self.result = CohortLogic(self.logic).runPacsCohort(self.server, outputDir, studies=args.study,
                                                series=args.dicomweb_series, manifest=manifest,
                                                storeSeg=not args.no_store, storeRtStruct=args.store_rtstruct
                                                and not args.no_store, keepRetrieved=args.keep_retrieved, **options)

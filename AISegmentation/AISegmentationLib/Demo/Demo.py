@@ -12,7 +12,7 @@ import time
 
 import slicer
 
-from . import Overview
+from ..Pictures import Overview
 from .. import SampleData
 from ..Comparison import SegmentComparison
 from ..AtomicWrite import prepareOutputFolder

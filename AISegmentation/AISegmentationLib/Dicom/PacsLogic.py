@@ -1,7 +1,7 @@
 """Cohorts from and back to a PACS over DICOMweb: the area logic the facade (Logic.py) composes.
 
     server = logic.connectDicomWeb("https://pacs.example.org/dicom-web", credentialsFile="pacs.json")
-    result = logic.runPacsCohort(server, "out/", studies=[studyUid], backend="nnunet", backendOptions={...})
+    result = CohortLogic(logic).runPacsCohort(server, "out/", studies=[studyUid], backend="nnunet", backendOptions={...})
     result.cohort.counts, result.transfers  # [{"case", "study", "series", "retrieveSeconds", "stored", "error"}]
 
 Cases: every CT / MR / PET series of each study in `studies`, each "STUDY/SERIES" in `series`, and the rows of a
@@ -47,12 +47,9 @@ class PacsLogic:
 
     #: what the facade (AISegmentationLogic) offers of this area, under the same names
     FACADE_API = ("dicomWebConsentCallback", "setDicomWebConsentStore", "allowDicomWeb", "revokeDicomWeb",
-                  "connectDicomWeb", "runPacsCohort")
+                  "connectDicomWeb")
 
-    def __init__(self, runCohort, readManifest):
-        """runCohort(cases, outputDir, **options) and readManifest(path): the facade's (CohortLogic)."""
-        self._runCohort = runCohort
-        self._readManifest = readManifest
+    def __init__(self):
         self._consentStore = None
         #: callback(origin) -> bool asked before the first image goes to a server beyond this machine
         self.dicomWebConsentCallback = None
@@ -90,15 +87,19 @@ class PacsLogic:
         return DicomWebServer(url, credentialsFile=credentialsFile, caBundle=caBundle, **options)
 
     def runPacsCohort(self, server, outputDir, studies=(), series=(), manifest=None, storeSeg=True,
-                      storeRtStruct=False, keepRetrieved=False, **cohortOptions):
-        """Retrieve, run the cohort (CohortLogic.runCohort's options), store back; returns a PacsResult."""
+                      storeRtStruct=False, keepRetrieved=False, runCohort=None, readManifest=None, **cohortOptions):
+        """Retrieve, run the cohort (CohortLogic.runCohort's options), store back; returns a PacsResult.
+        runCohort(cases, outputDir, **options) and readManifest(path) are the cohort's: call this as
+        CohortLogic(logic).runPacsCohort(server, outputDir, ...), which passes them."""
+        if runCohort is None or readManifest is None:
+            raise ValueError("A PACS cohort runs through the cohort: CohortLogic(logic).runPacsCohort(server, ...)")
         if not isinstance(server, DicomWebServer):
             raise ValueError("Connect to the DICOMweb server first: server = logic.connectDicomWeb(url, ...)")
         if not outputDir:
             raise ValueError("No output folder given for the cohort")
         outputDir = os.path.abspath(os.fspath(outputDir))
         transfers, cases = [], []
-        localCases = self._readManifest(manifest) if manifest else []
+        localCases = readManifest(manifest) if manifest else []
         for entry in localCases:
             image = entry["images"][0] if entry["images"] else ""
             if len(entry["images"]) == 1 and image.startswith(DICOMWEB_PREFIX):
@@ -135,7 +136,7 @@ class PacsLogic:
                 entry["dicom"] = True
                 ready.append(entry)
                 pacsCases[entry["case"]] = transfer
-            result = self._runCohort(ready + localCases, outputDir, **cohortOptions) if ready or localCases \
+            result = runCohort(ready + localCases, outputDir, **cohortOptions) if ready or localCases \
                 else None
             if result is not None and (storeSeg or storeRtStruct):
                 self._storeResults(server, result, outputDir, pacsCases, storeSeg, storeRtStruct)
@@ -198,7 +199,7 @@ def _resultFiles(record, outputDir, transfer, storeSeg, storeRtStruct):
 
 
 def _case(seriesUid):
-    from ..Cohort.Manifest import case
+    from ..Manifest import case
 
     return case(seriesUid, [], where=f"series {seriesUid}")
 

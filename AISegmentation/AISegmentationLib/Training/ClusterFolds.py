@@ -1,9 +1,9 @@
-"""Folds in parallel on a Dask cluster (the cohort feature's, Cohort/ClusterConnection.py): one fold per worker.
+"""Folds in parallel on a Dask cluster (the cohort feature's, Cluster/ClusterConnection.py): one fold per worker.
 
 :class:`ClusterFitJob` is a TrainingJob (progress, log, ``epochs``, ``onEpoch``, Cancel, ``wait``) whose thread
 opens a LocalCluster on this computer (``scheduler="local"``: one worker per fold) or uses the scheduler at an
 address (TLS beyond loopback and the user's consent, checked by the caller), then runs one :class:`FoldJob` per
-fold: a RemoteJob (Backends/RemoteJob.py) whose task is :func:`fitFoldOnWorker`, with ``resources={"GPU": 1}`` when
+fold: a RemoteJob (Cluster/RemoteJob.py) whose task is :func:`fitFoldOnWorker`, with ``resources={"GPU": 1}`` when
 the device is "cuda" so that each fold takes a GPU worker of its own. On the worker the fold runs as here (the same
 ChildTraining step in the worker's nnU-Net environment, RemoteWorker.runJobOnWorker) and its epochs come back as
 events. The workers write into the project folder itself: on a cluster of other machines it must be on a file
@@ -13,8 +13,8 @@ system they share, at the same path.
 import logging
 import time
 
-from ..Backends.RemoteJob import RemoteJob, workerFunction
-from ..Cohort import ClusterConnection
+from ..Cluster.RemoteJob import RemoteJob, workerFunction
+from ..Cluster import ClusterConnection
 from . import TrainingJobs
 from .TrainingProject import TrainingProject
 
@@ -123,7 +123,7 @@ def fitFoldOnWorker(projectFolder, options, environment, topic, cancelEventName)
     """Train one fold on this Dask worker (the worker's nnU-Net environment: `environment` as it sees it), sending
     its epochs, progress and log on `topic`; returns {"childResult", "messages", "epochs"}."""
     from ..Backends.Environments.Environments import EnvironmentManager
-    from ..Backends.RemoteWorker import runJobOnWorker
+    from ..Cluster.RemoteWorker import runJobOnWorker
 
     project = TrainingProject(projectFolder)
     python, isolated = TrainingJobs.trainingPython(EnvironmentManager(), environment)

@@ -1,5 +1,5 @@
 """The cases of a training dataset, from what a clinician has: volumes and segmentations in the scene, a cohort
-manifest (``case,image,reference`` as for ``batch``) or a folder (Cohort/Manifest.py's conventions).
+manifest (``case,image,reference`` as for ``batch``) or a folder (Manifest.py's conventions).
 
 Every source becomes the same :class:`TrainingCase` list (volume nodes per channel + a segmentation node), so the
 checks and the writing are one code path (DatasetBuilder). Files are loaded into the scene; the caller removes what
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..Cohort.Manifest import readManifest, requireCaseId
+from ..Manifest import readManifest, requireCaseId
 from ..SegmentationIO import labelNamesPath
 from ..VolumeIO import _nodeIds, loadVolume, removeNodesAddedSince
 

@@ -6,7 +6,10 @@ import os
 
 import pytest
 
-from AISegmentationLib.Cohort import CaseTask, ClusterConnection, Manifest
+from AISegmentationLib.Cluster import ClusterConnection
+from AISegmentationLib import Manifest
+from AISegmentationLib.Cohort import CaseTask
+from AISegmentationLib.Cohort.CohortLogic import CohortLogic
 
 
 def _write(path, text):
@@ -129,9 +132,9 @@ def test_a_cohort_goes_beyond_this_computer_only_after_consent(logic, tmp_path):
     logic.clusterConsentCallback = lambda address: asked.append(address) or False  # the user says no
     cases = [Manifest.case("a", [image])]
     with pytest.raises(ValueError, match=r"sent to the Dask cluster at tls://192\.0\.2\.10:8786.*not agreed"):
-        logic.runCohort(cases, str(tmp_path / "out"), steps=("volumes",), scheduler="tls://192.0.2.10:8786",
+        CohortLogic(logic).runCohort(cases, str(tmp_path / "out"), steps=("volumes",), scheduler="tls://192.0.2.10:8786",
                         security=security)
     assert asked == ["tls://192.0.2.10:8786"] and not os.path.exists(tmp_path / "out")
     with pytest.raises(ValueError, match="over tcp: a scheduler beyond this machine must be reached over TLS"):
-        logic.runCohort(cases, str(tmp_path / "out"), steps=("volumes",), scheduler="tcp://192.0.2.10:8786")
+        CohortLogic(logic).runCohort(cases, str(tmp_path / "out"), steps=("volumes",), scheduler="tcp://192.0.2.10:8786")
     assert asked == ["tls://192.0.2.10:8786"]  # refused before anyone is asked

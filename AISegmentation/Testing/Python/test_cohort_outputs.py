@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from AISegmentationLib.Cohort import CohortPlots, CohortReport, CohortTable
-from AISegmentationLib.Demo.Overview import renderOverview
+from AISegmentationLib.Pictures.Overview import renderOverview
 
 SCRIPT_CASE = "<script>alert('x')</script>"
 ERROR = "Could not read 'case 4.nii.gz': unsupported or corrupt file <b>"

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from AISegmentationLib.AtomicWrite import TEMPORARY_MARKER
-from AISegmentationLib.Cohort import CaseTask, CohortRunner, CohortTable, Manifest
+from AISegmentationLib import Manifest
+from AISegmentationLib.Cohort import CaseTask, CohortRunner, CohortTable
+from AISegmentationLib.Cohort.CohortLogic import CohortLogic
 
 FORMULAS = ['=HYPERLINK("http://example.invalid/?x","click")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A2)",
             "\tTAB", "\rCR"]
@@ -104,7 +106,7 @@ def test_a_planted_link_as_case_folder_is_refused_and_nothing_is_written_through
     os.rmdir(tmp_path / "out" / "cases")
     os.symlink(elsewhere, tmp_path / "out" / "cases")  # the cases folder itself
     with pytest.raises(ValueError, match="is a link or not a folder"):
-        logic.runCohort([predictionCase], str(tmp_path / "out"), steps=("volumes",))
+        CohortLogic(logic).runCohort([predictionCase], str(tmp_path / "out"), steps=("volumes",))
     assert os.listdir(elsewhere) == []
 
 
@@ -116,7 +118,7 @@ def test_case_ids_equal_ignoring_case_are_refused(logic, tmp_path, sampleFile):
         Manifest.readManifest(str(manifest))
     cases = [Manifest.case("Case1", [image]), Manifest.case("case1", [image])]
     with pytest.raises(ValueError, match="'Case1' and 'case1' differ only in upper and lower case"):
-        logic.runCohort(cases, str(tmp_path / "out"), steps=("volumes",))
+        CohortLogic(logic).runCohort(cases, str(tmp_path / "out"), steps=("volumes",))
     assert not (tmp_path / "out").exists()
 
 
@@ -163,7 +165,7 @@ def test_a_cuda_case_on_a_local_cluster_without_gpu_is_refused_before_starting(l
 
     def run():
         try:
-            outcome["result"] = logic.runCohort(cases, str(tmp_path / "out"), steps=("segment",), backend="nnunet",
+            outcome["result"] = CohortLogic(logic).runCohort(cases, str(tmp_path / "out"), steps=("segment",), backend="nnunet",
                                                 backendOptions={"modelFolders": [str(tmp_path / "model")],
                                                                 "device": "cpu"},
                                                 workers=1, cancelEvent=cancel)

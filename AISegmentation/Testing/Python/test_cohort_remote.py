@@ -14,7 +14,8 @@ from DevTools.SyntheticCohort import phantomModelOptions, writeManifest, writePh
 from DevTools.TinyModels import nnunetEnvironment, tinyModels  # noqa: F401 - fixtures
 
 from AISegmentationLib.AtomicWrite import isTemporaryName
-from AISegmentationLib.Cohort import ClusterConnection
+from AISegmentationLib.Cluster import ClusterConnection
+from AISegmentationLib.Cohort.CohortLogic import CohortLogic
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,7 @@ def test_scheduler_and_worker_processes_receive_a_cohort_over_tls(logic, tinyMod
         finally:
             client.close()
         manifest = writeManifest(tmp_path / "cohort.csv", writePhantomCohort(logic, tmp_path, 1))
-        result = logic.runCohort(manifest, str(tmp_path / "out"), backend="nnunet",
+        result = CohortLogic(logic).runCohort(manifest, str(tmp_path / "out"), backend="nnunet",
                                  backendOptions=phantomModelOptions(tinyModels), scheduler=address, security=security)
         assert result.counts["done"] == 1, [r.get("error") for r in result.records]
         assert {int(record["worker"].split(":")[-1]) for record in result.records} <= workerPids
@@ -43,10 +44,10 @@ def test_scheduler_and_worker_processes_receive_a_cohort_over_tls(logic, tinyMod
         assert all(float(row["dice"]) >= 0.9 for record in result.records for row in record["metrics"])
 
         with pytest.raises(ValueError, match="over tcp: a scheduler beyond this machine must be reached over TLS"):
-            logic.runCohort(manifest, str(tmp_path / "refused"), backend="nnunet",
+            CohortLogic(logic).runCohort(manifest, str(tmp_path / "refused"), backend="nnunet",
                             backendOptions=phantomModelOptions(tinyModels), scheduler="tcp://192.0.2.10:8786")
         with pytest.raises(ValueError, match="needs TLS settings"):
-            logic.runCohort(manifest, str(tmp_path / "refused"), backend="nnunet",
+            CohortLogic(logic).runCohort(manifest, str(tmp_path / "refused"), backend="nnunet",
                             backendOptions=phantomModelOptions(tinyModels), scheduler="tls://192.0.2.10:8786")
         assert not os.path.exists(tmp_path / "refused")  # refused before anything was written
         plain = address.replace("tls://", "tcp://")

@@ -17,7 +17,9 @@ from DevTools.SyntheticCohort import PHANTOM_NAMES, phantomModelOptions, writeMa
 from DevTools.TinyModels import nnunetEnvironment, tinyModels  # noqa: F401 - fixtures
 
 from AISegmentationLib.AtomicWrite import isTemporaryName
-from AISegmentationLib.Cohort import CaseTask, ClusterConnection, CohortRunner
+from AISegmentationLib.Cluster import ClusterConnection
+from AISegmentationLib.Cohort import CaseTask, CohortRunner
+from AISegmentationLib.Cohort.CohortLogic import CohortLogic
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +65,7 @@ def test_cohort_phantoms_real_ct_corrupt_case_report_resume_and_redo(logic, tiny
     options = phantomModelOptions(tinyModels)
     progress = []
     started = time.time()
-    result = logic.runCohort(str(manifest), str(output), backend="nnunet", backendOptions=options, workers=2,
+    result = CohortLogic(logic).runCohort(str(manifest), str(output), backend="nnunet", backendOptions=options, workers=2,
                              progressCallback=progress.append)
     firstSeconds = time.time() - started
     print(f"\nfirst run: 10 cases in {firstSeconds:.1f} s")
@@ -109,7 +111,7 @@ def test_cohort_phantoms_real_ct_corrupt_case_report_resume_and_redo(logic, tiny
     assert not _temporaryLeftovers(output)
 
     started = time.time()
-    again = logic.runCohort(str(manifest), str(output), backend="nnunet", backendOptions=options, workers=2)
+    again = CohortLogic(logic).runCohort(str(manifest), str(output), backend="nnunet", backendOptions=options, workers=2)
     print(f"rerun: {time.time() - started:.1f} s, {again.counts}")
     assert again.counts == {"done": 0, "failed": 1, "skipped": 9, "cancelled": 0, "total": 10}
     assert _records(output)["phantom003"] == records["phantom003"]  # not run again: same record, same timing
@@ -117,12 +119,12 @@ def test_cohort_phantoms_real_ct_corrupt_case_report_resume_and_redo(logic, tiny
 
     altered = output / records["phantom003"]["outputs"]["labelmap"]
     shutil.copyfile(output / records["phantom004"]["outputs"]["labelmap"], altered)
-    redo = logic.runCohort(str(manifest), str(output), backend="nnunet", backendOptions=options, workers=2)
+    redo = CohortLogic(logic).runCohort(str(manifest), str(output), backend="nnunet", backendOptions=options, workers=2)
     assert redo.counts == {"done": 1, "failed": 1, "skipped": 8, "cancelled": 0, "total": 10}
     redone = _records(output)["phantom003"]
     assert redone["worker"] != records["phantom003"]["worker"] or redone["seconds"] != records["phantom003"]["seconds"]
     assert CohortRunner.finishedRecord(str(output), {"case": "phantom003"}, redone["configuration"]) is not None
-    cases = logic.readCohortManifest(str(manifest))
+    cases = CohortLogic(logic).readCohortManifest(str(manifest))
     for steps, changedOptions in ((("segment", "volumes"), options), (CaseTask.STEPS, dict(options, stepSize=0.75))):
         reused, toRun = CohortRunner.planCases(cases, str(output), steps, "nnunet", changedOptions)
         assert not reused and len(toRun) == 10  # other steps or options: a different configuration, redone
@@ -164,7 +166,7 @@ def _killWorkerRunningACase(client):
 
 
 def test_killed_worker_case_is_retried_and_every_case_finishes_without_partial_files(logic, tinyModels, tmp_path):
-    from AISegmentationLib.Cohort.Manifest import readManifest
+    from AISegmentationLib.Manifest import readManifest
 
     cases = readManifest(writeManifest(tmp_path / "cohort.csv", writePhantomCohort(logic, tmp_path, 2)))
     output = str(tmp_path / "out")
@@ -189,7 +191,7 @@ def test_killed_worker_case_is_retried_and_every_case_finishes_without_partial_f
 
 
 def test_a_case_whose_worker_dies_too_often_is_a_failed_record(logic, tinyModels, tmp_path):
-    from AISegmentationLib.Cohort.Manifest import readManifest
+    from AISegmentationLib.Manifest import readManifest
 
     cases = readManifest(writeManifest(tmp_path / "cohort.csv", writePhantomCohort(logic, tmp_path, 1)))
     output = str(tmp_path / "out")
@@ -220,7 +222,7 @@ def test_cancel_stops_running_cases_and_reports_what_is_done(logic, tinyModels, 
             cancelledAt["time"] = time.time()
             cancel.set()
 
-    result = logic.runCohort(manifest, output, backend="nnunet", backendOptions=phantomModelOptions(tinyModels),
+    result = CohortLogic(logic).runCohort(manifest, output, backend="nnunet", backendOptions=phantomModelOptions(tinyModels),
                              workers=2, progressCallback=onProgress, cancelEvent=cancel)
     stopSeconds = time.time() - cancelledAt["time"]
     print(f"\ncancel: {result.counts}, stopped {stopSeconds:.1f} s after the cancel")
@@ -237,7 +239,7 @@ def test_dicom_input_case_gets_a_dicom_seg_of_its_series_in_process(logic, tmp_p
     import pydicom
     from DevTools.DicomSeries import seriesWithUids
 
-    from AISegmentationLib.Cohort.Manifest import case
+    from AISegmentationLib.Manifest import case
     from AISegmentationLib.SampleData import fetchDicomSeries, fetchSampleFile
 
     series = seriesWithUids(fetchDicomSeries(), str(tmp_path / "series"))
@@ -276,7 +278,7 @@ def test_dicom_input_case_gets_a_dicom_seg_of_its_series_in_process(logic, tmp_p
 def test_a_case_that_finished_while_being_cancelled_is_counted_from_its_record(logic, tmp_path, sampleFile):
     """The runner saw no result for a case whose worker finished it as the cancel came: once the workers stopped,
     its record on disk is counted (done, not cancelled), the report lists it, and a stopped write leaves nothing."""
-    from AISegmentationLib.Cohort.Manifest import case
+    from AISegmentationLib.Manifest import case
 
     cases = [case("ct", [sampleFile("example_ct_sm.nii.gz")], prediction=sampleFile("example_seg.nii.gz")),
              case("never_ran", [sampleFile("example_ct_sm.nii.gz")], prediction=sampleFile("example_seg.nii.gz"))]

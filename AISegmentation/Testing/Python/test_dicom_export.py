@@ -189,7 +189,7 @@ def test_cohort_case_takes_clinical_contours_as_its_reference(logic, tinySeries,
     """The manifest's reference column: an RTSTRUCT (or a DICOM SEG) of the case's DICOM series; a DICOM SEG as the
     prediction too."""
     from AISegmentationLib.Cohort import CohortRunner
-    from AISegmentationLib.Cohort.Manifest import readManifest
+    from AISegmentationLib.Manifest import readManifest
 
     volume, segmentation = _tinySegmentation(logic, tinySeries)
     rtPath = logic.exportRtStruct(segmentation, tinySeries, tmp_path / "contours.dcm")

@@ -13,6 +13,7 @@ import pytest
 
 from AISegmentationLib.Consent import ConsentStore
 from AISegmentationLib.Dicom.DicomWeb import DicomWebServer, normalizeDicomWebUrl, readCredentials
+from AISegmentationLib.Cohort.CohortLogic import CohortLogic
 from DevTools.Orthanc import freePort
 
 STUDY, SERIES = "1.2.826.0.1.3680043.8.498.1", "1.2.826.0.1.3680043.8.498.2"
@@ -96,7 +97,7 @@ def test_a_slow_or_garbage_server_fails_its_case_and_the_cohort_goes_on(logic, b
     with pytest.raises(ValueError, match="timed out" if mode == "slow" else "not valid DICOMweb"):
         server.retrieveSeries(STUDY, SERIES, tmp_path / "series")
     assert time.time() - started < 10 and not (tmp_path / "series").exists()
-    result = logic.runPacsCohort(server, tmp_path / "out", studies=[STUDY], series=[f"{STUDY}/{SERIES}"])
+    result = CohortLogic(logic).runPacsCohort(server, tmp_path / "out", studies=[STUDY], series=[f"{STUDY}/{SERIES}"])
     assert result.cohort is None and len(result.failedTransfers) == 2
     assert all(url in transfer["error"] for transfer in result.transfers)
     report = json.loads((tmp_path / "out" / "pacs.json").read_text())

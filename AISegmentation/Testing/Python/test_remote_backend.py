@@ -275,7 +275,7 @@ def test_the_worker_side_imports_without_slicer():
         "        if name.split('.')[0] in ('slicer', 'vtk', 'qt', 'slicer_core'):\n"
         "            raise ImportError('no ' + name + ' on a worker')\n"
         "sys.meta_path.insert(0, Block())\n"
-        "from AISegmentationLib.Backends import RemoteWorker, Registry\n"
+        "from AISegmentationLib.Backends import Registry\nfrom AISegmentationLib.Cluster import RemoteWorker\n"
         "from AISegmentationLib.Training import ClusterFolds\n"  # the training folds' worker function too
         "print(sorted(Registry.backendNames()), callable(RemoteWorker.runBackendOnWorker) and "
         "callable(ClusterFolds.fitFoldOnWorker))\n")

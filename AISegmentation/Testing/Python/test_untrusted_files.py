@@ -11,7 +11,8 @@ import pytest
 import slicer
 
 from AISegmentationLib import FileIntegrity
-from AISegmentationLib.Cohort import CohortRunner, Manifest
+from AISegmentationLib import Manifest
+from AISegmentationLib.Cohort import CohortRunner
 
 SECRET = bytes(range(64))  # 4 x 4 x 4 voxels of uint8: what a forged header would read
 

@@ -9,7 +9,9 @@ import pytest
 from DevTools.TinyModels import aiLogic, nnunetEnvironment, phantomVolume, tinyModels  # noqa: F401 - fixtures
 
 from AISegmentationLib.Backends import Registry
-from AISegmentationLib.Cohort import CaseTask, CohortRunner, Manifest
+from AISegmentationLib import Manifest
+from AISegmentationLib.Cohort import CaseTask, CohortRunner
+from AISegmentationLib.Cohort.CohortLogic import CohortLogic
 
 FORBIDDEN = [("nnunet", {"modelFolders": ["/tmp/evil"]}, "it names files the backend loads"),
              ("nnunet", {"checkpoint": "evil.pth"}, "chosen by whoever runs the cohort"),
@@ -56,7 +58,7 @@ def test_a_manifest_row_setting_a_forbidden_option_is_refused_before_anything_ru
     name = next(iter(options))
     commandOptions = {"modelFolders": [str(tmp_path / "model")]} if backend == "nnunet" else {}
     with pytest.raises(ValueError) as raised:
-        logic.runCohort(manifest, str(tmp_path / "out"), steps=("segment",), backend=backend,
+        CohortLogic(logic).runCohort(manifest, str(tmp_path / "out"), steps=("segment",), backend=backend,
                         backendOptions=commandOptions, workers=1)
     message = str(raised.value)
     assert f"cohort.csv, line 3 (case 'c1'): the manifest may not set option '{name}'" in message, message

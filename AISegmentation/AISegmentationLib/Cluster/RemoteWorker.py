@@ -24,10 +24,10 @@ import tempfile
 import time
 
 from ..AtomicWrite import atomicOpen
-from . import Registry
-from .Environments.Environments import EnvironmentManager
-from .Jobs.JobRequest import backendContext, backendPython, childStep, inputFileName, writeRequest
-from .Jobs.JobRunner import BackgroundJob, JobCancelledError
+from ..Backends import Registry
+from ..Backends.Environments.Environments import EnvironmentManager
+from ..Backends.Jobs.JobRequest import backendContext, backendPython, childStep, inputFileName, writeRequest
+from ..Backends.Jobs.JobRunner import BackgroundJob, JobCancelledError
 
 POLL_SECONDS = 0.25
 MAX_LINES_PER_EVENT = 200

@@ -20,8 +20,8 @@ import threading
 import time
 import uuid
 
-from .Jobs.JobRunner import BackgroundJob
-from ..Cohort.ClusterConnection import connectClient, resourcesFor
+from ..Backends.Jobs.JobRunner import BackgroundJob
+from .ClusterConnection import connectClient, resourcesFor
 
 WORKER_MODULE = f"{__package__}.RemoteWorker"  # imported on the worker (this package on its PYTHONPATH)
 CANCEL_GRACE_SECONDS = 30.0  # how long a running worker task may take to stop after Cancel
