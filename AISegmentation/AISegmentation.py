@@ -86,6 +86,7 @@ class AISegmentationParameterNode:
     levelTracingPlane: Annotated[str, Choice(LEVEL_TRACING_PLANES)] = "IJ"
     seedLocalityFactor: Annotated[float, WithinRange(0.0, 10.0)] = 0.0
     minimumIslandSize: Annotated[int, WithinRange(1, 100000000)] = 1000
+    classicOptions: str = ""  # JSON {tool: {option: value}} of the generated classic tools' editors (not bound)
     comparisonReference: vtkMRMLSegmentationNode
     comparisonCompared: vtkMRMLSegmentationNode
     compareAllSegments: bool = False

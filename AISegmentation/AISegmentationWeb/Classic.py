@@ -1,11 +1,13 @@
 """Classic tools panel, all through the Logic: threshold (range or an automatic method), grow from seeds with a
-preview (the visible segments are the seeds, as in the Segment Editor), island clean-up."""
+preview (the visible segments are the seeds, as in the Segment Editor), island clean-up; then every other registered
+classic tool, generated from its declaration (GeneratedTools.py)."""
 
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
 from AISegmentationLib.Classic.Threshold.Threshold import AUTO_THRESHOLD_METHODS, AUTO_THRESHOLD_MODES
 
+from .GeneratedTools import GeneratedTools
 from .Layout import actionButton
 
 
@@ -27,6 +29,7 @@ class ClassicPanel:
         ctrl.growCancel = page.action("grow from seeds cancel")(self.growCancel)
         ctrl.keepLargest = page.action("keep largest island", edits=True)(self.keepLargest)
         ctrl.removeSmall = page.action("remove small islands", edits=True)(self.removeSmall)
+        self.generated = GeneratedTools(page)
 
     def buildUi(self):
         ctrl = self.page.ctrl
@@ -55,6 +58,7 @@ class ClassicPanel:
                       density="compact", hide_details=True, id="island-size")
         actionButton("Keep largest", ctrl.keepLargest, "keep-largest")
         actionButton("Remove small", ctrl.removeSmall, "remove-small")
+        self.generated.buildUi()
 
     def threshold(self):
         volume, segmentation, segmentId = self.page.requireSegmentId()

@@ -1,9 +1,13 @@
 """The Classic tools section: threshold (range or an automatic method), level tracing, grow from seeds with its
-preview, island clean-up; every write goes through the Logic (masking, overwrite, one undo state)."""
+preview, island clean-up (the .ui's controls), then one generated group box per other registered tool
+(ClassicTools.py); every write goes through the Logic (masking, overwrite, one undo state)."""
+
+import json
 
 import slicer
 from slicer.i18n import tr as _
 
+from .ClassicTools import ToolBox, savedOptions
 from .Section import PanelSection
 
 
@@ -16,6 +20,7 @@ class ClassicSection(PanelSection):
         super().__init__(widget)
         self._growSession = None
         self._shownSourceVolumeId = None
+        self.toolBoxes = []
 
     def setup(self):
         self.ui.thresholdRangeWidget.connect("valuesChanged(double,double)", self._onThresholdRangeChanged)
@@ -28,6 +33,23 @@ class ClassicSection(PanelSection):
         self.ui.growCancelButton.connect("clicked(bool)", self.onGrowCancel)
         self.ui.keepLargestIslandButton.connect("clicked(bool)", self.onKeepLargestIsland)
         self.ui.removeSmallIslandsButton.connect("clicked(bool)", self.onRemoveSmallIslands)
+        layout = self.ui.classicToolsPlaceholder.layout()
+        for tool in self.logic.classicTools().values():
+            if not tool.handMadeFronts:
+                toolBox = ToolBox(self, tool)
+                toolBox.build(layout)
+                self.toolBoxes.append(toolBox)
+
+    def savedToolOptions(self):
+        """{tool: {option: value}} kept in the parameter node (saved with the scene)."""
+        return savedOptions(self._parameterNode.classicOptions if self._parameterNode else "")
+
+    def saveToolOptions(self, toolName, values):
+        if self._parameterNode is None:
+            return
+        saved = self.savedToolOptions()
+        saved[toolName] = values
+        self._parameterNode.classicOptions = json.dumps(saved, sort_keys=True)
 
     def onParameterNodeModified(self, parameterNode):
         """The threshold range follows the source volume (once per volume, not on every change)."""
@@ -40,6 +62,8 @@ class ClassicSection(PanelSection):
 
     def onSceneStartClose(self):
         self.onGrowCancel()
+        for toolBox in self.toolBoxes:
+            toolBox.onCancelPreview()
 
     def _onThresholdRangeChanged(self, minimum, maximum):
         if self._parameterNode:

@@ -41,7 +41,8 @@ class ClassicTool:
     Declaration: name (the key: ``runClassicTool(name, ...)``, ``aisegmentation <name>``), title, help, options
     (AISegmentationLib.Options.Option declarations, in the fronts' order), needs (items of NEEDS), actions (names of
     methods ``action(inputs, **options) -> {option name: new value}`` that the fronts offer as buttons, e.g. an
-    automatic range), preview (the tool offers startPreview), job (the tool runs off the GUI thread: compute + write).
+    automatic range), preview (the tool offers startPreview), job (the tool runs off the GUI thread: compute + write),
+    handMadeFronts (leave it False: the fronts are generated from the declaration).
     """
 
     name = ""
@@ -52,6 +53,8 @@ class ClassicTool:
     actions = ()
     preview = False
     job = False
+    handMadeFronts = False  # True only for the four first tools, whose panel controls, CLI flags and web elements
+    # were written by hand before the declarations (and are kept); every other tool's fronts are generated
 
     def run(self, inputs, **options):
         """Compute and write (through inputs.segmentEditor); options are validated against the declarations. A job

@@ -1,20 +1,20 @@
 """``aisegmentation <tool>`` for the classic tools, generated from their declarations (Classic/Registry.py): the
 inputs from what the tool needs (a segment, seed segments, a seed point, several volumes), one argument per option
 (as ``segment <backend>``: type, choices, default and help), the run through ``Logic.runClassicTool``. Wired into
-Main.py with ``addClassicParsers(commands)``; a tool whose subcommand Main.py still writes by hand (threshold,
-level-trace, grow-from-seeds, islands: their flags predate the declarations) is skipped."""
+Main.py with ``addClassicParsers(commands)``; a tool with handMadeFronts (threshold, level-trace, grow-from-seeds,
+islands: their flags predate the declarations) keeps its subcommand in Main.py."""
 
 from ..Classic import Registry
 from .Segment import OPTION_PREFIX, addOptionArgument
 
 
 def addClassicParsers(commands):
-    """Add a subcommand for every registered classic tool that has none yet; returns their names."""
+    """Add a subcommand for every registered classic tool whose fronts are generated; returns their names."""
     from .Main import _addInputs
 
     added = []
     for tool in Registry.allTools().values():
-        if tool.name in commands.choices:
+        if tool.handMadeFronts:
             continue
         parser = commands.add_parser(tool.name, help=tool.title, description=tool.help)
         _addInputs(parser, segmentRequired="segment" in tool.needs)

@@ -125,6 +125,26 @@ def test_each_classic_tool_is_one_registered_folder():
         assert all(callable(getattr(tool, action, None)) for action in tool.actions), tool.name
 
 
+def test_no_front_names_a_classic_tool_and_each_gets_its_subcommand():
+    """The panel, the CLI, the web page and the Logic facade are generated from the declarations for every tool but
+    the four whose controls predate them (handMadeFronts): they name no other tool, import nothing of its folder, and
+    the CLI has its subcommand."""
+    from AISegmentationLib.Classic import Registry
+    from AISegmentationLib.CommandLine.Main import buildParser
+
+    tools = [tool for tool in Registry.allTools().values() if not tool.handMadeFronts]
+    fronts = [os.path.join(MODULE_DIR, "AISegmentation.py"), os.path.join(LIB_DIR, "Logic.py"),
+              *_pythonFiles(SECTIONS_DIR), *_pythonFiles(os.path.join(LIB_DIR, "CommandLine")),
+              *_pythonFiles(os.path.join(MODULE_DIR, "AISegmentationWeb"))]
+    for tool in tools:
+        folder = os.path.basename(os.path.dirname(sys.modules[type(tool).__module__].__file__))
+        for path in fronts:
+            assert tool.name not in _codeLiterals(path), f"{os.path.basename(path)} names {tool.name}"
+            assert not any(f"Classic.{folder}" in module for module in _imports(path)), (path, folder)
+    subcommands = next(action for action in buildParser()._actions if action.dest == "command").choices
+    assert {tool.name for tool in tools} <= set(subcommands)
+
+
 def test_the_option_declaration_is_shared_not_copied():
     """Backends and classic tools declare options with one class (AISegmentationLib/Options.py)."""
     from AISegmentationLib import Options

@@ -16,6 +16,7 @@ class GrowFromSeedsTool(ClassicTool):
         Option("seedLocalityFactor", "float", 0.0, "how strongly growth is kept near the seeds (0: not at all)",
                minimum=0.0, flag="seed-locality", title="Seed locality"),
     )
+    handMadeFronts = True  # the panel's, CLI's and web page's controls predate the declarations
     needs = ("seedSegments",)
     preview = True
 

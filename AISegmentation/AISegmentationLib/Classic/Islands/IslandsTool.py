@@ -19,6 +19,7 @@ class IslandsTool(ClassicTool):
                minimum=Islands.SIZE_RANGE[0], maximum=Islands.SIZE_RANGE[1], flag="remove-smaller-than",
                title="Minimum island size"),
     )
+    handMadeFronts = True  # the panel's, CLI's and web page's controls predate the declarations
     needs = ("segment",)
 
     def run(self, inputs, operation="keepLargest", minimumSize=1000, **ignored):

@@ -20,6 +20,7 @@ class LevelTracingTool(ClassicTool):
         Option("mode", "str", "add", "add the traced region to the segment, or replace the segment with it",
                choices=("add", "set")),
     )
+    handMadeFronts = True  # the panel's, CLI's and web page's controls predate the declarations
     needs = ("segment", "seedPoint")
 
     def run(self, inputs, plane="IJ", mode="add", **ignored):

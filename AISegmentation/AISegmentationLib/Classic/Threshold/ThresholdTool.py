@@ -20,6 +20,7 @@ class ThresholdTool(ClassicTool):
         Option("mode", "str", "SET_LOWER_MAX", "how the automatic threshold sets the range (Auto range)",
                choices=Threshold.AUTO_THRESHOLD_MODES, flag="auto-mode"),
     )
+    handMadeFronts = True  # the panel's, CLI's and web page's controls predate the declarations
     needs = ("segment",)
     actions = ("autoRange",)
 
