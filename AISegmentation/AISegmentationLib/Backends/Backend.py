@@ -94,5 +94,11 @@ class Backend:
         return estimateMemory(shapeKji, spacingKji, device=device if device in ("cuda", "mps") else "cpu",
                               suggestions=self.suggestions, **model)
 
+    def importExtras(self, scene, segmentationNode, reference, segmentIds, context):
+        """Nodes a run gives besides its segments (e.g. a statistics table, probability volumes), made after the
+        segments `segmentIds` were written (context: the job's, with "prepared" and "request"); referenced by the
+        segmentation node. Default: none."""
+        return []
+
     def segmentationName(self, volumeName):
         return f"{volumeName} {self.title}"

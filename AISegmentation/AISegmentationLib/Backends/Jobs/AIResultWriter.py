@@ -44,9 +44,10 @@ class ResultWriter:
         if created:
             segmentationNode = self.createSegmentation(reference, backend.segmentationName(reference.GetName()))
         try:
-            self._writeLabels(segmentationNode, reference, array, present, names, f"{backend.title}: "
-                              f"{prepared.description}")
+            written = self._writeLabels(segmentationNode, reference, array, present, names, f"{backend.title}: "
+                                        f"{prepared.description}")
             self._setProvenance(segmentationNode, job, context)
+            job.extraNodes = backend.importExtras(self.scene, segmentationNode, reference, written, context)
         except BaseException:
             if created:
                 self.scene.RemoveNode(segmentationNode)
@@ -85,6 +86,7 @@ class ResultWriter:
         except BaseException:
             editor.editorLogic.Undo()  # back to the state saved above: added segments go, edits are reverted
             raise
+        return list(labelmaps)
 
     @staticmethod
     def _setProvenance(segmentationNode, job, context):

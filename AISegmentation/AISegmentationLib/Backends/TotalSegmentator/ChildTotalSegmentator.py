@@ -163,12 +163,15 @@ def terminologyByName():
 
 
 class _StageTracker:
-    """Turns TotalSegmentator's printed steps into progress stages (tqdm fills each stage)."""
+    """Turns TotalSegmentator's printed steps into progress stages (tqdm fills each stage) within [start, end]."""
 
-    def __init__(self, channel, cropping):
+    def __init__(self, channel, cropping, start=10.0, end=96.0):
         self.channel = channel
-        self.predictions = [(10, 35, "Rough segmentation for cropping"), (40, 90, "Predicting")] if cropping else [
+        span = (end - start) / 86.0  # the stages of one task, scaled into its share of the run
+        stages = [(10, 35, "Rough segmentation for cropping"), (40, 90, "Predicting")] if cropping else [
             (10, 90, "Predicting")]
+        self.predictions = [(start + (a - 10) * span, start + (b - 10) * span, text) for a, b, text in stages]
+        self.saving = (start + 80 * span, end)
         self.lines = []
 
     def __call__(self, line):
@@ -176,47 +179,90 @@ class _StageTracker:
         if line.startswith("Predicting") and self.predictions:
             self.channel.stage(*self.predictions.pop(0))
         elif line.startswith("Saving"):
-            self.channel.stage(90, 96, "Saving")
+            self.channel.stage(*self.saving, "Saving")
 
 
-def _writeResult(inputPath, segmentationPath, outputPath):
-    """Label map with exactly the input file's geometry (validated: same grid as TotalSegmentator's output)."""
+def _readResult(inputPath, segmentationPath):
+    """A task's label map (numpy, NIfTI axis order), validated: on exactly the input file's grid."""
     import nibabel
     import numpy as np
-    import SimpleITK as sitk
 
     result, source = nibabel.load(segmentationPath), nibabel.load(inputPath)
     if result.shape[:3] != source.shape[:3] or not np.allclose(result.affine, source.affine, atol=1e-3):
         raise RuntimeError(f"TotalSegmentator returned a label map on another grid ({result.shape}) than the input "
                            f"({source.shape})")
-    labels = np.asanyarray(result.dataobj)
+    return np.asanyarray(result.dataobj)
+
+
+def _writeResult(inputPath, labels, outputPath):
+    """The (merged) label map with exactly the input file's geometry."""
+    import numpy as np
+    import SimpleITK as sitk
+
     labels = labels.astype(np.uint8 if labels.max(initial=0) < 256 else np.uint16)
     image = sitk.GetImageFromArray(np.ascontiguousarray(labels.transpose(2, 1, 0)))
     image.CopyInformation(sitk.ReadImage(inputPath))
     sitk.WriteImage(image, outputPath, True)
 
 
-def run(request, channel):
-    options = request["options"]
-    task = options["task"]
-    channel.stage(0, 5, "Checking task, license and weights")
-    from totalsegmentator import registry
+def structureKey(entry):
+    """What a terminology entry says a structure is (type, modifier, region, region modifier codes), or None."""
+    codes = tuple(tuple(entry.get(field) or ("", "", ""))[:2] for field in ("type", "typeModifier", "region",
+                                                                              "regionModifier"))
+    return codes if codes[0][1] else None
 
+
+def requireDistinctStructures(tasks, classesOf, terminology):
+    """UserError when two tasks name one structure (same terminology codes) differently, or use one name."""
+    seen = {}
+    for task in tasks:
+        for name in classesOf(task).values():
+            for key in (("name", name), ("codes", structureKey(terminology.get(name, {})))):
+                if key[1] is None:
+                    continue
+                other = seen.setdefault(key, (task, name))
+                if other[0] != task:
+                    what = (f"both name '{name}'" if key[0] == "name" else
+                            f"name one structure differently ('{other[1]}' in '{other[0]}', '{name}' in '{task}')")
+                    raise UserError(f"TotalSegmentator tasks '{other[0]}' and '{task}' {what}: one segmentation "
+                                    f"cannot hold both; run them separately")
+
+
+def mergeTasks(results):
+    """[(task, labels, {value: name})] -> (one label map, {value: (task, name)}): each task's values moved past the
+    previous tasks' (names kept); where structures of two tasks overlap, the later task's structure takes the voxel."""
+    import numpy as np
+
+    merged, names, offset = None, {}, 0
+    for task, labels, classes in results:
+        if merged is None:
+            merged = np.zeros(labels.shape, np.uint16)
+        for value, name in classes.items():
+            mask = labels == int(value)
+            if mask.any():
+                merged[mask] = int(value) + offset
+            names[int(value) + offset] = (task, name)
+        offset += max(map(int, classes), default=0)
+    return merged, names
+
+
+def _checkTask(task, options, registry):
     if task not in registry.TASKS:
         raise UserError(f"Unknown TotalSegmentator task '{task}'; tasks: {', '.join(registry.TASKS)}")
     unknown = sorted(set(options["roiSubset"] or []) - set(registry.get_task_classes(task).values()))
     if unknown:
         raise UserError(f"roi_subset names not in task '{task}': {', '.join(unknown)}")
     _requireLicense(task, options.get("licenseNumber"))
-    _configureTotalSegmentator(options["usageStatistics"])
-    _requireWeights(task, options, channel)
-    device = _device(options["device"])
+
+
+def _runTask(task, request, channel, device, bounds):
     from totalsegmentator.python_api import totalsegmentator
 
-    tracker = _StageTracker(channel, bool(options["roiSubset"]))
+    options = request["options"]
+    tracker = _StageTracker(channel, bool(options["roiSubset"]), *bounds)
     watchOutput(channel, tracker)
-    channel.stage(5, 10, "Starting TotalSegmentator")
-    rawOutput = os.path.join(os.path.dirname(request["outputLabelmap"]), "totalsegmentator_raw.nii.gz")
+    channel.stage(bounds[0], bounds[0] + 1, f"Starting TotalSegmentator task '{task}'")
+    rawOutput = os.path.join(os.path.dirname(request["outputLabelmap"]), f"totalsegmentator_{task}.nii.gz")
     try:
         totalsegmentator(request["inputs"][0], rawOutput, ml=True, task=task, fast=options["fast"],
                          fastest=options["fastest"], roi_subset=options["roiSubset"] or None, device=device,
@@ -224,12 +270,33 @@ def run(request, channel):
     except SystemExit as error:
         raise UserError(f"TotalSegmentator stopped (exit code {error.code}): {' / '.join(tracker.lines[-3:])}") \
             from None
-    channel.stage(96, 100, "Writing result")
-    _writeResult(request["inputs"][0], rawOutput, request["outputLabelmap"])
-    classes = registry.get_task_classes(task)
-    if options["roiSubset"]:
-        classes = {value: name for value, name in classes.items() if name in options["roiSubset"]}
+    return _readResult(request["inputs"][0], rawOutput)
+
+
+def run(request, channel):
+    options = request["options"]
+    tasks = options.get("tasks") or [options["task"]]
+    channel.stage(0, 5, "Checking tasks, license and weights")
+    from totalsegmentator import registry
+
+    for task in tasks:
+        _checkTask(task, options, registry)
     terminology = terminologyByName()
+    requireDistinctStructures(tasks, registry.get_task_classes, terminology)
+    _configureTotalSegmentator(options["usageStatistics"])
+    for task in tasks:
+        _requireWeights(task, options, channel)
+    device = _device(options["device"])
+    results, span = [], 86.0 / len(tasks)
+    for index, task in enumerate(tasks):
+        labels = _runTask(task, request, channel, device, (10 + span * index, 10 + span * (index + 1)))
+        classes = registry.get_task_classes(task)
+        if options["roiSubset"]:
+            classes = {value: name for value, name in classes.items() if name in options["roiSubset"]}
+        results.append((task, labels, classes))
+    channel.stage(96, 100, "Writing result")
+    merged, names = mergeTasks(results)
+    _writeResult(request["inputs"][0], merged, request["outputLabelmap"])
     writeJson(request["outputLabels"], {"labels": {str(value): {"name": name, **terminology.get(name, {})}
-                                                   for value, name in classes.items()}})
-    return {"info": {"versions": _versions(), "device": device, "task": task}}
+                                                   for value, (_task, name) in names.items()}})
+    return {"info": {"versions": _versions(), "device": device, "task": tasks[0] if len(tasks) == 1 else tasks}}

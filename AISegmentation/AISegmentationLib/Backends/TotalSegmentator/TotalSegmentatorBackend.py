@@ -86,6 +86,18 @@ def importWeights(source, home=None):
     return [os.path.basename(folder) for folder in folders]
 
 
+def requireDistinctNames(tasks, entries):
+    """ValueError when two tasks' class maps (from the registry probe) share a structure name: one segmentation
+    cannot hold both (segments are found by name)."""
+    seen = {}
+    for task, entry in zip(tasks, entries):
+        for name in (entry or {}).get("classes", {}).values():
+            other = seen.setdefault(name, task)
+            if other != task:
+                raise ValueError(f"TotalSegmentator tasks '{other}' and '{task}' both name a structure '{name}': one "
+                                 f"segmentation cannot hold both; run them separately")
+
+
 class TotalSegmentatorBackend(Backend):
     """settings: "home" (its home folder, default homeDir()); its environment's probe gives the task registry."""
 
@@ -99,7 +111,8 @@ class TotalSegmentatorBackend(Backend):
                    "crop the volume to the region of interest")
     options = (
         BackendOption("task", "str", "total", "a task of TotalSegmentator's registry, e.g. total, total_mr, "
-                      "lung_vessels", perCase=True),
+                      "lung_vessels; several (total, lung_vessels) run one after the other into one segmentation",
+                      multiple=True, perCase=True),
         BackendOption("fast", "bool", False, "3 mm model", title="Fast (3 mm)", perCase=True),
         BackendOption("fastest", "bool", False, "6 mm model", title="Fastest (6 mm)", perCase=True),
         BackendOption("roiSubset", "str", None, "only these structures (the run is cropped to them)", multiple=True,
@@ -122,6 +135,9 @@ class TotalSegmentatorBackend(Backend):
                       perCase=True),
         BackendOption("higherOrderResampling", "bool", False, "resample the segmentation with a higher-order "
                       "interpolation (smoother surfaces)", perCase=True),
+        BackendOption("statistics", "bool", False, "a table of each structure's volume (mL) and mean / standard "
+                      "deviation of the input's intensities in it (a table node; a CSV beside the output on the "
+                      "command line)", perCase=True),
     )
     actions = (BackendAction("importWeights", "install weights from a downloaded zip or folder first (offline use)",
                              "ZIP_OR_FOLDER", "Imported weights"),)
@@ -135,40 +151,62 @@ class TotalSegmentatorBackend(Backend):
 
     def prepare(self, context, task="total", fast=False, fastest=False, roiSubset=None, device="auto",
                 licenseNumber=None, allowDownload=True, usageStatistics=False, robustCrop=False,
-                removeSmallBlobs=False, bodySeg=False, forceSplit=False, higherOrderResampling=False):
-        """The task and licence are checked against TotalSegmentator's registry (probed in its environment)."""
+                removeSmallBlobs=False, bodySeg=False, forceSplit=False, higherOrderResampling=False,
+                statistics=False):
+        """The tasks and licence are checked against TotalSegmentator's registry (probed in its environment);
+        several tasks: their structures must not share a name (checked here from the class maps) nor terminology
+        codes (checked in the child, from the package's mapping, before any network runs)."""
+        tasks = [task] if isinstance(task, str) else list(task or [])
         if fast and fastest:
             raise ValueError("Choose fast or fastest, not both")
-        if not task:
+        if not tasks or not all(tasks):
             raise ValueError("No TotalSegmentator task given")
-        if bodySeg and (roiSubset or task.endswith("_mr")):
+        if len(set(tasks)) != len(tasks):
+            raise ValueError(f"TotalSegmentator task(s) given twice: {', '.join(tasks)}")
+        if len(tasks) > 1 and roiSubset:
+            raise ValueError("roiSubset works with one TotalSegmentator task, not several: an ROI subset names the "
+                             "structures of one task")
+        if bodySeg and (roiSubset or any(name.endswith("_mr") for name in tasks)):
             raise ValueError("bodySeg (a body crop first) works only for CT tasks without an ROI subset: "
                              "TotalSegmentator would ignore it here (an ROI subset crops to its own structures)")
         roiSubset = list(roiSubset or [])
         home = self.home(context)
-        entry = self._taskEntry(task, context.probe().get("tasks"))
-        if entry is not None and entry.get("licenseRequired") and not licenseNumber and not hasLicense(home):
-            raise ValueError(f"TotalSegmentator task '{task}' requires a license (free for non-commercial use: "
-                             f"https://backend.totalsegmentator.com/license-academic/); give it as licenseNumber")
+        entries = [self._taskEntry(name, context.probe().get("tasks")) for name in tasks]
+        for name, entry in zip(tasks, entries):
+            if entry is not None and entry.get("licenseRequired") and not licenseNumber and not hasLicense(home):
+                raise ValueError(f"TotalSegmentator task '{name}' requires a license (free for non-commercial use: "
+                                 f"https://backend.totalsegmentator.com/license-academic/); give it as licenseNumber")
+        requireDistinctNames(tasks, entries)
+        task, entry = tasks[0], max(entries, key=lambda item: len((item or {}).get("classes", {})))
         mode = "fast" if fast else "fastest" if fastest else "default"
         modeInfo = (entry or {}).get("modes", {}).get(mode) or (entry or {}).get("modes", {}).get("default") or {}
         spacing = modeInfo["resample"] if "resample" in modeInfo else MODE_SPACING[mode]  # None: native spacing
         spacing = list(spacing) if isinstance(spacing, (list, tuple)) else [spacing] * 3
-        parameters = {"task": task, "fast": bool(fast), "fastest": bool(fastest), "roiSubset": roiSubset,
+        parameters = {"task": task if len(tasks) == 1 else tasks, "fast": bool(fast), "fastest": bool(fastest), "roiSubset": roiSubset,
                       "device": device, "allowDownload": bool(allowDownload),
                       "usageStatistics": bool(usageStatistics)}
         switches = {"robustCrop": robustCrop, "removeSmallBlobs": removeSmallBlobs, "bodySeg": bodySeg,
-                    "forceSplit": forceSplit, "higherOrderResampling": higherOrderResampling}
+                    "forceSplit": forceSplit, "higherOrderResampling": higherOrderResampling, "statistics": statistics}
         parameters.update({name: True for name, value in switches.items() if value})  # provenance: what was on
         models = modeInfo.get("models") or 1
         classes = len((entry or {}).get("classes", {})) or DEFAULT_CLASSES
         return PreparedRun(
-            childOptions={**parameters, "licenseNumber": licenseNumber, "offline": isOffline()}, channels=["CT/MR"],
-            description=f"TotalSegmentator task '{task}'{' fast' if fast else ''}{' fastest' if fastest else ''}",
+            childOptions={**parameters, "tasks": tasks, "licenseNumber": licenseNumber, "offline": isOffline()},
+            channels=["CT/MR"], description=f"TotalSegmentator task{'s' if len(tasks) > 1 else ''} "
+            f"{' + '.join(repr(name) for name in tasks)}{' fast' if fast else ''}{' fastest' if fastest else ''}",
             parameters=parameters,
             environment={"TOTALSEG_HOME_DIR": home, "TOTALSEG_WEIGHTS_PATH": weightsDir(home)},
             memoryModel={"networkSpacing": spacing, "numClasses": -(-classes // models) + 1,
                          "patchSize": [128, 128, 128], "exportSpacing": spacing})
+
+    def importExtras(self, scene, segmentationNode, reference, segmentIds, context):
+        """The statistics table (statistics=True): each structure's volume and intensities, from the segments as
+        written and the input volume."""
+        if not context["prepared"].parameters.get("statistics"):
+            return []
+        from .StructureStatistics import addStatisticsTable
+
+        return [addStatisticsTable(scene, segmentationNode, reference, segmentIds)]
 
     def childVariables(self, prepared, workDir):
         """TotalSegmentator runs nnU-Net, which reads its three folders from the environment: the job's own."""
