@@ -18,6 +18,7 @@ from .Classic.Tool import ToolInputs
 from .Classic.ToolJob import ClassicToolJob
 from .Comparison import ComparisonMaps, LabelmapComparison, SegmentComparison, SegmentComparisonMRML
 from .Backends.AILogic import AILogic
+from .Backends.Sequences.SequenceFrames import proxySequence
 from .Backends.Sequences.SequenceRun import SequenceRun
 from .Delegation import delegate
 from .Dicom.DicomLogic import DicomLogic, dicomSegmentationKind
@@ -148,6 +149,10 @@ class AISegmentationLogic:
             rows.append({"segment": segment.GetName(), "labelValue": segment.GetLabelValue(),
                          "voxels": count, "volumeMl": round(count * voxelVolumeMl, 3)})
         return rows
+
+    def sequenceOfVolume(self, volumeNode):
+        """The sequence node whose frame the volume shows (it is a sequence browser's proxy node), or None."""
+        return proxySequence(self.scene, volumeNode)
 
     def startBackendOnSequence(self, name, sequence, outputName=None, **options):
         """The job of runBackendOnSequence (polled like a backend job; its result arrives on this thread)."""

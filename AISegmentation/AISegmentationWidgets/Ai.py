@@ -23,6 +23,7 @@ class AiSection(PanelSection):
         self.ui.aiInstallButton.connect("clicked(bool)", self.onAiInstall)
         self.ui.aiRunButton.connect("clicked(bool)", self.onAiRun)
         self.ui.aiCancelButton.connect("clicked(bool)", self.onAiCancel)
+        self._setupEveryFrame()
         self.logic.clusterConsentCallback = lambda address: slicer.util.confirmYesNoDisplay(
             _("Send the image to the Dask cluster at {address}? It is not on this computer.").format(address=address))
 
@@ -37,6 +38,7 @@ class AiSection(PanelSection):
         onCluster = p.aiRunOn == self._runOnCluster
         self.ui.aiClusterAddressLineEdit.enabled = onCluster
         self.ui.aiClusterTlsFolderPathLineEdit.enabled = onCluster
+        self.everyFrameCheckBox.visible = self.logic.sequenceOfVolume(p.sourceVolume) is not None
 
     def showEnvironmentStatus(self, *args):
         backend = self.ui.aiBackendComboBox.currentText
@@ -111,8 +113,33 @@ class AiSection(PanelSection):
             if estimate.messages and not cluster and not slicer.util.confirmOkCancelDisplay(
                     estimate.summary() + "\n\n" + "\n".join(estimate.messages) + "\n\n" + _("Run anyway?")):
                 return  # (on a cluster this computer's memory does not matter)
+            sequence = self.logic.sequenceOfVolume(volume) if self.everyFrameCheckBox.checked else None
+            if sequence is not None:  # one segmentation per frame, into a new segmentation sequence
+                job = self.logic.startBackendOnSequence(p.aiBackend, sequence, environment=p.aiEnvironment,
+                                                        **cluster, **options)
+                self.widget.jobs.start(job, lambda result: self._onSequenceResult(job, result))
+                return
             job = self.logic.startBackend(p.aiBackend, volume, segmentation, p.aiEnvironment, **cluster, **options)
             self.widget.jobs.start(job, self._onAiResult)
+
+    def _setupEveryFrame(self):
+        """"Every frame of its sequence", shown when the source volume is a sequence browser's proxy node (it shows
+        one frame of a sequence): Run then segments every frame into a segmentation sequence played with it."""
+        import qt
+
+        self.everyFrameCheckBox = qt.QCheckBox(_("Every frame of its sequence"))
+        self.everyFrameCheckBox.toolTip = _("The source volume shows one frame of a sequence: segment every frame "
+                                            "(progress per frame, Cancel between and within frames) into a "
+                                            "segmentation sequence that its browser plays with the volumes")
+        self.everyFrameCheckBox.visible = False
+        self.ui.aiButtonsRow.layout().insertWidget(0, self.everyFrameCheckBox)
+
+    def _onSequenceResult(self, job, result):
+        """Show the proxy segmentation of the new segmentation sequence (desktop Slicer's Sequences logic made it)."""
+        segmentations, _table = result
+        proxy = job.browser.GetProxyNode(segmentations) if job.browser is not None else None
+        if proxy is not None and proxy.IsA("vtkMRMLSegmentationNode"):
+            self._parameterNode.segmentation = proxy
 
     def _aiCluster(self):
         """{} for this computer; the cluster's address and TLS settings (from the TLS folder) for a Dask cluster."""

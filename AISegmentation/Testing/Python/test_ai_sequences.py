@@ -178,3 +178,17 @@ def test_frames_spread_over_a_two_worker_local_dask_cluster(aiLogic, tinyModels)
     assert [output.GetNthIndexValue(i) for i in range(output.GetNumberOfDataNodes())] == ["0", "1", "2"]
     assert output.GetNthDataNode(0).GetAttribute("AISegmentation.environment").startswith("dask:tcp://127.0.0.1:")
     requireVolumesFollowTheTruth(tableColumn(table, "bright_sphere"), truth)  # in frame order, not order of arrival
+
+
+def test_a_browsers_proxy_volume_names_its_sequence(aiLogic):
+    """The panel offers "every frame" when the source volume shows a frame of a sequence (a browser's proxy node)."""
+    sequence, _ = phantomSequence(aiLogic)
+    scene = aiLogic.scene
+    if not scene.IsNodeClassRegistered("vtkMRMLSequenceBrowserNode"):
+        scene.RegisterNodeClass(slicer.vtkMRMLSequenceBrowserNode())
+    proxy = makeVolume(aiLogic, np.zeros(SHAPE, np.float32), name="proxy")
+    assert aiLogic.sequenceOfVolume(proxy) is None and aiLogic.sequenceOfVolume(None) is None
+    browser = scene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode")
+    browser.SetAndObserveMasterSequenceNodeID(sequence.GetID())
+    browser.AddProxyNode(proxy, sequence, False)
+    assert aiLogic.sequenceOfVolume(proxy) is sequence

@@ -46,3 +46,15 @@ def requireOneGrid(frames, tolerance=1e-4):
         if not np.allclose(otherMatrix, matrix, atol=tolerance * max(1.0, float(np.abs(matrix).max()))):
             raise ValueError(f"Frame {value} of the sequence lies on another grid (spacing, origin or axes) than frame "
                              f"{firstValue}: every frame must be on one grid")
+
+
+def proxySequence(scene, node):
+    """The sequence node of which `node` shows a frame (its proxy node in a browser of the scene), or None."""
+    if scene is None or node is None:
+        return None
+    browserClass = "vtkMRMLSequenceBrowserNode"
+    for number in range(scene.GetNumberOfNodesByClass(browserClass)):
+        sequence = scene.GetNthNodeByClass(number, browserClass).GetSequenceNode(node)
+        if sequence is not None:
+            return sequence
+    return None
