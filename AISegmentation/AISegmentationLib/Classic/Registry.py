@@ -43,6 +43,9 @@ TOOLS = (
     "LevelTracing.LevelTracingTool.LevelTracingTool",
     "GrowFromSeeds.GrowFromSeedsTool.GrowFromSeedsTool",
     "Islands.IslandsTool.IslandsTool",
+    "Watershed.WatershedTool.WatershedTool",
+    "ActiveContour.ActiveContourTool.ActiveContourTool",
+    "Atlas.AtlasTool.AtlasTool",
 )
 
 _listed = None  # name -> tool of TOOLS, once imported
