@@ -157,3 +157,21 @@ def test_rough_liver_on_real_ct_is_not_worse_after_the_contour(logic, sampleFile
     print(f"active contour on the example CT's rough liver: Dice {before:.4f} -> {after:.4f}, {seconds:.2f} s "
           f"({session.lastInfo['iterations']} iterations, edge strength {session.lastInfo['edgeStrength']:.1f})")
     assert after >= before
+
+
+def test_command_line_active_contour_and_a_clear_error(logic, tmp_path, capsys):
+    from AISegmentationLib.CommandLine.Main import main
+
+    volume, segmentation, rough, truth = _phantom(logic)
+    volumePath, roughPath, output = tmp_path / "phantom.nrrd", tmp_path / "rough.seg.nrrd", tmp_path / "out.seg.nrrd"
+    logic.saveVolume(volume, str(volumePath))
+    logic.saveSegmentation(segmentation, str(roughPath))
+    arguments = ["active-contour", str(volumePath), "--segmentation", str(roughPath), "--segment", "rough",
+                 "--propagation", "1", "--iterations", "150", "--edge-scale", "1", "--output"]
+    assert main(arguments + [str(output)]) == 0
+    result = logic.loadSegmentation(str(output), "result")
+    resultId = result.GetSegmentation().GetSegmentIdBySegmentName("rough")
+    assert dice(logic.segmentArray(result, resultId, volume), truth) > 0.95
+    bad = tmp_path / "bad.seg.nrrd"
+    assert main(arguments[:-3] + ["--iterations", "-3", "--output", str(bad)]) == 2
+    assert "iterations" in capsys.readouterr().err and not bad.exists()

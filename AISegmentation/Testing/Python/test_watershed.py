@@ -121,3 +121,20 @@ def test_liver_watershed_on_real_ct(logic, sampleFile):
                                             ct.GetSpacing()[::-1], device="cpu")
     print(f"watershed liver on the example CT: Dice {result.dice:.4f}, {seconds:.2f} s")
     assert result.dice >= 0.75  # 0.80 measured; the demo's seeds were placed for grow from seeds
+
+
+def test_command_line_watershed_from_markups_and_a_clear_error(tmp_path, sampleFile, capsys):
+    from AISegmentationLib.CommandLine.Main import main
+    from AISegmentationLib.Demo import Demo
+
+    ct, output = sampleFile("example_ct.nii.gz"), tmp_path / "liver.seg.nrrd"
+    assert main(["watershed", ct, "--seeds", f"liver={Demo.LIVER_SEEDS}", "--seeds", f"other={Demo.OTHER_SEEDS}",
+                 "--seed-radius", "6", "--object-scale", "1.0", "--output", str(output)]) == 0
+    assert output.exists()
+    bad = tmp_path / "bad.seg.nrrd"
+    assert main(["watershed", ct, "--seeds", f"liver={Demo.LIVER_SEEDS}", "--output", str(bad)]) == 2
+    assert "at least two marker segments" in capsys.readouterr().err
+    assert main(["watershed", ct, "--seeds", f"liver={Demo.LIVER_SEEDS}", "--seeds", f"other={Demo.OTHER_SEEDS}",
+                 "--object-scale", "-1", "--output", str(bad)]) == 2
+    assert "objectScaleMm" in capsys.readouterr().err
+    assert not bad.exists()
