@@ -39,7 +39,8 @@ def speedImage(intensity, edgeScaleMm, edgeStrength=None):
     """(speed, edgeStrength used): sigmoid of the gradient magnitude, 1 in flat regions, 0 on strong edges.
     edgeStrength (intensity units per mm) is where the speed is one half; None: the 90th percentile of the
     gradient magnitude in the image."""
-    gradient = sitk.GradientMagnitudeRecursiveGaussian(sitk.Cast(intensity, sitk.sitkFloat32), sigma=float(edgeScaleMm))
+    gradient = sitk.GradientMagnitudeRecursiveGaussian(sitk.Cast(intensity, sitk.sitkFloat32),
+                                                       sigma=float(edgeScaleMm))
     if edgeStrength is None:
         edgeStrength = float(np.percentile(sitk.GetArrayViewFromImage(gradient), EDGE_STRENGTH_PERCENTILE))
         edgeStrength = max(edgeStrength, 1e-6)  # a flat image: every edge counts
