@@ -30,7 +30,7 @@ class RegistrationOptions:
     linearIterations: int = 200
     deformableIterations: int = 50
     gridSpacingMm: float = 50.0  # B-spline control-point spacing
-    demonsSmoothingMm: float = 6.0  # standard deviation of the demons field smoothing
+    demonsSmoothingMm: float = 4.0  # standard deviation of the demons field smoothing
     registrationSpacingMm: float = 4.0  # the images are resampled to at least this spacing for registration
     samplingFraction: float = 0.25  # of the fixed image's voxels, for mutual information
     seed: int = 20  # random sampling seed: the same inputs give the same result
