@@ -47,7 +47,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import os
 import shutil
 import socket
@@ -56,7 +55,7 @@ import time
 import traceback
 
 from ..AtomicWrite import isTemporaryName, writeText
-from ..Comparison.Metrics import KEYS as METRIC_KEYS
+from ..Reports.CohortTable import metricRow
 from ..SampleData import fileSha256
 
 STEPS = ("segment", "compare", "volumes")
@@ -478,20 +477,3 @@ def _compare(logic, case, segmentation, labelmapPath, record):
         rows = logic.compareLabelmapFiles(reference, labelmapPath, _nameTable(reference),
                                           _nameTable(labelmapPath) if named else None, match=match, mapping=mapping)
     return [metricRow(row) for row in rows]
-
-
-def metricRow(row):
-    """A comparison row of the engine as a JSON-ready dict; infinite values become the string "inf"."""
-    result = row["result"]
-    values = {key: _jsonNumber(getattr(result, key)) for key in METRIC_KEYS}
-    return {"referenceSegment": row["referenceSegment"], "comparedSegment": row["comparedSegment"],
-            "structure": row.get("structure"), **values, "note": result.note or ""}
-
-
-def _jsonNumber(value):
-    value = float(value)
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if math.isnan(value):
-        return None
-    return value

@@ -312,16 +312,16 @@ def _progress(counts, started, state, toRunCount):
 
 
 def _writeCohortOutputs(records, outputDir):
-    """The cohort table, plots and report (Cohort/CohortTable.py, CohortReport.py); {} when none is available."""
+    """The cohort table, plots and report (Reports/CohortTable.py, CohortReport.py); {} when none is available."""
     outputs = {}
     try:
-        from .CohortReport import writeCohortOutputs
+        from ..Reports.CohortReport import writeCohortOutputs
     except ImportError:
         writeCohortOutputs = None
     if writeCohortOutputs is not None:
         return dict(writeCohortOutputs(records, outputDir))
     with contextlib.suppress(ImportError):
-        from .CohortTable import writeCohortTables
+        from ..Reports.CohortTable import writeCohortTables
 
         outputs.update(writeCohortTables(records, outputDir))
     return outputs

@@ -127,6 +127,10 @@ def buildParser():
     demo = commands.add_parser("demo", help="classic tools on TotalSegmentator's example CT (liver, bone)")
     demo.add_argument("--output", default="output/demo", help="folder for the outputs (default: output/demo)")
 
+    web = commands.add_parser("web", add_help=False, help="the browser front end, in its own environment "
+                              "(.venv-web): Scripts/aisegmentation web starts it; aisegmentation web --help")
+    web.add_argument("arguments", nargs=argparse.REMAINDER)
+
     threshold = commands.add_parser("threshold", help="threshold a volume into a segment")
     _addInputs(threshold)
     threshold.add_argument("--range", nargs=2, type=float, metavar=("MIN", "MAX"), help="manual intensity range")
@@ -455,11 +459,15 @@ def runInteractiveServer(logic, args):
     run(logic, args)
 
 
+def runWeb(logic, args):
+    raise ValueError("the web front end runs in its own environment: start it with Scripts/aisegmentation web")
+
+
 COMMANDS = {"demo": runDemo, "threshold": runThreshold, "level-trace": runLevelTrace,
             "grow-from-seeds": runGrowFromSeeds, "islands": runIslands, "import-labelmap": runImportLabelmap,
             "export-labelmap": runExportLabelmap, "compare": runCompare, "segment": runSegment,
             "batch": runBatch, "interactive-server": runInteractiveServer,
-            "train": runTrain}
+            "train": runTrain, "web": runWeb}
 
 
 def requireWritableOutputs(args):

@@ -13,8 +13,8 @@ import numpy as np
 
 from ..AtomicWrite import atomicOutput, writeText
 from ..Backends.NnUNet.NnUNetTrainedModels import registerModel
-from ..Cohort.CaseTask import metricRow
-from ..Cohort.CohortReport import writeCohortOutputs
+from ..Reports.CohortReport import writeCohortOutputs
+from ..Reports.CohortTable import metricRow
 from ..Comparison.LabelmapComparison import compareLabelmapFiles
 
 PROVENANCE_FILE = "aisegmentation-training.json"

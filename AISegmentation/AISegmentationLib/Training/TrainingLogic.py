@@ -264,9 +264,9 @@ class TrainingLogic:
                                                    "nnU-Net: best configuration", workDir, 0, 50))
         testPredictions = project.evaluationFolder("test-predictions")
         if dataset["test"]:
+            images = os.path.join(project.rawFolder(dataset["name"]), "imagesTs")
             steps.append(TrainingJobs.trainingStep(project, {"action": "predict", "modelFolder": modelFolder,
-                                                             "folds": folds, "device": device, "inputFolder": os.path.join(
-                                                                 project.rawFolder(dataset["name"]), "imagesTs"),
+                                                             "folds": folds, "device": device, "inputFolder": images,
                                                              "outputFolder": testPredictions}, python, isolated,
                                                    "Predicting the test split", workDir, 50, 100))
         results = {}
@@ -291,7 +291,7 @@ class TrainingLogic:
             names = {value: name for name, value in dataset["labels"].items()}
             records = TrainingEvaluation.comparePredictions(runtime, testPredictions, os.path.join(
                 project.rawFolder(dataset["name"]), "labelsTs"), names)
-            from ..Cohort.CohortReport import writeCohortOutputs
+            from ..Reports.CohortReport import writeCohortOutputs
 
             paths = writeCohortOutputs(records, project.evaluationFolder("test"))
             evaluation["test"] = TrainingEvaluation.perFoldSummary(records, configuration, "test")
@@ -334,8 +334,8 @@ class TrainingLogic:
                    security=None, workers=None, onEpoch=None, **datasetOptions):
         """The four steps; a step already done in the project is not done again (give cases / a manifest only for
         a new project); scheduler, security, workers: the folds on a Dask cluster (see startFitModel), its address
-        checked (TLS beyond loopback, consent) before any step runs; onEpoch(record): each epoch of the fit. Returns the
-        evaluate step's record."""
+        checked (TLS beyond loopback, consent) before any step runs; onEpoch(record): each epoch of the fit.
+        Returns the evaluate step's record."""
         if scheduler not in (None, "local"):
             if self._requireClusterConsent is None:
                 raise ValueError("Training on a Dask cluster by address needs the facade's consent check")

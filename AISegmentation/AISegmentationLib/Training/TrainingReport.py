@@ -7,7 +7,7 @@ import html
 import os
 
 from ..AtomicWrite import writeText
-from ..Cohort.CohortReport import STYLE
+from ..Reports.CohortReport import STYLE
 
 DATASET_REPORT = "dataset-report.html"
 TRAINING_REPORT = "training-report.html"

@@ -249,3 +249,45 @@ def test_the_module_and_the_library_never_import_the_command_line_or_developer_t
         assert not any(module.split(".")[0] == "DevTools" for module in imported), path
         if not path.startswith(commandLine + os.sep):
             assert not any("CommandLine" in module.split(".") for module in imported), path
+
+
+# The import graph (Testing/Python/ImportGraph.py: ast over every .py of the Lib, imports inside functions too) ------
+
+# Circles still in the house, each with what removes it; a new circle, or a known one that grows, fails.
+KNOWN_MODULE_CIRCLES = {
+    # inside the command line: the subcommand modules take Main's shared helpers (inputs, saving, match
+    # arguments, Terminated) while Main imports them to build the parser; a CommandLine/Common.py would end it
+    frozenset({"CommandLine.Batch", "CommandLine.Classic", "CommandLine.InteractiveServer", "CommandLine.Main"}),
+}
+KNOWN_ROOM_CIRCLES = {
+    # AILogic runs a backend on a cluster (Cluster.RemoteJob) while the cluster's worker runs the backend's child
+    # (Cluster.RemoteWorker -> Backends) and subclasses the job runner (Backends/Jobs); Cluster's loopback test is
+    # Interactive's (Interactive/Connection.isLoopbackHost), whose clients use Backends' job runner
+    frozenset({"Backends", "Cluster", "Interactive"}),
+}
+
+
+def _short(names):
+    return frozenset(name.split(".", 1)[1] if "." in name else name for name in names)
+
+
+def test_the_import_graph_has_no_circle():
+    from ImportGraph import circles, importGraph
+
+    found = [sorted(_short(circle)) for circle in circles(importGraph(LIB_DIR))]
+    assert [circle for circle in found if frozenset(circle) not in KNOWN_MODULE_CIRCLES] == []
+
+
+def test_the_rooms_import_each_other_without_a_new_circle():
+    from ImportGraph import circles, importGraph, roomGraph
+
+    found = circles(roomGraph(importGraph(LIB_DIR)))
+    assert [circle for circle in found if frozenset(circle) not in KNOWN_ROOM_CIRCLES] == []
+
+
+def test_no_arrow_runs_back_up_the_layers():
+    """Fronts (CommandLine; Cohort and Demo, clients of the Logic) -> Logic -> areas -> the shared base: the base
+    imports no area, no area imports the Logic or a front, the Logic imports no front."""
+    from ImportGraph import upwardArrows, importGraph
+
+    assert upwardArrows(importGraph(LIB_DIR), LIB_DIR) == []

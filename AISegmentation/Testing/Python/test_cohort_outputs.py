@@ -13,7 +13,7 @@ import pyarrow.parquet
 import pytest
 from PIL import Image
 
-from AISegmentationLib.Cohort import CohortPlots, CohortReport, CohortTable
+from AISegmentationLib.Reports import CohortPlots, CohortReport, CohortTable
 from AISegmentationLib.Pictures.Overview import renderOverview
 
 SCRIPT_CASE = "<script>alert('x')</script>"

@@ -12,7 +12,8 @@ import pytest
 
 from AISegmentationLib.AtomicWrite import TEMPORARY_MARKER
 from AISegmentationLib import Manifest
-from AISegmentationLib.Cohort import CaseTask, CohortRunner, CohortTable
+from AISegmentationLib.Cohort import CaseTask, CohortRunner
+from AISegmentationLib.Reports import CohortTable
 from AISegmentationLib.Cohort.CohortLogic import CohortLogic
 
 FORMULAS = ['=HYPERLINK("http://example.invalid/?x","click")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A2)",

@@ -260,7 +260,7 @@ def test_header_and_data_formats_are_written_whole(logic, tmp_path, extension):
 
 def test_writers_leave_no_temporary_files_and_unwritable_folders_are_clear_errors(logic, tmp_path):
     from AISegmentationLib.Comparison import SegmentComparisonMRML
-    from AISegmentationLib.Demo import Overview
+    from AISegmentationLib.Pictures import Overview
     from AISegmentationLib.Demo.Demo import writeTable
 
     image, _, _ = twoBlobs()

@@ -13,7 +13,7 @@ import pytest
 import SimpleITK as sitk
 
 from AISegmentationLib.Cohort import CaseTask
-from AISegmentationLib.Cohort.CohortTable import cohortRows, summarizeByStructure
+from AISegmentationLib.Reports.CohortTable import cohortRows, summarizeByStructure
 from AISegmentationLib.CommandLine.Main import main
 from AISegmentationLib.Comparison import SegmentComparison
 

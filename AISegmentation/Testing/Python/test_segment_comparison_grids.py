@@ -11,7 +11,7 @@ import sys
 import SimpleITK as sitk
 
 from AISegmentationLib.Cohort import CaseTask
-from AISegmentationLib.Demo import Overview
+from AISegmentationLib.Pictures import Overview
 
 MODULE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -106,7 +106,8 @@ def test_the_dask_log_level_follows_verbose():
 
 
 def test_the_report_draws_the_distance_map_of_each_cases_worst_structure(logic, sampleFile, tmp_path):
-    from AISegmentationLib.Cohort import CaseDistanceMap, CohortReport
+    from AISegmentationLib.Cohort import CaseDistanceMap
+    from AISegmentationLib.Reports import CohortReport
 
     case = _case(sampleFile, _coarsePrediction(sampleFile, tmp_path), "worst")
     output = tmp_path / "out"

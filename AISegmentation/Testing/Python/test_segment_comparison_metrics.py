@@ -11,7 +11,8 @@ import os
 import numpy as np
 import pytest
 
-from AISegmentationLib.Cohort import CaseTask, CohortPlots, CohortReport, CohortTable
+from AISegmentationLib.Cohort import CaseTask
+from AISegmentationLib.Reports import CohortPlots, CohortReport, CohortTable
 from AISegmentationLib.CommandLine.Main import main
 from AISegmentationLib.Comparison import Metrics, SegmentComparison, SegmentComparisonMRML
 from DevTools.SyntheticImages import ball, makeVolume

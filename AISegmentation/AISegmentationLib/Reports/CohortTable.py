@@ -21,7 +21,7 @@ import os
 import numpy as np
 
 from ..AtomicWrite import atomicOutput, writeText
-from ..Comparison.Metrics import METRICS
+from ..Comparison.Metrics import KEYS, METRICS
 from ..CsvOutput import csvText
 
 DISTANCE_FIELDS = tuple(metric.key for metric in METRICS if metric.infiniteWhenEmpty)
@@ -235,3 +235,20 @@ def writeCohortTables(records, outputDir):
     writeParquet(rows, paths["parquet"])
     writeText(paths["summaryCsv"], _csvText(SUMMARY_COLUMNS, summaryRows(summarizeByStructure(rows))))
     return paths
+
+
+def metricRow(row):
+    """A comparison row of the engine as a JSON-ready dict; infinite values become the string "inf"."""
+    result = row["result"]
+    values = {key: _jsonNumber(getattr(result, key)) for key in KEYS}
+    return {"referenceSegment": row["referenceSegment"], "comparedSegment": row["comparedSegment"],
+            "structure": row.get("structure"), **values, "note": result.note or ""}
+
+
+def _jsonNumber(value):
+    value = float(value)
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if math.isnan(value):
+        return None
+    return value
