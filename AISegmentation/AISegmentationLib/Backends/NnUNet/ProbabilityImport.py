@@ -8,6 +8,7 @@ import numpy as np
 import slicer
 
 from ...Geometry import sameGeometry, volumeImage
+from ...VolumeIO import _addArchetypeVolume
 from ..Jobs.ResultExtras import PROBABILITIES_REFERENCE
 
 
@@ -22,7 +23,7 @@ def importProbabilities(scene, segmentationNode, reference, request):
             path = os.path.join(folder, f"probabilities_{value}.nii.gz")
             if not os.path.isfile(path):
                 raise RuntimeError(f"nnU-Net wrote no probability map for class {value} ('{names[value]}')")
-            node = volumesLogic.AddArchetypeScalarVolume(path, f"{segmentationNode.GetName()} P({names[value]})")
+            node = _addArchetypeVolume(volumesLogic, path, f"{segmentationNode.GetName()} P({names[value]})", 0, None)
             if node is None:
                 raise RuntimeError(f"Could not read the probability map '{path}'")
             nodes.append(node)
