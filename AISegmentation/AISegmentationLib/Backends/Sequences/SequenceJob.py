@@ -171,8 +171,12 @@ class SequenceJob:
         except BaseException as error:  # noqa: BLE001 - a failure of ours ends the run like a frame's failure
             self._error = self._error or error
             self._cancelRequested.set()
-            self._stopRunning()
-            raise
+            try:
+                self._stopRunning()
+            except Exception:  # noqa: BLE001 - the first error is the one reported
+                self._end("failed")
+            if not isinstance(error, Exception):
+                raise  # KeyboardInterrupt, SystemExit: wait() and the caller handle them
 
     def _advance(self):
         if self._opener is not None and self._opener.is_alive():
@@ -187,7 +191,7 @@ class SequenceJob:
         if self._error is not None or self._cancelRequested.is_set():
             self._stopRunning()
             return
-        while len(self._running) < self._parallel and self._next < len(self._frames):
+        while sum(not frame.job.done for frame in self._running) < self._parallel and self._next < len(self._frames):
             self._startNext()
             if self._error is not None:
                 return self._advance()
