@@ -1,7 +1,7 @@
-"""``aisegmentation segment BACKEND INPUT --sequence --output FOLDER`` (CommandLine/SegmentSequence.py): a 4D NIfTI or
-a folder of frames (natural order by name) gives one segmentation file per frame, volumes.csv and volumes.png; untrusted
-inputs (a 4D header with absurd frames or size, a folder with other files, frames on different grids, a 4D image given
-as one volume) are refused with a clear message before any backend runs, and nothing is written."""
+"""``aisegmentation segment BACKEND INPUT --sequence --output FOLDER`` (CommandLine/SegmentSequence.py): a 4D NIfTI
+or a folder of frames (natural order by name) gives one segmentation file per frame, volumes.csv and volumes.png;
+untrusted inputs (a 4D header with absurd frames or size, a folder with other files, frames on different grids, a 4D
+image given as one volume) are refused with a clear message before any backend runs, and nothing is written."""
 
 import csv
 import os

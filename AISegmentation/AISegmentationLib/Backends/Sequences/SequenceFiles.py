@@ -73,7 +73,8 @@ def checkSequenceFiles(path):
     if dimension != 4 or size[3] < 1:
         raise ValueError(f"'{path}' is a {dimension}D image, not a 4D sequence (give a 3D image without --sequence)")
     if size[3] > MAX_FRAMES:
-        raise ValueError(f"'{path}' announces {size[3]} frames, more than the limit of {MAX_FRAMES}; it was not loaded")
+        raise ValueError(f"'{path}' announces {size[3]} frames, more than the limit of {MAX_FRAMES}; it was not "
+                         "loaded")
     return "4d", [path]
 
 

@@ -44,8 +44,8 @@ def requireOneGrid(frames, tolerance=1e-4):
             raise ValueError(f"Frame {value} of the sequence has {otherDimensions} voxels, frame {firstValue} "
                              f"{dimensions}: every frame must be on one grid")
         if not np.allclose(otherMatrix, matrix, atol=tolerance * max(1.0, float(np.abs(matrix).max()))):
-            raise ValueError(f"Frame {value} of the sequence lies on another grid (spacing, origin or axes) than frame "
-                             f"{firstValue}: every frame must be on one grid")
+            raise ValueError(f"Frame {value} of the sequence lies on another grid (spacing, origin or axes) than "
+                             f"frame {firstValue}: every frame must be on one grid")
 
 
 def proxySequence(scene, node):
