@@ -5,11 +5,20 @@ from AISegmentationLib.Options import formatText, parseListText
 
 
 def optionEditor(option, value, onChanged):
-    """(kind, editor) for a declared option (Options.py): a combo box (choices), check box (bool), spin box (a number
-    with a default) or line edit; onChanged is called on every edit."""
+    """(kind, editor) for a declared option (Options.py): a list of several choices (choices, multiple), a combo box
+    (choices), check box (bool), spin box (a number with a default) or line edit; onChanged is called on every edit."""
     import qt
 
-    if option.choices:
+    if option.choices and option.multiple:  # several of a list (e.g. MOOSE models): a list with several selected
+        kind, editor = "choices", qt.QListWidget()
+        editor.selectionMode = qt.QAbstractItemView.MultiSelection
+        chosen = {str(item) for item in (value if isinstance(value, (list, tuple)) else [value]) if item is not None}
+        for choice in option.choices:
+            editor.addItem(str(choice))
+            editor.item(editor.count - 1).setSelected(str(choice) in chosen)
+        editor.setMaximumHeight(6 * editor.sizeHintForRow(0) + 4)
+        editor.connect("itemSelectionChanged()", onChanged)
+    elif option.choices:
         kind, editor = "choice", qt.QComboBox()
         editor.addItems([str(choice) for choice in option.choices])
         editor.currentText = str(value)
@@ -38,6 +47,9 @@ def optionEditor(option, value, onChanged):
 
 
 def optionValue(option, kind, editor):
+    if kind == "choices":  # in the list's order
+        selected = {item.text() for item in editor.selectedItems()}
+        return [choice for choice in option.choices if str(choice) in selected]
     if kind == "choice":
         return next(choice for choice in option.choices if str(choice) == editor.currentText)
     if kind == "bool":

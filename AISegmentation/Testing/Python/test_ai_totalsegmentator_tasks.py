@@ -83,11 +83,13 @@ def test_tasks_naming_one_structure_differently_are_refused_in_the_child_before_
     child.requireDistinctStructures(["a", "c"], classes.get, {"liver": codes})  # distinct: no error
 
 
-def test_merged_label_map_moves_each_task_past_the_previous_and_keeps_names(child):
+def test_merged_label_map_moves_each_task_past_the_previous_and_keeps_names():
+    from AISegmentationLib.Backends.Child.LabelMerge import mergeLabelMaps  # shared with MOOSE's several models
+
     first = np.array([[[0, 1, 2, 2]]])
     second = np.array([[[1, 1, 0, 2]]])
-    merged, names = child.mergeTasks([("total", first, {1: "spleen", 2: "kidney_right"}),
-                                      ("body", second, {1: "body_trunc", 2: "body_extremities"})])
+    merged, names = mergeLabelMaps([("total", first, {0: "background", 1: "spleen", 2: "kidney_right"}),
+                                      ("body", second, {0: "background", 1: "body_trunc", 2: "body_extremities"})])
     assert merged.tolist() == [[[3, 3, 2, 4]]]  # the later task takes an overlapping voxel
     assert names == {1: ("total", "spleen"), 2: ("total", "kidney_right"), 3: ("body", "body_trunc"),
                      4: ("body", "body_extremities")}

@@ -6,6 +6,9 @@ workflow (some crop with another model first) must be installed — or downloads
 and a CT model's input must look like a CT in Hounsfield units. The input is named as MOOSE's convention asks
 (``CT_<name>.nii.gz``: the modality, then the subject's name); the label names and SNOMED codes come from the model's
 ``organ_indices`` as MOOSE writes them. The device is passed to MOOSE's API (its command line has none).
+Several models run in one ``moose()`` call (MOOSE loads and resamples once per model) and are merged into one label
+map by LabelMerge (each model's values moved past the previous model's, in the order given; a structure name given
+by two models refused before any network runs).
 """
 
 import json
@@ -14,6 +17,7 @@ import shutil
 
 from ChildProtocol import UserError, downloadBlockedReason, packageVersion, writeJson
 from ChildTorch import availableDevices, deviceName
+from LabelMerge import mergeLabelMaps, requireDistinctNames
 
 DOWNLOAD_HOST = ("github.com", 443)  # where MOOSE downloads most of its models from
 CT_AIR_OR_FAT = -200.0  # a CT in Hounsfield units has voxels below this (air, lung, fat)
@@ -112,8 +116,8 @@ def checkModality(image, modality, name):
                         f"checkModality for a CT cropped inside soft tissue).")
 
 
-def _writeResult(source, segmentationPath, outputPath):
-    """Label map with exactly the input's geometry (validated: MOOSE wrote it on the input's grid)."""
+def _readResult(source, segmentationPath, name):
+    """A model's label map (numpy, KJI), validated: MOOSE wrote it on the input's grid."""
     import numpy as np
     import SimpleITK as sitk
 
@@ -123,13 +127,30 @@ def _writeResult(source, segmentationPath, outputPath):
                 and np.allclose(result.GetOrigin(), source.GetOrigin(), atol=1e-3)
                 and np.allclose(result.GetDirection(), source.GetDirection(), atol=1e-4))
     if not sameGrid:
-        raise RuntimeError(f"MOOSE returned a label map on another grid ({result.GetSize()}) than the input "
-                           f"({source.GetSize()})")
-    labels = sitk.GetArrayFromImage(result)
-    labels = labels.astype(np.uint8 if labels.max(initial=0) < 256 else np.uint16)
-    image = sitk.GetImageFromArray(labels)
+        raise RuntimeError(f"MOOSE model '{name}' returned a label map on another grid ({result.GetSize()}) than "
+                           f"the input ({source.GetSize()})")
+    return sitk.GetArrayFromImage(result)
+
+
+def _writeResult(source, labels, outputPath):
+    """The (merged) label map with exactly the input's geometry."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(labels.astype(np.uint8 if labels.max(initial=0) < 256 else np.uint16))
     image.CopyInformation(source)
     sitk.WriteImage(image, outputPath, True)
+
+
+def requireDistinctLabels(names):
+    """Several models: each loaded (MOOSE downloads a missing one here) and refused when two name one structure
+    alike, before any network runs."""
+    from moosez import models, system
+
+    manager = system.OutputManager(False, False)
+    groups = [(name, [label for value, label in models.Model(name, manager).organ_indices.items() if int(value)])
+              for name in names]  # moosez keeps "background" among its organ indices
+    requireDistinctNames(groups, "MOOSE models", UserError)
 
 
 def labelTable(model, folder):
@@ -147,34 +168,57 @@ def labelTable(model, folder):
     return labels
 
 
-def run(request, channel):
+def _prepareInput(request, names, options):
+    """The input checked (count, modality) and copied under MOOSE's naming (<modality>_<name>) into its folder."""
     import SimpleITK as sitk
 
-    options = request["options"]
-    name = options["model"]
-    channel.stage(0, 5, "Checking the model and the input")
     if len(request["inputs"]) != 1:
-        raise UserError(f"MOOSE model '{name}' takes one {options['modality']} volume, got {len(request['inputs'])}")
-    import moosez
-
-    pointMooseAt(options["modelsDir"])
-    requireModels(name, options, channel)
+        raise UserError(f"MOOSE model '{names[0]}' takes one {options['modality']} volume, got "
+                        f"{len(request['inputs'])}")
     source = sitk.ReadImage(request["inputs"][0])
     if options["checkModality"]:
-        checkModality(source, _modality(name), name)
-    device = deviceName(options["device"])
+        for name in names:
+            checkModality(source, _modality(name), name)
     workDir = os.path.join(os.path.dirname(request["outputLabelmap"]), "moose")
     os.makedirs(workDir, exist_ok=True)
     extension = ".nii.gz" if request["inputs"][0].endswith(".gz") else ".nii"
-    inputPath = os.path.join(workDir, f"{_modality(name)}_volume{extension}")  # MOOSE's naming: <modality>_<name>
+    inputPath = os.path.join(workDir, f"{_modality(names[0])}_volume{extension}")
     shutil.copyfile(request["inputs"][0], inputPath)
-    channel.stage(5, 92, f"Segmenting with MOOSE model '{name}' on {device}")
-    outputs, models = moosez.moose(inputPath, name, workDir, device)
-    if not outputs:
-        raise UserError(f"MOOSE model '{name}' found nothing to segment: the structure its workflow crops to is not "
-                        f"in the volume's field of view")
+    return source, inputPath, workDir
+
+
+def run(request, channel):
+    options = request["options"]
+    names = options.get("models") or [options["model"]]
+    channel.stage(0, 5, "Checking the model(s) and the input")
+    import moosez
+
+    pointMooseAt(options["modelsDir"])
+    for name in names:
+        requireModels(name, options, channel)
+    source, inputPath, workDir = _prepareInput(request, names, options)
+    if len(names) > 1:
+        requireDistinctLabels(names)
+    device = deviceName(options["device"])
+    channel.stage(5, 92, f"Segmenting with MOOSE model{'s' if len(names) > 1 else ''} {', '.join(names)} on {device}")
+    outputs, models = moosez.moose(inputPath, names if len(names) > 1 else names[0], workDir, device)
+    byName = {model.model_identifier: (output, model) for output, model in zip(outputs, models)}
+    missing = [name for name in names if name not in byName]
+    if missing:
+        raise UserError(f"MOOSE model(s) {', '.join(missing)} found nothing to segment: the structure the workflow "
+                        f"crops to is not in the volume's field of view")
     channel.stage(92, 100, "Writing result")
-    _writeResult(source, outputs[0], request["outputLabelmap"])
-    writeJson(request["outputLabels"], {"labels": labelTable(models[0], workDir)})
-    return {"info": {"versions": _versions(), "device": device, "model": name,
-                     "modelFolder": models[0].directory}}
+    results, tables = [], {}
+    for name in names:  # merged in the order given (MOOSE runs them in its own order)
+        output, model = byName[name]
+        tables[name] = labelTable(model, workDir)
+        results.append((name, _readResult(source, output, name),
+                        {int(value): entry["name"] for value, entry in tables[name].items()}))
+    merged, values = mergeLabelMaps(results)
+    _writeResult(source, merged, request["outputLabelmap"])
+    entries = {(name, entry["name"]): entry for name, table in tables.items() for entry in table.values()}
+    labels = {str(value): entries[source] for value, source in values.items()}
+    writeJson(request["outputLabels"], {"labels": labels})
+    return {"info": {"versions": _versions(), "device": device, "model": names[0] if len(names) == 1 else names,
+                     "modelFolder": [byName[name][1].directory for name in names] if len(names) > 1 else
+                     byName[names[0]][1].directory}}

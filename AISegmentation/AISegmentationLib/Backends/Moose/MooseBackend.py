@@ -7,9 +7,12 @@ list is the package's own (``moosez.models.MODEL_METADATA``, probed in its envir
 exists, the list of the pinned moosez version below stands in (a test checks that both agree).
 """
 
+import glob
+import json
 import os
 
 from ..Backend import Backend, PreparedRun, nnUNetChildVariables
+from ..Child.LabelMerge import requireDistinctNames
 from ..Environments.Environments import userDataDir
 from ..Options import DEVICES, BackendOption, deviceOption
 
@@ -41,6 +44,21 @@ def isOffline():
     return os.environ.get(OFFLINE_VARIABLE, "").lower() in ("1", "true", "yes", "on")
 
 
+def installedLabels(folder, entry):
+    """The structure names of an installed model (its dataset.json's labels, background left out); none when the
+    model (a probe entry; None before the environment exists) is not installed yet."""
+    if not entry:
+        return []
+    for path in sorted(glob.glob(os.path.join(folder, glob.escape(entry["folderName"]), "*", "dataset.json"))):
+        try:
+            with open(path, encoding="utf-8") as file:
+                labels = json.load(file).get("labels", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        return [name for name, value in labels.items() if str(value) != "0"]
+    return []
+
+
 def modelModality(name):
     """The input MOOSE names for a model identifier (``clin_ct_organs`` -> "CT", ``clin_pt_fdg_brain_v1`` ->
     "PT_FDG"): the second part of the name, plus a subtype for PET (its naming convention)."""
@@ -64,8 +82,9 @@ class MooseBackend(Backend):
     childModule = "ChildMoose.py"
     suggestions = ("crop the volume to the region of interest", "use a fast model (clin_ct_fast_*)")
     options = (
-        BackendOption("model", "str", DEFAULT_MODEL, "a model of MOOSE's list (most take a CT in Hounsfield units)",
-                      choices=KNOWN_MODELS, perCase=True),
+        BackendOption("model", "str", DEFAULT_MODEL, "a model of MOOSE's list (most take a CT in Hounsfield units); "
+                      "several (clin_ct_organs, clin_ct_ribs) run in one MOOSE call into one segmentation",
+                      choices=KNOWN_MODELS, multiple=True, perCase=True),
         deviceOption(DEVICES),
         BackendOption("allowDownload", "bool", True, "let MOOSE download a missing model (never when "
                       "$AISEGMENTATION_OFFLINE is set)", flag="download"),
@@ -79,19 +98,34 @@ class MooseBackend(Backend):
         return os.path.abspath(context.settings.get("home") or homeDir())
 
     def prepare(self, context, model=DEFAULT_MODEL, device="auto", allowDownload=True, checkModality=True):
-        """The model is checked against MOOSE's own list (probed in its environment) when the environment exists."""
-        entry = self._modelEntry(model, context.probe().get("models"))
-        modality = (entry or {}).get("modality") or modelModality(model)
-        parameters = {"model": model, "device": device, "allowDownload": bool(allowDownload),
-                      "checkModality": bool(checkModality)}
+        """The models are checked against MOOSE's own list (probed in its environment) when the environment exists;
+        several models: one input modality, no model twice, no structure name given by two installed models (a
+        model downloaded by the run is checked in the child, before any network runs)."""
+        names = [model] if isinstance(model, str) else list(model or [])
+        if not names or not all(names):
+            raise ValueError("No MOOSE model given")
+        if len(set(names)) != len(names):
+            raise ValueError(f"MOOSE model(s) given twice: {', '.join(names)}")
+        probed = context.probe().get("models")
+        entries = [self._modelEntry(name, probed) for name in names]
+        modalities = [(entry or {}).get("modality") or modelModality(name) for name, entry in zip(names, entries)]
+        if len(set(modalities)) > 1:
+            raise ValueError(f"MOOSE models {', '.join(f'{n} ({m})' for n, m in zip(names, modalities))} take "
+                             f"different inputs: one run segments one volume; run them separately")
+        home = self.home(context)
+        requireDistinctNames([(name, installedLabels(modelsDir(home), entry)) for name, entry in zip(names, entries)],
+                             "MOOSE models")
+        parameters = {"model": names[0] if len(names) == 1 else names, "device": device,
+                      "allowDownload": bool(allowDownload), "checkModality": bool(checkModality)}
         environment = {"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {}  # CPU forced: no GPU is even seen
         childDevice = device
         if device.startswith("cuda:"):  # MOOSE takes no GPU index: only that GPU is visible, as "cuda"
             environment, childDevice = {"CUDA_VISIBLE_DEVICES": device.partition(":")[2]}, "cuda"
         return PreparedRun(
-            childOptions={**parameters, "device": childDevice, "modelsDir": modelsDir(self.home(context)), "modality": modality,
-                          "offline": isOffline()},
-            channels=[modality], description=f"MOOSE model '{model}'", parameters=parameters,
+            childOptions={**parameters, "models": names, "device": childDevice, "modelsDir": modelsDir(home),
+                          "modality": modalities[0], "offline": isOffline()},
+            channels=[modalities[0]], description=f"MOOSE model{'s' if len(names) > 1 else ''} "
+            f"{' + '.join(repr(name) for name in names)}", parameters=parameters,
             environment=environment,
             memoryModel={"networkSpacing": [MODEL_SPACING] * 3, "numClasses": DEFAULT_CLASSES + 1,
                          "exportSpacing": [None] * 3})  # patch: the volume's size up to 128 (Backend's default)

@@ -14,6 +14,7 @@ import re
 import shutil
 
 from ..Child import SafeZip
+from ..Child.LabelMerge import requireDistinctNames
 from ..Backend import Backend, PreparedRun, nnUNetChildVariables
 from ..Environments.Environments import userDataDir
 from ..Options import DEVICES, BackendAction, BackendOption, deviceOption
@@ -84,18 +85,6 @@ def importWeights(source, home=None):
         if extracted:
             shutil.rmtree(extracted, ignore_errors=True)
     return [os.path.basename(folder) for folder in folders]
-
-
-def requireDistinctNames(tasks, entries):
-    """ValueError when two tasks' class maps (from the registry probe) share a structure name: one segmentation
-    cannot hold both (segments are found by name)."""
-    seen = {}
-    for task, entry in zip(tasks, entries):
-        for name in (entry or {}).get("classes", {}).values():
-            other = seen.setdefault(name, task)
-            if other != task:
-                raise ValueError(f"TotalSegmentator tasks '{other}' and '{task}' both name a structure '{name}': one "
-                                 f"segmentation cannot hold both; run them separately")
 
 
 class TotalSegmentatorBackend(Backend):
@@ -176,13 +165,15 @@ class TotalSegmentatorBackend(Backend):
             if entry is not None and entry.get("licenseRequired") and not licenseNumber and not hasLicense(home):
                 raise ValueError(f"TotalSegmentator task '{name}' requires a license (free for non-commercial use: "
                                  f"https://backend.totalsegmentator.com/license-academic/); give it as licenseNumber")
-        requireDistinctNames(tasks, entries)
+        requireDistinctNames([(name, (entry or {}).get("classes", {}).values())
+                              for name, entry in zip(tasks, entries)], "TotalSegmentator tasks")
         task, entry = tasks[0], max(entries, key=lambda item: len((item or {}).get("classes", {})))
         mode = "fast" if fast else "fastest" if fastest else "default"
         modeInfo = (entry or {}).get("modes", {}).get(mode) or (entry or {}).get("modes", {}).get("default") or {}
         spacing = modeInfo["resample"] if "resample" in modeInfo else MODE_SPACING[mode]  # None: native spacing
         spacing = list(spacing) if isinstance(spacing, (list, tuple)) else [spacing] * 3
-        parameters = {"task": task if len(tasks) == 1 else tasks, "fast": bool(fast), "fastest": bool(fastest), "roiSubset": roiSubset,
+        parameters = {"task": task if len(tasks) == 1 else tasks, "fast": bool(fast), "fastest": bool(fastest),
+                      "roiSubset": roiSubset,
                       "device": device, "allowDownload": bool(allowDownload),
                       "usageStatistics": bool(usageStatistics)}
         switches = {"robustCrop": robustCrop, "removeSmallBlobs": removeSmallBlobs, "bodySeg": bodySeg,
