@@ -20,7 +20,6 @@ from .Comparison import ComparisonMaps, LabelmapComparison, SegmentComparison, S
 from .Backends.AILogic import AILogic
 from .Backends.Sequences.SequenceFrames import proxySequence
 from .Backends.Sequences.SequenceRun import SequenceRun
-from .Delegation import delegate
 from .Dicom.DicomLogic import DicomLogic, dicomSegmentationKind
 from .Dicom.PacsLogic import PacsLogic
 from .Geometry import orientedImageFromArray, requireInsideVolume
@@ -34,20 +33,24 @@ from .Validation import countNonFinite, requireNumber, requirePoints, requireRan
 
 
 class AISegmentationLogic:
-    """Classic tools, comparison, I/O and undo on real Slicer MRML objects; AI backends and nnInteractive are the
-    composed area logics ``ai`` (AILogic) and ``interactive`` (InteractiveLogic), whose public names the facade
-    offers too (delegated below: AILogic.FACADE_API, InteractiveLogic.FACADE_API)."""
+    """Classic tools, comparison, I/O and undo on real Slicer MRML objects; the other areas are composed, typed
+    attributes: ``ai`` (AILogic: AI backends, Dask consent), ``interactive`` (InteractiveLogic: nnInteractive),
+    ``localServer`` (LocalServerLogic: the managed nnInteractive server), ``dicom`` (DicomLogic: DICOM SEG / RTSTRUCT),
+    ``pacs`` (PacsLogic: DICOMweb) and ``training`` (TrainingLogic). The console's common calls of those areas are
+    written out below as one-line methods (``logic.runBackend(...)`` is ``logic.ai.runBackend(...)``); the rest is
+    reached through the area (``logic.training.planTraining(...)``). No name of the facade is generated."""
 
     def __init__(self, runtime=None):
         self.runtime = runtime or getRuntime()
         self._segmentEditor = SegmentEditor(self.scene)
-        self.ai = AILogic(lambda: self.scene, lambda: self.segmentEditor, self.createSegmentation)
-        self.interactive = InteractiveLogic(lambda: self.segmentEditor)
-        self.localServer = LocalServerLogic(self.interactive)
-        self.dicom = DicomLogic(lambda: self.runtime)
-        self.pacs = PacsLogic()
-        self.training = TrainingLogic(lambda: self.runtime, lambda: self.aiEnvironments, self.loadSegmentation,
-                                      self.importLabelmap, self.ai.requireClusterConsent)
+        self.ai: AILogic = AILogic(lambda: self.scene, lambda: self.segmentEditor, self.createSegmentation)
+        self.interactive: InteractiveLogic = InteractiveLogic(lambda: self.segmentEditor)
+        self.localServer: LocalServerLogic = LocalServerLogic(self.interactive)
+        self.dicom: DicomLogic = DicomLogic(lambda: self.runtime)
+        self.pacs: PacsLogic = PacsLogic()
+        self.training: TrainingLogic = TrainingLogic(lambda: self.runtime, lambda: self.ai.aiEnvironments,
+                                                     self.loadSegmentation, self.importLabelmap,
+                                                     self.ai.requireClusterConsent)
         self._previewNodeId = None
 
     @property
@@ -443,13 +446,388 @@ class AISegmentationLogic:
             ComparisonMaps.writeDistanceMap(models, path)
         return models
 
+    # AI backends (Backends/AILogic.py) --------------------------------------------------------------------------
 
-delegate(AISegmentationLogic, "ai", AILogic)
-delegate(AISegmentationLogic, "interactive", InteractiveLogic)
-delegate(AISegmentationLogic, "localServer", LocalServerLogic)
-delegate(AISegmentationLogic, "dicom", DicomLogic)
-delegate(AISegmentationLogic, "pacs", PacsLogic)
-delegate(AISegmentationLogic, "training", TrainingLogic)
+    @property
+    def aiEnvironments(self):
+        """See AILogic.aiEnvironments."""
+        return self.ai.aiEnvironments
+
+    @aiEnvironments.setter
+    def aiEnvironments(self, value):
+        self.ai.aiEnvironments = value
+
+    @staticmethod
+    def backendNames():
+        """Names of the registered backends (the first is the panel's default) (AILogic.backendNames)."""
+        return AILogic.backendNames()
+
+    @staticmethod
+    def aiBackendNames():
+        """See AILogic.aiBackendNames."""
+        return AILogic.aiBackendNames()
+
+    @staticmethod
+    def backend(name):
+        """See AILogic.backend."""
+        return AILogic.backend(name)
+
+    @staticmethod
+    def backendOptions(name):
+        """See AILogic.backendOptions."""
+        return AILogic.backendOptions(name)
+
+    @staticmethod
+    def backendActions(name):
+        """See AILogic.backendActions."""
+        return AILogic.backendActions(name)
+
+    def backendSettings(self, name):
+        """See AILogic.backendSettings."""
+        return self.ai.backendSettings(name)
+
+    def startBackend(self, name, volumes, segmentationNode=None, environment="auto", cluster=None,
+                     clusterSecurity=None, **options):
+        """See AILogic.startBackend."""
+        return self.ai.startBackend(name, volumes, segmentationNode, environment, cluster, clusterSecurity, **options)
+
+    def runBackend(self, name, volumes, segmentationNode=None, environment="auto", progressCallback=None,
+                   cancelEvent=None, cluster=None, clusterSecurity=None, **options):
+        """startBackend(...) and wait: returns the segmentation node (AILogic.runBackend)."""
+        return self.ai.runBackend(name, volumes, segmentationNode, environment, progressCallback, cancelEvent, cluster,
+                                  clusterSecurity, **options)
+
+    def estimateBackendMemory(self, name, volumes, **options):
+        """See AILogic.estimateBackendMemory."""
+        return self.ai.estimateBackendMemory(name, volumes, **options)
+
+    def runBackendAction(self, name, action, value):
+        """See AILogic.runBackendAction."""
+        return self.ai.runBackendAction(name, action, value)
+
+    def backendEnvironmentStatus(self, name):
+        """See AILogic.backendEnvironmentStatus."""
+        return self.ai.backendEnvironmentStatus(name)
+
+    def backendEnvironmentDetails(self, name):
+        """See AILogic.backendEnvironmentDetails."""
+        return self.ai.backendEnvironmentDetails(name)
+
+    def startCreateBackendEnvironment(self, name, force=False):
+        """See AILogic.startCreateBackendEnvironment."""
+        return self.ai.startCreateBackendEnvironment(name, force)
+
+    def createBackendEnvironment(self, name, force=False, progressCallback=None, cancelEvent=None):
+        """See AILogic.createBackendEnvironment."""
+        return self.ai.createBackendEnvironment(name, force, progressCallback, cancelEvent)
+
+    def removeBackendEnvironment(self, name):
+        """See AILogic.removeBackendEnvironment."""
+        return self.ai.removeBackendEnvironment(name)
+
+    @staticmethod
+    def validateNnUNetModel(modelFolder, folds=None, checkpoint="checkpoint_final.pth"):
+        """See AILogic.validateNnUNetModel."""
+        return AILogic.validateNnUNetModel(modelFolder, folds, checkpoint)
+
+    @staticmethod
+    def importNnUNetModel(zipPath, destinationFolder):
+        """See AILogic.importNnUNetModel."""
+        return AILogic.importNnUNetModel(zipPath, destinationFolder)
+
+    def startNnUNet(self, volumeNodes, modelFolders, segmentationNode=None, folds=None,
+                    checkpoint="checkpoint_final.pth", device="auto", tta=True, stepSize=0.5, environment="auto"):
+        """See AILogic.startNnUNet."""
+        return self.ai.startNnUNet(volumeNodes, modelFolders, segmentationNode, folds, checkpoint, device, tta,
+                                   stepSize, environment)
+
+    def runNnUNet(self, *args, progressCallback=None, cancelEvent=None, **kwargs):
+        """startNnUNet(...) and wait: returns the segmentation node (see runBackend) (AILogic.runNnUNet)."""
+        return self.ai.runNnUNet(*args, progressCallback=progressCallback, cancelEvent=cancelEvent, **kwargs)
+
+    def estimateNnUNetMemory(self, volumeNodes, modelFolders, **options):
+        """MemoryEstimate of startNnUNet with the same arguments (AILogic.estimateNnUNetMemory)."""
+        return self.ai.estimateNnUNetMemory(volumeNodes, modelFolders, **options)
+
+    @property
+    def totalSegmentatorHome(self):
+        """See AILogic.totalSegmentatorHome."""
+        return self.ai.totalSegmentatorHome
+
+    @totalSegmentatorHome.setter
+    def totalSegmentatorHome(self, value):
+        self.ai.totalSegmentatorHome = value
+
+    def totalSegmentatorTasks(self):
+        """See AILogic.totalSegmentatorTasks."""
+        return self.ai.totalSegmentatorTasks()
+
+    def importTotalSegmentatorWeights(self, source):
+        """See AILogic.importTotalSegmentatorWeights."""
+        return self.ai.importTotalSegmentatorWeights(source)
+
+    def startTotalSegmentator(self, volumeNode, task="total", segmentationNode=None, fast=False, fastest=False,
+                              roiSubset=None, device="auto", licenseNumber=None, allowDownload=True,
+                              usageStatistics=False, environment="auto"):
+        """See AILogic.startTotalSegmentator."""
+        return self.ai.startTotalSegmentator(volumeNode, task, segmentationNode, fast, fastest, roiSubset, device,
+                                             licenseNumber, allowDownload, usageStatistics, environment)
+
+    def runTotalSegmentator(self, *args, progressCallback=None, cancelEvent=None, **kwargs):
+        """See AILogic.runTotalSegmentator."""
+        return self.ai.runTotalSegmentator(*args, progressCallback=progressCallback, cancelEvent=cancelEvent, **kwargs)
+
+    def estimateTotalSegmentatorMemory(self, volumeNode, task="total", **options):
+        """MemoryEstimate of startTotalSegmentator with the same arguments (AILogic.estimateTotalSegmentatorMemory)."""
+        return self.ai.estimateTotalSegmentatorMemory(volumeNode, task, **options)
+
+    @property
+    def clusterConsentCallback(self):
+        """The attribute AILogic.clusterConsentCallback (read and assigned through the facade)."""
+        return self.ai.clusterConsentCallback
+
+    @clusterConsentCallback.setter
+    def clusterConsentCallback(self, value):
+        self.ai.clusterConsentCallback = value
+
+    def setClusterConsentStore(self, store):
+        """See AILogic.setClusterConsentStore."""
+        return self.ai.setClusterConsentStore(store)
+
+    def allowCluster(self, address):
+        """See AILogic.allowCluster."""
+        return self.ai.allowCluster(address)
+
+    def revokeCluster(self, address):
+        """See AILogic.revokeCluster."""
+        return self.ai.revokeCluster(address)
+
+    @staticmethod
+    def clusterSecurity(tlsFolder):
+        """See AILogic.clusterSecurity."""
+        return AILogic.clusterSecurity(tlsFolder)
+
+    # nnInteractive (Interactive/InteractiveLogic.py) ------------------------------------------------------------
+
+    @property
+    def interactiveConsentCallback(self):
+        """The attribute InteractiveLogic.interactiveConsentCallback (read and assigned through the facade)."""
+        return self.interactive.interactiveConsentCallback
+
+    @interactiveConsentCallback.setter
+    def interactiveConsentCallback(self, value):
+        self.interactive.interactiveConsentCallback = value
+
+    def setInteractiveServer(self, url, apiKey=None, protocol="auto", connectTimeout=5.0, readTimeout=120.0,
+                             uploadTimeout=600.0, verifyTls=True):
+        """See InteractiveLogic.setInteractiveServer."""
+        return self.interactive.setInteractiveServer(url, apiKey, protocol, connectTimeout, readTimeout, uploadTimeout,
+                                                     verifyTls)
+
+    def useInteractiveServer(self, url, apiKey=None):
+        """See InteractiveLogic.useInteractiveServer."""
+        return self.interactive.useInteractiveServer(url, apiKey)
+
+    @property
+    def interactiveSession(self):
+        """See InteractiveLogic.interactiveSession."""
+        return self.interactive.interactiveSession
+
+    def testInteractiveConnection(self):
+        """See InteractiveLogic.testInteractiveConnection."""
+        return self.interactive.testInteractiveConnection()
+
+    def closeInteractiveSession(self):
+        """See InteractiveLogic.closeInteractiveSession."""
+        return self.interactive.closeInteractiveSession()
+
+    def interactiveConsentStore(self):
+        """See InteractiveLogic.interactiveConsentStore."""
+        return self.interactive.interactiveConsentStore()
+
+    def setInteractiveConsentStore(self, store):
+        """See InteractiveLogic.setInteractiveConsentStore."""
+        return self.interactive.setInteractiveConsentStore(store)
+
+    def allowInteractiveServer(self, url=None):
+        """See InteractiveLogic.allowInteractiveServer."""
+        return self.interactive.allowInteractiveServer(url)
+
+    def revokeInteractiveServer(self, url=None):
+        """See InteractiveLogic.revokeInteractiveServer."""
+        return self.interactive.revokeInteractiveServer(url)
+
+    def startInteractiveSegmentation(self, volumeNode, segmentationNode, segmentId):
+        """See InteractiveLogic.startInteractiveSegmentation."""
+        return self.interactive.startInteractiveSegmentation(volumeNode, segmentationNode, segmentId)
+
+    def startInteractiveFromSegment(self, volumeNode, segmentationNode, segmentId):
+        """See InteractiveLogic.startInteractiveFromSegment."""
+        return self.interactive.startInteractiveFromSegment(volumeNode, segmentationNode, segmentId)
+
+    def interactivePoint(self, point, positive=True, controlPointIndex=-1):
+        """See InteractiveLogic.interactivePoint."""
+        return self.interactive.interactivePoint(point, positive, controlPointIndex)
+
+    def interactiveBox(self, box, positive=True):
+        """Box prompt: a markups ROI node, or two opposite RAS corners (InteractiveLogic.interactiveBox)."""
+        return self.interactive.interactiveBox(box, positive)
+
+    def interactiveLasso(self, polygon, positive=True):
+        """See InteractiveLogic.interactiveLasso."""
+        return self.interactive.interactiveLasso(polygon, positive)
+
+    def interactiveScribble(self, scribble, scribbleSegmentId=None, positive=True):
+        """See InteractiveLogic.interactiveScribble."""
+        return self.interactive.interactiveScribble(scribble, scribbleSegmentId, positive)
+
+    def startInteractivePrompt(self, kind, prompt, positive=True, **details):
+        """See InteractiveLogic.startInteractivePrompt."""
+        return self.interactive.startInteractivePrompt(kind, prompt, positive, **details)
+
+    def interactiveUndo(self):
+        """See InteractiveLogic.interactiveUndo."""
+        return self.interactive.interactiveUndo()
+
+    def interactiveReset(self, clearSegment=True):
+        """See InteractiveLogic.interactiveReset."""
+        return self.interactive.interactiveReset(clearSegment)
+
+    # Managed nnInteractive server (Interactive/LocalServerLogic.py) ---------------------------------------------
+
+    def interactiveServerEnvironmentDetails(self):
+        """See LocalServerLogic.interactiveServerEnvironmentDetails."""
+        return self.localServer.interactiveServerEnvironmentDetails()
+
+    def startCreateInteractiveServerEnvironment(self, force=False):
+        """See LocalServerLogic.startCreateInteractiveServerEnvironment."""
+        return self.localServer.startCreateInteractiveServerEnvironment(force)
+
+    def createInteractiveServerEnvironment(self, force=False, progressCallback=None, cancelEvent=None):
+        """See LocalServerLogic.createInteractiveServerEnvironment."""
+        return self.localServer.createInteractiveServerEnvironment(force, progressCallback, cancelEvent)
+
+    @staticmethod
+    def interactiveServerModels():
+        """{name: folder} of the nnInteractive models on this computer (LocalServerLogic.interactiveServerModels)."""
+        return LocalServerLogic.interactiveServerModels()
+
+    @staticmethod
+    def importInteractiveServerModel(folder, name=None):
+        """See LocalServerLogic.importInteractiveServerModel."""
+        return LocalServerLogic.importInteractiveServerModel(folder, name)
+
+    def startDownloadInteractiveServerModel(self, agree=False, modelId="nnInteractive_v1.0"):
+        """See LocalServerLogic.startDownloadInteractiveServerModel."""
+        return self.localServer.startDownloadInteractiveServerModel(agree, modelId)
+
+    def downloadInteractiveServerModel(self, agree=False, modelId="nnInteractive_v1.0", progressCallback=None,
+                                       cancelEvent=None):
+        """See LocalServerLogic.downloadInteractiveServerModel."""
+        return self.localServer.downloadInteractiveServerModel(agree, modelId, progressCallback, cancelEvent)
+
+    def startInteractiveServerJob(self, device="auto", modelDir=None, port=None, threads=None):
+        """See LocalServerLogic.startInteractiveServerJob."""
+        return self.localServer.startInteractiveServerJob(device, modelDir, port, threads)
+
+    def startInteractiveServer(self, device="auto", modelDir=None, port=None, threads=None, progressCallback=None,
+                               cancelEvent=None):
+        """See LocalServerLogic.startInteractiveServer."""
+        return self.localServer.startInteractiveServer(device, modelDir, port, threads, progressCallback, cancelEvent)
+
+    def stopInteractiveServer(self):
+        """See LocalServerLogic.stopInteractiveServer."""
+        return self.localServer.stopInteractiveServer()
+
+    def interactiveServerStatus(self):
+        """See LocalServerLogic.interactiveServerStatus."""
+        return self.localServer.interactiveServerStatus()
+
+    @property
+    def managedInteractiveServer(self):
+        """The ManagedServer started here (or None) (LocalServerLogic.managedInteractiveServer)."""
+        return self.localServer.managedInteractiveServer
+
+    # DICOM SEG / RTSTRUCT (Dicom/DicomLogic.py) -----------------------------------------------------------------
+
+    def exportDicomSeg(self, segmentationNode, sourceSeries, path, segmentIds=None,
+                       seriesDescription="AISegmentation"):
+        """See DicomLogic.exportDicomSeg."""
+        return self.dicom.exportDicomSeg(segmentationNode, sourceSeries, path, segmentIds, seriesDescription)
+
+    def exportRtStruct(self, segmentationNode, sourceSeries, path, segmentIds=None,
+                       seriesDescription="AISegmentation"):
+        """See DicomLogic.exportRtStruct."""
+        return self.dicom.exportRtStruct(segmentationNode, sourceSeries, path, segmentIds, seriesDescription)
+
+    def loadDicomSegmentation(self, path, sourceSeries, name=None):
+        """See DicomLogic.loadDicomSegmentation."""
+        return self.dicom.loadDicomSegmentation(path, sourceSeries, name)
+
+    # DICOMweb (Dicom/PacsLogic.py) ------------------------------------------------------------------------------
+
+    @property
+    def dicomWebConsentCallback(self):
+        """The attribute PacsLogic.dicomWebConsentCallback (read and assigned through the facade)."""
+        return self.pacs.dicomWebConsentCallback
+
+    @dicomWebConsentCallback.setter
+    def dicomWebConsentCallback(self, value):
+        self.pacs.dicomWebConsentCallback = value
+
+    def setDicomWebConsentStore(self, store):
+        """See PacsLogic.setDicomWebConsentStore."""
+        return self.pacs.setDicomWebConsentStore(store)
+
+    def allowDicomWeb(self, url):
+        """See PacsLogic.allowDicomWeb."""
+        return self.pacs.allowDicomWeb(url)
+
+    def revokeDicomWeb(self, url):
+        """See PacsLogic.revokeDicomWeb."""
+        return self.pacs.revokeDicomWeb(url)
+
+    def connectDicomWeb(self, url, credentialsFile=None, timeout=None, caBundle=None):
+        """See PacsLogic.connectDicomWeb."""
+        return self.pacs.connectDicomWeb(url, credentialsFile, timeout, caBundle)
+
+    # Training (Training/TrainingLogic.py) -----------------------------------------------------------------------
+
+    def trainModel(self, project, cases=None, manifest=None, configuration="3d_fullres", folds=None,
+                   schedule="short-cpu", epochs=None, iterationsPerEpoch=None, planPreset=None, device="auto",
+                   modelName=None, environment="auto", progressCallback=None, cancelEvent=None, scheduler=None,
+                   security=None, workers=None, onEpoch=None, **datasetOptions):
+        """See TrainingLogic.trainModel."""
+        return self.training.trainModel(project, cases, manifest, configuration, folds, schedule, epochs,
+                                        iterationsPerEpoch, planPreset, device, modelName, environment,
+                                        progressCallback, cancelEvent, scheduler, security, workers, onEpoch,
+                                        **datasetOptions)
+
+    def buildTrainingDataset(self, project, cases=None, manifest=None, datasetId=501, datasetName=None,
+                             channelNames=None, mapping=None, missingStructures="error", numberOfFolds=5,
+                             testFraction=0.0, seed=0, overwrite=False):
+        """See TrainingLogic.buildTrainingDataset."""
+        return self.training.buildTrainingDataset(project, cases, manifest, datasetId, datasetName, channelNames,
+                                                  mapping, missingStructures, numberOfFolds, testFraction, seed,
+                                                  overwrite)
+
+    def startPlanTraining(self, project, configurations=("3d_fullres",), planPreset=None, environment="auto"):
+        """See TrainingLogic.startPlanTraining."""
+        return self.training.startPlanTraining(project, configurations, planPreset, environment)
+
+    def startFitModel(self, project, configuration="3d_fullres", folds=None, trainer="nnUNetTrainer",
+                      schedule="short-cpu", epochs=None, iterationsPerEpoch=None, device="auto", environment="auto",
+                      onEpoch=None, scheduler=None, security=None, workers=None):
+        """See TrainingLogic.startFitModel."""
+        return self.training.startFitModel(project, configuration, folds, trainer, schedule, epochs,
+                                           iterationsPerEpoch, device, environment, onEpoch, scheduler, security,
+                                           workers)
+
+    def startEvaluateTraining(self, project, modelName=None, configuration="3d_fullres", bestConfiguration=True,
+                              device="auto", environment="auto"):
+        """See TrainingLogic.startEvaluateTraining."""
+        return self.training.startEvaluateTraining(project, modelName, configuration, bestConfiguration, device,
+                                                   environment)
 
 
 def _spheresMask(shape, spacingKji, centersIjk, radiusMm):

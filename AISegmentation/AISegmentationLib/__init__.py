@@ -2,7 +2,7 @@
 
 Grouped by area: the facade (Logic.py) and the shared base at the top (Runtime, SegmentEditing, Segments, Geometry,
 VolumeIO, SegmentationIO and their helpers: AtomicWrite, FileIntegrity, DicomGeometry, Validation,
-RuntimeRequirements, RuntimeInstall, SampleData, Delegation); Classic/ (threshold, level tracing, grow from seeds,
+RuntimeRequirements, RuntimeInstall, SampleData); Classic/ (threshold, level tracing, grow from seeds,
 islands); Comparison/ (the numeric engine and its MRML side); Backends/ (AI backends as plugins and the AI logic);
 Interactive/ (nnInteractive client and its logic); Demo/; CommandLine/ (the headless command line).
 

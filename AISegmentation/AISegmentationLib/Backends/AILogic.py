@@ -64,19 +64,6 @@ NNUNET, TOTALSEGMENTATOR = "nnunet", "totalsegmentator"  # the backends of the c
 class AILogic:
     """AI backends for the facade; see the module docstring."""
 
-    #: what the facade (AISegmentationLogic) offers of this area, under the same names
-    FACADE_API = (
-        "aiEnvironments", "backendNames", "aiBackendNames", "backend", "backendOptions", "backendActions",
-        "backendSettings", "startBackend", "runBackend", "estimateBackendMemory", "runBackendAction",
-        "backendEnvironmentStatus", "backendEnvironmentDetails", "startCreateBackendEnvironment",
-        "createBackendEnvironment", "removeBackendEnvironment",
-        "validateNnUNetModel", "importNnUNetModel", "startNnUNet", "runNnUNet", "estimateNnUNetMemory",
-        "totalSegmentatorHome", "totalSegmentatorTasks", "importTotalSegmentatorWeights", "startTotalSegmentator",
-        "runTotalSegmentator", "estimateTotalSegmentatorMemory",
-        "clusterConsentCallback", "clusterConsentStore", "setClusterConsentStore", "allowCluster", "revokeCluster",
-        "requireClusterConsent",
-        "clusterSecurity")
-
     def __init__(self, scene, segmentEditor, createSegmentation):
         """scene(), segmentEditor(): the facade's current MRML scene and SegmentEditor (they change when the scene
         does); createSegmentation(volumeNode, name): a new segmentation node for a result."""

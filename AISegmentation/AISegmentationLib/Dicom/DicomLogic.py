@@ -29,9 +29,6 @@ GRID_TOLERANCE_FRACTION = 1e-3  # of the spacing: directions, spacings and voxel
 class DicomLogic:
     """DICOM SEG and RTSTRUCT in and out for the facade; see the module docstring."""
 
-    #: what the facade (AISegmentationLogic) offers of this area, under the same names
-    FACADE_API = ("exportDicomSeg", "exportRtStruct", "loadDicomSegmentation")
-
     def __init__(self, runtime):
         """runtime(): the facade's Runtime (scene, segmentations logic)."""
         self._runtime = runtime

@@ -45,10 +45,6 @@ class PacsResult:
 class PacsLogic:
     """DICOMweb consent, connection and PACS cohorts for the facade; see the module docstring."""
 
-    #: what the facade (AISegmentationLogic) offers of this area, under the same names
-    FACADE_API = ("dicomWebConsentCallback", "setDicomWebConsentStore", "allowDicomWeb", "revokeDicomWeb",
-                  "connectDicomWeb")
-
     def __init__(self):
         self._consentStore = None
         #: callback(origin) -> bool asked before the first image goes to a server beyond this machine

@@ -30,15 +30,6 @@ from .Session import InteractiveSession
 class InteractiveLogic:
     """nnInteractive methods for the facade; see the module docstring."""
 
-    #: what the facade (AISegmentationLogic) offers of this area, under the same names
-    FACADE_API = (
-        "interactiveConsentCallback", "setInteractiveServer", "useInteractiveServer", "interactiveSession",
-        "testInteractiveConnection", "closeInteractiveSession", "interactiveConsentStore",
-        "setInteractiveConsentStore", "allowInteractiveServer", "revokeInteractiveServer",
-        "startInteractiveSegmentation", "startInteractiveFromSegment", "interactivePoint", "interactiveBox",
-        "interactiveLasso", "interactiveScribble", "startInteractivePrompt",
-        "interactiveUndo", "interactiveReset")
-
     def __init__(self, segmentEditor):
         """segmentEditor(): the facade's current SegmentEditor (prompts are written through it)."""
         self._segmentEditor = segmentEditor

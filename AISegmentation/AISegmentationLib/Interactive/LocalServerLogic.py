@@ -36,12 +36,6 @@ class ServerStartJob(BackgroundJob):
 class LocalServerLogic:
     """See the module docstring; interactive: the InteractiveLogic whose prompts go to the started server."""
 
-    FACADE_API = (
-        "interactiveServerEnvironmentDetails", "startCreateInteractiveServerEnvironment",
-        "createInteractiveServerEnvironment", "interactiveServerModels", "importInteractiveServerModel",
-        "startDownloadInteractiveServerModel", "downloadInteractiveServerModel", "startInteractiveServerJob",
-        "startInteractiveServer", "stopInteractiveServer", "interactiveServerStatus", "managedInteractiveServer")
-
     def __init__(self, interactive):
         self._interactive = interactive
         self._server = None

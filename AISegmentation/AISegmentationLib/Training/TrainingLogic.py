@@ -34,10 +34,6 @@ def _logProgress(percent, message):
 class TrainingLogic:
     """See the module docstring."""
 
-    FACADE_API = ("trainModel", "buildTrainingDataset", "trainingPlan", "startPlanTraining", "planTraining",
-                  "startFitModel", "fitModel", "startEvaluateTraining", "evaluateTraining", "exportTrainedModel",
-                  "trainingState")
-
     def __init__(self, runtime, environments, loadSegmentation, importLabelmap, requireClusterConsent=None):
         """runtime(), environments(): the facade's runtime and AI EnvironmentManager; loadSegmentation(path, name) and
         importLabelmap(path, names, referenceVolume, name): its loaders; requireClusterConsent(address, security):

@@ -291,3 +291,47 @@ def test_no_arrow_runs_back_up_the_layers():
     from ImportGraph import upwardArrows, importGraph
 
     assert upwardArrows(importGraph(LIB_DIR), LIB_DIR) == []
+
+
+def _facadeClassBody():
+    """(names defined in AISegmentationLogic's class body, {area attribute: its class name} typed in __init__)."""
+    tree = ast.parse(open(os.path.join(LIB_DIR, "Logic.py"), encoding="utf-8").read())
+    facade = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "AISegmentationLogic")
+    names, areas = set(), {}
+    for node in facade.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            names.update(target.id for target in getattr(node, "targets", [getattr(node, "target", None)])
+                         if isinstance(target, ast.Name))
+        if isinstance(node, ast.FunctionDef) and node.name == "__init__":
+            areas.update({statement.target.attr: statement.annotation.id for statement in ast.walk(node)
+                          if isinstance(statement, ast.AnnAssign) and isinstance(statement.annotation, ast.Name)})
+    return names, areas
+
+
+def test_every_public_name_of_the_facade_is_written_in_its_class_body():
+    """No name of the Logic is generated at import: a reader and an IDE find each one in Logic.py, and its areas are
+    typed attributes (self.ai: AILogic ...)."""
+    from AISegmentationLib.Logic import AISegmentationLogic
+
+    written, areas = _facadeClassBody()
+    public = {name for name in dir(AISegmentationLogic) if not name.startswith("_")}
+    assert sorted(public - written) == []
+    assert {"ai", "interactive", "localServer", "dicom", "pacs", "training"} <= set(areas)
+
+
+def test_every_logic_call_of_the_readme_exists():
+    """`logic.name(` and `logic.area.name(` in README.md name a method of the facade or of one of its typed areas."""
+    import AISegmentationLib.Logic as LogicModule
+
+    readme = open(os.path.join(os.path.dirname(MODULE_DIR), "README.md"), encoding="utf-8").read()
+    written, areas = _facadeClassBody()
+    missing = []
+    for first, second in set(re.findall(r"\blogic\.(\w+)(?:\.(\w+))?\s*\(", readme)):
+        if first in areas:
+            if not second or not hasattr(getattr(LogicModule, areas[first]), second):
+                missing.append(f"logic.{first}.{second}")
+        elif first not in written:
+            missing.append(f"logic.{first}")
+    assert sorted(missing) == []
