@@ -102,13 +102,13 @@ def phantomCase(logic):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="measured: demons recovers sphere 0.953, ellipsoid 0.948, but the box only "
-                   "0.877 (< 0.9; rigid alone 0.776 / 0.848 / 0.517): the deformable stage needs tuning")
 def test_phantomDeformableStageRecoversTheStructures(logic):
+    """Demons at the phantom's own 2 mm spacing with a 1.5 mm field smoothing (measured: sphere 0.98, ellipsoid 0.97,
+    box 0.92); rigid alone stays well below (about 0.78 / 0.85 / 0.52)."""
     target, atlas, truth = phantomCase(logic)
     names = {value: f"Label {value}" for value in STRUCTURES}
-    segmentation, result, seconds = runAtlas(logic, target, [atlas], deformable="demons", iterations=100,
-                                             registrationSpacing=2.0)
+    segmentation, result, seconds = runAtlas(logic, target, [atlas], deformable="demons", iterations=150,
+                                             demonsSmoothing=1.5, registrationSpacing=2.0)
     deformable = structureDice(logic, segmentation, target, truth, names)
     rigidSegmentation, _, rigidSeconds = runAtlas(logic, target, [atlas], linear="rigid", deformable="none",
                                                   registrationSpacing=2.0)
@@ -148,6 +148,51 @@ def test_phantomSeveralAtlasesBeatOne(logic, fusion):
                  [round(s, 3) for s in single], fused, seconds, [row["confidence"] for row in result["rows"]])
     assert np.mean(list(fused.values())) > np.mean(single) + 0.02, (single, fused)
     assert all(0 < row["confidence"] < 1 for row in result["rows"])
+
+
+CT_STRUCTURES = {5: "liver", 1: "spleen", 6: "stomach", 52: "aorta"}  # TotalSegmentator's `total` class values
+CT_BARS = {"liver": 0.8, "spleen": 0.75, "stomach": 0.55}  # measured 0.84 / 0.83 / 0.62; rigid only 0.76 / 0.62 / 0.59
+
+
+@pytest.mark.slow
+def test_realCtAtlasSegmentsAnotherPatientsSlab(logic, sampleFile):
+    """Atlas: example_ct (3 mm, the whole abdomen) with TotalSegmentator's labels; target: the other patient's 40 mm
+    DICOM slab (0.98 x 0.98 x 2 mm) whose frame lies about 1.2 m away along z. The exhaustive slice-axis search finds
+    the slab's level, affine then demons follow; truth is TotalSegmentator's output for the slab (a model's, not a
+    manual one). The shared data holds only one other CT patient, so "several atlases beat one" is shown on the
+    phantom (test_phantomSeveralAtlasesBeatOne), not on real CTs."""
+    from AISegmentationLib import VolumeIO
+    from AISegmentationLib.Classic.Atlas.AtlasImages import volumeToImage
+    from AISegmentationLib.SampleData import fetchDicomSeries
+
+    target = logic.loadVolume(fetchDicomSeries(), "slab")
+    atlas = (logic.loadVolume(sampleFile("example_ct.nii.gz"), "atlas CT"),
+             VolumeIO.loadVolume(logic.runtime, sampleFile("example_seg_fast_force_split.nii.gz"), "atlas labels",
+                                 labelmap=True))
+    truth = sitk.GetArrayFromImage(sitk.Resample(sitk.ReadImage(sampleFile("example_seg_dicom.nii.gz")),
+                                                 volumeToImage(target, "slab"), sitk.Transform(),
+                                                 sitk.sitkNearestNeighbor))
+    labelNames = ",".join(f"{value}={name}" for value, name in CT_STRUCTURES.items())
+    segmentation, result, seconds = runAtlas(logic, target, [atlas], labelNames=labelNames)
+    scores = structureDice(logic, segmentation, target, truth, CT_STRUCTURES)
+    logging.info("Real CT, atlas example_ct -> DICOM slab: Dice %s in %.1f s", scores, seconds)
+    assert all(scores[name] >= bar for name, bar in CT_BARS.items()), (scores, CT_BARS)
+    assert {"liver", "spleen", "stomach"} <= {row["segment"] for row in result["rows"]}
+
+
+def test_fusionLetsAnAtlasAbstainWhereItDoesNotCoverTheTarget():
+    from AISegmentationLib.Classic.Atlas.Fusion import OUTSIDE, fuseLabels, structureConfidence
+
+    def image(values):
+        return sitk.GetImageFromArray(np.asarray([[values]], np.uint16))
+    covering = [image([1, 1, 2, 0]), image([1, 1, 2, 0])]
+    partial = image([OUTSIDE, OUTSIDE, 0, OUTSIDE])  # covers the third voxel only, where it says background
+    for method in ("vote", "staple"):
+        fused = sitk.GetArrayFromImage(fuseLabels(covering + [partial], method)).ravel().tolist()
+        assert fused[:2] == [1, 1] and fused[3] == 0, (method, fused)
+    assert sitk.GetArrayFromImage(fuseLabels([partial], "vote")).ravel().tolist() == [0, 0, 0, 0]
+    fused = fuseLabels(covering + [partial], "vote")
+    assert structureConfidence(covering + [partial], fused)[1] == 1.0
 
 
 def _sceneState(logic, segmentation):

@@ -8,6 +8,7 @@ import slicer
 from ...Geometry import ijkToRasMatrix
 from ...SegmentationIO import readLabelNames, segmentationLabelArray
 from ...Validation import countNonFinite
+from .Fusion import OUTSIDE
 
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 
@@ -66,8 +67,9 @@ def atlasLabels(imageNode, labelsNode, image, labelNames=None):
                 f"{tuple(round(s, 3) for s in image.GetSpacing())}, origin {tuple(round(o, 2) for o in image.GetOrigin())}"
                 "); resample it onto the image first. Nothing was changed.")
         array = sitk.GetArrayViewFromImage(labels)
-        if array.min() < 0 or array.max() > 65535 or not np.all(np.equal(np.mod(array, 1), 0)):
-            raise ValueError(f"The label map '{labelsNode.GetName()}' of the {what} must hold whole numbers 0..65535")
+        if array.min() < 0 or array.max() >= OUTSIDE or not np.all(np.equal(np.mod(array, 1), 0)):
+            raise ValueError(f"The label map '{labelsNode.GetName()}' of the {what} must hold whole numbers "
+                             f"0..{OUTSIDE - 1}")
         labels = sitk.Cast(labels, sitk.sitkUInt16)
         values = [int(v) for v in np.unique(sitk.GetArrayViewFromImage(labels)) if v != 0]
         names = _colorNames(labelsNode, values)

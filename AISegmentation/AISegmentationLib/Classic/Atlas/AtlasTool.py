@@ -28,8 +28,9 @@ class AtlasTool(ClassicTool):
     name = "atlas"
     title = "Atlas-based segmentation"
     help = ("Register one or more atlases (an image with its label map or segmentation) to the source volume "
-            "(rigid or affine by mutual information, then deformable), carry their labels over and fuse them "
-            "(majority vote or STAPLE). Each structure becomes a segment with its confidence: the mean agreement of "
+            "(CT to CT: first an exhaustive search along the slice axis; rigid or affine by mutual information, then "
+            "deformable), carry their labels over and fuse them (majority vote or STAPLE; an atlas abstains where it "
+            "does not cover the target). Each structure becomes a segment with its confidence: the mean agreement of "
             "the atlases inside it.")
     options = (
         Option("linear", "str", "affine", "the first, linear stage", choices=LINEAR_TRANSFORMS),
@@ -38,6 +39,8 @@ class AtlasTool(ClassicTool):
         Option("iterations", "int", 50, "iterations of the deformable stage", minimum=0, maximum=1000),
         Option("gridSpacing", "float", 50.0, "B-spline control-point spacing", unit="mm", minimum=5.0,
                maximum=500.0),
+        Option("demonsSmoothing", "float", 4.0, "standard deviation of the demons field's smoothing: smaller "
+               "follows finer deformations", unit="mm", minimum=0.5, maximum=20.0),
         Option("registrationSpacing", "float", 4.0, "the images are resampled to at least this spacing for the "
                "registration (the labels are carried onto the full grid)", unit="mm", minimum=0.5, maximum=20.0),
         Option("search", "bool", True, "search the atlas's position along the slice axis first (a target that "
@@ -50,10 +53,11 @@ class AtlasTool(ClassicTool):
     job = True
 
     def compute(self, inputs, linear="affine", deformable="demons", iterations=50, gridSpacing=50.0,
-                registrationSpacing=4.0, search=True, fusion="staple", labelNames="", **ignored):
+                demonsSmoothing=4.0, registrationSpacing=4.0, search=True, fusion="staple", labelNames="", **ignored):
         start = time.perf_counter()
         options = RegistrationOptions(linear=linear, deformable=deformable, deformableIterations=int(iterations),
-                                      gridSpacingMm=float(gridSpacing), registrationSpacingMm=float(registrationSpacing),
+                                      gridSpacingMm=float(gridSpacing), demonsSmoothingMm=float(demonsSmoothing),
+                                      registrationSpacingMm=float(registrationSpacing),
                                       search=bool(search)).validate()
         if fusion not in FUSION_METHODS:
             raise ValueError(f"fusion must be one of {', '.join(FUSION_METHODS)} (got {fusion!r})")

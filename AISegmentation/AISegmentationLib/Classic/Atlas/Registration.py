@@ -1,5 +1,7 @@
-"""Atlas registration with SimpleITK: a rigid or affine stage (Mattes mutual information), then an optional
-deformable stage (B-spline on mutual information, or diffeomorphic demons), on images resampled to a coarse
+"""Atlas registration with SimpleITK: for CT to CT (both in Hounsfield units) an exhaustive search of the translation
+along the slice axis (correlation in a soft-tissue-to-bone window), a rigid or affine stage (Mattes mutual
+information), then an optional deformable stage (B-spline on mutual information, or diffeomorphic demons on two
+levels), on images resampled to a coarse
 registration grid. Pure SimpleITK: no MRML, so it runs in a worker thread.
 
 ``progress(fraction, message)`` is called from the registration's iteration events; ``cancelled()`` is asked there
@@ -47,7 +49,7 @@ class RegistrationOptions:
                 raise ValueError(f"{name} must be a whole number >= 0 (got {value!r})")
         for name in ("gridSpacingMm", "demonsSmoothingMm", "registrationSpacingMm"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0 or value == float("inf"):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf"):
                 raise ValueError(f"{name} must be a finite number > 0 (got {value!r})")
         if not 0 < self.samplingFraction <= 1:
             raise ValueError(f"samplingFraction must be in (0, 1] (got {self.samplingFraction!r})")
@@ -126,12 +128,73 @@ def searchTranslation(fixed, moving, initial, options, stage):
     return initial
 
 
+HU_WINDOW = (-200.0, 400.0)  # soft tissue to bone: the window the CT-to-CT search and demons compare
+
+
+def looksLikeCt(image):
+    """Whether the image holds Hounsfield units: air near -1000 and tissue above 0."""
+    statistics = sitk.MinimumMaximumImageFilter()
+    statistics.Execute(image)
+    return statistics.GetMinimum() <= -900.0 and statistics.GetMaximum() >= 200.0
+
+
+def ctWindow(image):
+    return sitk.Clamp(image, sitk.sitkFloat32, *HU_WINDOW)
+
+
+def _extentAlong(image, axis):
+    """(lowest, highest) physical coordinate along axis (0, 1, 2) of the image's voxel centres."""
+    size = [n - 1 for n in image.GetSize()]
+    corners = [image.TransformIndexToPhysicalPoint([i * size[0], j * size[1], k * size[2]])
+               for i in (0, 1) for j in (0, 1) for k in (0, 1)]
+    return min(c[axis] for c in corners), max(c[axis] for c in corners)
+
+
+def searchSliceOffset(fixed, moving, initial, options, stage):
+    """CT to CT: every translation along the slice axis (the physical axis closest to the target's slice direction)
+    where the target lies inside the atlas (or the atlas inside the target), one registration spacing apart, scored
+    by the correlation of the HU clipped to a soft-tissue-to-bone window over the target's extent; the best becomes
+    the start. Exhaustive, so the several optima that mutual information has along the body do not matter."""
+    direction = fixed.GetDirection()
+    axis = max(range(3), key=lambda row: abs(direction[3 * row + 2]))
+    fixedLow, fixedHigh = _extentAlong(fixed, axis)
+    movingLow, movingHigh = _extentAlong(moving, axis)
+    low, high = sorted((movingLow - fixedLow, movingHigh - fixedHigh))
+    steps = int((high - low) / 2.0 / options.registrationSpacingMm)
+    start = sitk.Euler3DTransform(initial)
+    translation = list(initial.GetTranslation())
+    translation[axis] = (low + high) / 2.0
+    start.SetTranslation(translation)
+    method = sitk.ImageRegistrationMethod()
+    method.SetMetricAsCorrelation()
+    method.SetInterpolator(sitk.sitkLinear)
+    numberOfSteps = [0] * 6
+    numberOfSteps[3 + axis] = steps
+    method.SetOptimizerAsExhaustive(numberOfSteps, stepLength=options.registrationSpacingMm)
+    method.SetOptimizerScales([1.0] * 6)
+    method.SetInitialTransform(start, inPlace=True)
+    method.AddCommand(sitk.sitkIterationEvent, lambda: stage.step(method.StopRegistration))
+    method.Execute(ctWindow(fixed), ctWindow(moving))
+    stage.finish()
+    LOG.info("Slice-axis search: %d positions over %.0f mm, best correlation %.4f at %s", stage.count, high - low,
+             -method.GetMetricValue(), [round(t, 1) for t in start.GetTranslation()])
+    return start
+
+
 def linearTransform(fixed, moving, options, progress=None, cancelled=None, start=0.0, end=0.5):
     """Rigid or affine transform (fixed -> moving points) by Mattes mutual information, initialised by the images'
     bodies' centres of mass (and a translation search when options.search), on two resolution levels."""
     initial = sitk.CenteredTransformInitializer(foreground(fixed), foreground(moving), sitk.Euler3DTransform(),
                                                 sitk.CenteredTransformInitializerFilter.MOMENTS)
-    if options.search:
+    ct = looksLikeCt(fixed) and looksLikeCt(moving)
+    if options.search and ct:
+        middle = start + (end - start) * 0.2
+        steps = int(max(moving.GetSize()[2] * moving.GetSpacing()[2], fixed.GetSize()[2] * fixed.GetSpacing()[2])
+                    / options.registrationSpacingMm) + 1
+        search = _Stage(progress, cancelled, "Searching the atlas's position", start, middle, steps)
+        initial = searchSliceOffset(fixed, moving, initial, options, search)
+        start = middle
+    elif options.search:
         middle = start + (end - start) * 0.3
         slices = max(1, int(moving.GetSize()[2] * moving.GetSpacing()[2] / 4.0 / options.registrationSpacingMm))
         search = _Stage(progress, cancelled, "Searching the atlas's position", start, middle, 9 * (2 * slices + 1))
@@ -169,7 +232,8 @@ def bsplineTransform(fixed, moving, linear, options, progress=None, cancelled=No
     bspline = sitk.BSplineTransformInitializer(fixed, meshSize, order=3)
     method = _mutualInformationMethod(fixed, options)
     method.SetOptimizerAsLBFGSB(gradientConvergenceTolerance=1e-5, numberOfIterations=options.deformableIterations,
-                                maximumNumberOfCorrections=5, maximumNumberOfFunctionEvaluations=2 * options.deformableIterations,
+                                maximumNumberOfCorrections=5,
+                                maximumNumberOfFunctionEvaluations=2 * options.deformableIterations,
                                 costFunctionConvergenceFactor=1e7)
     method.SetMovingInitialTransform(linear)
     method.SetInitialTransform(bspline, inPlace=True)
@@ -183,24 +247,39 @@ def bsplineTransform(fixed, moving, linear, options, progress=None, cancelled=No
 
 
 def demonsTransform(fixed, moving, linear, options, progress=None, cancelled=None, start=0.5, end=1.0):
-    """Diffeomorphic demons refinement on the linearly aligned, histogram-matched moving image (same modality)."""
-    aligned = sitk.Resample(moving, fixed, linear, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    """Diffeomorphic demons refinement on the linearly aligned, histogram-matched moving image (same modality; CT
+    compared in a soft-tissue-to-bone window), on two levels: at twice the registration spacing (along the axes
+    with enough voxels), whose field starts the full level, so displacements larger than the smoothing are caught."""
+    outside = 0.0
+    if looksLikeCt(fixed) and looksLikeCt(moving):  # same HU scale: compare the soft-tissue-to-bone window
+        fixed, moving, outside = ctWindow(fixed), ctWindow(moving), HU_WINDOW[0]
+    aligned = sitk.Resample(moving, fixed, linear, sitk.sitkLinear, outside, sitk.sitkFloat32)
     aligned = sitk.HistogramMatching(aligned, fixed, numberOfHistogramLevels=256, numberOfMatchPoints=15,
                                      thresholdAtMeanIntensity=True)
-    demons = sitk.DiffeomorphicDemonsRegistrationFilter()
-    demons.SetNumberOfIterations(options.deformableIterations)
-    demons.SetSmoothDisplacementField(True)
-    demons.SetStandardDeviations(options.demonsSmoothingMm / min(fixed.GetSpacing()))
+    shrink = [2 if n >= 16 else 1 for n in fixed.GetSize()]
+    levels = [shrink, [1, 1, 1]] if max(shrink) > 1 else [[1, 1, 1]]
     stage = _Stage(progress, cancelled, "Deformable registration (demons)", start, end,
-                   options.deformableIterations)
-    demons.AddCommand(sitk.sitkIterationEvent, lambda: stage.step(demons.Abort))
-    try:
-        field = demons.Execute(fixed, aligned)
-    except RuntimeError:
-        if stage.wasCancelled:
-            raise RegistrationCancelled("The atlas registration was cancelled") from None
-        raise
-    stage.finish()
+                   len(levels) * options.deformableIterations)
+    field = None
+    for factors in levels:
+        levelFixed = sitk.BinShrink(fixed, factors) if max(factors) > 1 else fixed
+        levelMoving = sitk.BinShrink(aligned, factors) if max(factors) > 1 else aligned
+        demons = sitk.DiffeomorphicDemonsRegistrationFilter()
+        demons.SetNumberOfIterations(options.deformableIterations)
+        demons.SetSmoothDisplacementField(True)
+        demons.SetStandardDeviations(options.demonsSmoothingMm / min(levelFixed.GetSpacing()))
+        demons.AddCommand(sitk.sitkIterationEvent, lambda demons=demons: stage.step(demons.Abort))
+        try:
+            if field is None:
+                field = demons.Execute(levelFixed, levelMoving)
+            else:
+                initial = sitk.Resample(field, levelFixed, sitk.Transform(), sitk.sitkLinear, 0.0, field.GetPixelID())
+                field = demons.Execute(levelFixed, levelMoving, initial)
+        except RuntimeError:
+            if stage.wasCancelled:
+                raise RegistrationCancelled("The atlas registration was cancelled") from None
+            raise
+        stage.finish()
     displacement = sitk.DisplacementFieldTransform(sitk.Cast(field, sitk.sitkVectorFloat64))
     return sitk.CompositeTransform([linear, displacement])
 
