@@ -42,7 +42,7 @@ def addBatchParser(commands):
     addClusterArguments(batch)
     addDicomWebArguments(batch)
     batch.add_argument("--force", action="store_true", help="redo every case, also those finished earlier")
-    from .Main import addMatchArguments
+    from .Common import addMatchArguments
 
     addMatchArguments(batch.add_argument_group("compare step"))
     batch.add_argument("--environment", default="auto",

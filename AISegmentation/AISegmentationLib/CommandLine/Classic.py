@@ -10,7 +10,7 @@ from .Segment import OPTION_PREFIX, addOptionArgument
 
 def addClassicParsers(commands):
     """Add a subcommand for every registered classic tool whose fronts are generated; returns their names."""
-    from .Main import _addInputs
+    from .Common import addInputs as _addInputs
 
     added = []
     for tool in Registry.allTools().values():
@@ -43,7 +43,7 @@ def addClassicParsers(commands):
 def runClassicCommand(logic, args):
     """Run the tool of args.command on the inputs and options of its generated subcommand, then save."""
     from ..Segments import segmentIdByName
-    from .Main import _prepare, _save, loadVolume
+    from .Common import loadVolume, prepareInputs as _prepare, saveOutputs as _save
 
     tool = Registry.getTool(args.command)
     volume, segmentation = _prepare(logic, args)

@@ -107,7 +107,7 @@ def _start(logic, args):
 
 def _serve(logic):
     """Until Ctrl-C / SIGTERM (a normal end: the server is stopped) or the server's own end (an error)."""
-    from .Main import Terminated
+    from .Common import Terminated
 
     try:
         while True:

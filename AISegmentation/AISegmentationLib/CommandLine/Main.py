@@ -16,17 +16,15 @@ import signal
 import sys
 import threading
 
-from .DicomOptions import addDicomOutputArguments, addSeriesArgument, sourceSeries, writeDicomOutputs
+from .Common import Terminated, addInputs as _addInputs, addMatchArguments, addVolumeOptions, loadVolume
+from .Common import prepareInputs as _prepare, saveOutputs as _save
+from .DicomOptions import addDicomOutputArguments, addSeriesArgument, writeDicomOutputs
 
 EXIT_INTERNAL_ERROR = 1
 EXIT_ERROR = 2
 EXIT_SIGINT = 128 + 2
 EXIT_SIGTERM = 128 + 15
 INTERRUPTED_NOTE = "outputs are either complete or left as they were"
-
-
-class Terminated(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an error of the program
-    """SIGTERM turned into an exception in the main thread, so that every `finally` and atomic write cleans up."""
 
 
 _pendingSignals = []
@@ -69,45 +67,6 @@ def _restoreSignals(previousHandlers):
 def _addVerbose(parser):
     parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="log progress details, and the traceback of an error")
-
-
-def addVolumeOptions(parser):
-    parser.add_argument("--accept-irregular-spacing", action="store_true",
-                        help="load a DICOM series with a missing slice or an uneven slice spacing anyway, resampled "
-                             "onto a regular grid (recorded in the volume's provenance); refused by default")
-
-
-def _addInputs(parser, segmentRequired=True):
-    from ..SegmentEditing import MASK_MODES, OVERWRITE_MODES
-
-    parser.add_argument("volume", help="source volume: NRRD, NIfTI, MHA file or a DICOM series folder")
-    addVolumeOptions(parser)
-    parser.add_argument("--segmentation", help="existing .seg.nrrd to edit (default: a new, empty segmentation)")
-    if segmentRequired:
-        parser.add_argument("--segment", required=True, help="name of the segment to write (created if missing)")
-    parser.add_argument("--output", required=True, help="output segmentation file (.seg.nrrd)")
-    parser.add_argument("--labelmap-output", help="also export all segments as a label-map image (e.g. .nii.gz)")
-    addDicomOutputArguments(parser)
-    masking = parser.add_argument_group("masking (as in the Segment Editor)")
-    masking.add_argument("--mask-mode", default="everywhere", choices=list(MASK_MODES), help="editable area")
-    masking.add_argument("--mask-segment", help="segment name for --mask-mode insideSingleSegment")
-    masking.add_argument("--overwrite-mode", default="allSegments", choices=list(OVERWRITE_MODES),
-                         help="which other segments a write may overwrite")
-    masking.add_argument("--intensity-range", nargs=2, type=float, metavar=("MIN", "MAX"),
-                         help="only voxels with source intensity in this range may be edited")
-
-
-def addMatchArguments(parser):
-    """--match and --mapping (compare, batch)."""
-    from ..Comparison.LabelMatching import MATCH_MODES
-
-    parser.add_argument("--match", default="auto", choices=list(MATCH_MODES),
-                        help="pair segments by label value or by name; auto (default): by name when both sides carry "
-                             "names (a .seg.nrrd, a label map with a name table) or a mapping is given, else by value")
-    parser.add_argument("--mapping", metavar="FILE",
-                        help="label homogenization: JSON {\"liver\": [\"Liver\", \"liver_1\", 6]} (or one such "
-                             "object per side under \"reference\" / \"compared\"), or CSV source,structure[,side]: "
-                             "synonyms and label values become one structure name, then segments pair by name")
 
 
 def buildParser():
@@ -213,34 +172,6 @@ def _nestedSubparsers(commands):
         for action in subparser._actions:
             if isinstance(action, argparse._SubParsersAction):
                 yield from action.choices.values()
-
-
-def loadVolume(logic, args, path):
-    return logic.loadVolume(path, acceptIrregularSpacing=getattr(args, "accept_irregular_spacing", False))
-
-
-def _prepare(logic, args):
-    volume = loadVolume(logic, args, args.volume)
-    if args.segmentation:
-        segmentation = logic.loadSegmentation(args.segmentation, sourceSeries=sourceSeries(args, args.volume))
-    else:
-        segmentation = logic.createSegmentation(volume, os.path.basename(args.output).split(".")[0])
-    maskSegmentId = None
-    if args.mask_segment:
-        from ..Segments import segmentIdByName
-
-        maskSegmentId = segmentIdByName(segmentation, args.mask_segment)
-    logic.setMasking(args.mask_mode, maskSegmentId, args.overwrite_mode, args.intensity_range)
-    return volume, segmentation
-
-
-def _save(logic, args, volume, segmentation):
-    writeDicomOutputs(logic, args, segmentation, args.volume)  # first: a refusal leaves nothing written
-    print(f"Segmentation: {logic.saveSegmentation(segmentation, args.output)}")
-    if args.labelmap_output:
-        print(f"Label map: {logic.exportLabelmap(segmentation, volume, args.labelmap_output)[0]}")
-    for row in logic.segmentStatistics(segmentation, volume):
-        print(f"  {row['segment']:<24} {row['voxels']:>10} voxels {row['volumeMl']:>12.2f} mL")
 
 
 def runDemo(logic, args):

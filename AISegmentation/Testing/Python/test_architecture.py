@@ -254,11 +254,7 @@ def test_the_module_and_the_library_never_import_the_command_line_or_developer_t
 # The import graph (Testing/Python/ImportGraph.py: ast over every .py of the Lib, imports inside functions too) ------
 
 # Circles still in the house, each with what removes it; a new circle, or a known one that grows, fails.
-KNOWN_MODULE_CIRCLES = {
-    # inside the command line: the subcommand modules take Main's shared helpers (inputs, saving, match
-    # arguments, Terminated) while Main imports them to build the parser; a CommandLine/Common.py would end it
-    frozenset({"CommandLine.Batch", "CommandLine.Classic", "CommandLine.InteractiveServer", "CommandLine.Main"}),
-}
+KNOWN_MODULE_CIRCLES = set()  # the command line's subcommands share CommandLine/Common.py, not Main
 KNOWN_ROOM_CIRCLES = {
     # AILogic runs a backend on a cluster (Cluster.RemoteJob) while the cluster's worker runs the backend's child
     # (Cluster.RemoteWorker -> Backends) and subclasses the job runner (Backends/Jobs); Cluster's loopback test is
