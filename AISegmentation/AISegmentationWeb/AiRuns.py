@@ -9,7 +9,7 @@ import time
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
-from AISegmentationLib.Backends.Jobs.JobRunner import JobCancelledError
+from AISegmentationLib.JobRunner import JobCancelledError
 from AISegmentationLib.Backends.Options import listSeparator, parseText
 
 from .Layout import actionButton

@@ -4,7 +4,7 @@ GPU or CPU; the table, its CSV export, and the error and surface-distance maps."
 import slicer
 from slicer.i18n import tr as _
 
-from AISegmentationLib.Backends.Jobs.JobRunner import JobCancelledError
+from AISegmentationLib.JobRunner import JobCancelledError
 
 from .Section import PanelSection, requireNode
 

@@ -23,7 +23,7 @@ Non-blocking (GUI, polled from a QTimer; no Qt here)::
     job.progress, job.message, job.takeLogLines(), job.done, job.cancel()
     segmentation = job.wait()   # once job.done: writes the result in the calling thread, or raises the error
 
-On a Dask cluster (the same job interface; see RemoteJob.py and RemoteWorker.py)::
+On a Dask cluster (the same job interface; see Cluster/RemoteJob.py and Jobs/RemoteRun.py)::
 
     security = makeSecurity("ca.pem", "client-cert.pem", "client-key.pem")   # Cluster/ClusterConnection.py
     segmentation = logic.runBackend("nnunet", volume, cluster="tls://gpu-server:8786", clusterSecurity=security,
@@ -51,7 +51,7 @@ from . import Registry
 from .Environments.Environments import EnvironmentManager
 from .Jobs.JobRequest import (ENVIRONMENT_CHOICES, backendContext, backendPython, childStep, inputFileName,  # noqa: F401
                          writeRequest)
-from .Jobs.JobRunner import BackgroundJob
+from ..JobRunner import BackgroundJob
 from .NnUNet.NnUNetModels import DEFAULT_CHECKPOINT, importModelZip, validateModelFolder
 from .Options import validateOptions
 from ..Geometry import sameGeometry, volumeImage
@@ -356,7 +356,8 @@ class AILogic:
             context["environment"] = f"dask:{remote['address']}/{result.get('environment', '')}"
 
         submission = {"backend": backend.name, "options": remote["options"], "environment": environment,
-                      "device": prepared.childOptions.get("device"), "inputs": inputs}
+                      "device": prepared.childOptions.get("device"), "inputs": inputs,
+                      "worker": f"{__package__}.Jobs.RemoteRun"}
         return RemoteJob(backend.title, remote["address"], remote["security"], submission, receive, **finish)
 
     # Dask clusters: consent and TLS ------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """A classic tool that runs as a job (ClassicTool.job): compute on a worker thread with progress and cancel, the write
 on the thread that calls job.wait() (the GUI thread in the panel, which polls it as it polls the AI runs)."""
 
-from ..Backends.Jobs.JobRunner import BackgroundJob
+from ..JobRunner import BackgroundJob
 
 
 class ClassicToolJob(BackgroundJob):

@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 
-from ..Interactive.Connection import isLoopbackHost
+from ..Addresses import isLoopbackHost
 
 GPU_RESOURCE = "GPU"
 ALLOWED_FAILURES = 2
@@ -26,18 +26,6 @@ CONNECT_TIMEOUT = 10
 def resourcesFor(device):
     """Dask resources a job on `device` needs: one GPU for "cuda" (or "cuda:N"), none otherwise."""
     return {GPU_RESOURCE: 1} if str(device or "").lower().startswith("cuda") else {}
-
-
-def requireLocalGpu(caseIds):
-    """ValueError naming the cases when they ask for a CUDA device and this computer has no NVIDIA GPU (nvidia-smi
-    finds none): on a local cluster no worker could take them, and the cohort would wait for ever."""
-    from ..Backends.Environments.TorchSelection import nvidiaDriverVersion
-
-    if nvidiaDriverVersion() is None:
-        shown = ", ".join(f"'{caseId}'" for caseId in caseIds[:5]) + (" ..." if len(caseIds) > 5 else "")
-        raise ValueError(f"{len(caseIds)} case(s) ({shown}) ask for device 'cuda', but this computer has no NVIDIA "
-                         "GPU (nvidia-smi finds none), so no worker of a local cluster could run them: use device "
-                         "cpu or auto, or a Dask scheduler whose workers declare a GPU (--resources \"GPU=1\")")
 
 
 def _parseAddress(address):

@@ -4,9 +4,10 @@
 ``takeLogLines()``, ``logLines()``, ``error``, ``messages``, ``cancel()``, ``wait(timeout, progressCallback,
 cancelEvent)``, ``seconds`` and ``memoryEstimate`` mean what they mean for a local job, so the panel and the console
 poll and wait on it with the same code. Instead of starting a child process its thread connects to the scheduler
-(ClusterConnection.connectClient: TLS beyond loopback), sends the input files, submits RemoteWorker's
-:func:`~RemoteWorker.runBackendOnWorker` (with ``resources={"GPU": 1}`` for a run on "cuda", so that only workers
-started with ``--resources GPU=1`` take it), mirrors the worker's progress and log events, and hands the returned
+(ClusterConnection.connectClient: TLS beyond loopback), sends the input files, submits the
+``runBackendOnWorker`` of the submission's "worker" module (Backends/Jobs/RemoteRun.py; with ``resources={"GPU": 1}``
+for a run on "cuda", so that only workers started with ``--resources GPU=1`` take it), mirrors the worker's progress
+and log events, and hands the returned
 files to ``receive`` before ``wait()`` imports them exactly as a local result (``finalize``).
 
 Cancel sets the job's ``distributed.Event``: the worker ends the child's process tree and stops; a task still
@@ -20,17 +21,17 @@ import threading
 import time
 import uuid
 
-from ..Backends.Jobs.JobRunner import BackgroundJob
+from ..JobRunner import BackgroundJob
 from .ClusterConnection import connectClient, resourcesFor
 
-WORKER_MODULE = f"{__package__}.RemoteWorker"  # imported on the worker (this package on its PYTHONPATH)
 CANCEL_GRACE_SECONDS = 30.0  # how long a running worker task may take to stop after Cancel
 POLL_SECONDS = 0.2
 
 
 class RemoteJob(BackgroundJob):
     """See the module docstring. submission: {"backend", "options", "environment", "device", "inputs" (local NIfTI
-    paths in channel order)}; receive(result): called in the job's thread with the worker's result dict."""
+    paths in channel order), "worker" (the module the worker imports: this package is on its PYTHONPATH)};
+    receive(result): called in the job's thread with the worker's result dict."""
 
     def __init__(self, title, address, security, submission, receive, finalize=None, cleanup=None,
                  connectTimeout=None):
@@ -124,7 +125,7 @@ class RemoteJob(BackgroundJob):
         self._addLog(f"Sent {len(inputs)} input volume(s) to the Dask cluster at {self.address}"
                      f"{' (needs a worker with ' + str(resources) + ')' if resources else ''}")
         self._setProgress(0.0, "Waiting for a Dask worker")
-        return client.submit(workerFunction(WORKER_MODULE), submission["backend"], submission["options"],
+        return client.submit(workerFunction(submission["worker"]), submission["backend"], submission["options"],
                              submission["environment"], inputs, topic, cancelName, resources=resources or None,
                              pure=False, retries=0, key=f"aisegmentation-{submission['backend']}-{jobId}")
 
@@ -168,7 +169,8 @@ class RemoteJob(BackgroundJob):
 
 
 def workerFunction(moduleName, functionName="runBackendOnWorker"):
-    """The task's function: it imports moduleName (RemoteWorker) on the worker and calls its functionName. A local
+    """The task's function: it imports moduleName (Backends/Jobs/RemoteRun) on the worker and calls its
+    functionName. A local
     function is pickled by value, so the scheduler, which deserializes every task, needs no AISegmentation on its own
     path (only the workers do)."""
     def runOnWorker(*args):

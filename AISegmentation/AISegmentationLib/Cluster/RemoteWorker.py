@@ -1,6 +1,8 @@
-"""A backend run on a Dask worker: the function the worker runs for RemoteJob (the client side, RemoteJob.py).
+"""A job run in a Dask worker's task: :func:`runJobOnWorker` (a backend's run, Backends/Jobs/RemoteRun.py, and a
+training fold, Training/ClusterFolds.py) and what RemoteJob (the client side, RemoteJob.py) hears from it.
 
-:func:`runBackendOnWorker` gets the input NIfTI files as bytes and the backend's validated options. On the worker it
+Backends/Jobs/RemoteRun.runBackendOnWorker gets the input NIfTI files as bytes and the backend's validated options.
+On the worker it
 prepares the run again with the worker's own context (model folders, weights and environments as the worker sees
 them), writes the inputs and ``request.json`` into a private temporary folder (JobRequest, as a local run does),
 runs the same backend child (ChildWorker.py) in the worker's isolated environment (its EnvironmentManager:
@@ -19,21 +21,15 @@ environments.
 """
 
 import os
-import shutil
-import tempfile
 import time
 
-from ..AtomicWrite import atomicOpen
-from ..Backends import Registry
-from ..Backends.Environments.Environments import EnvironmentManager
-from ..Backends.Jobs.JobRequest import backendContext, backendPython, childStep, inputFileName, writeRequest
-from ..Backends.Jobs.JobRunner import BackgroundJob, JobCancelledError
+from ..JobRunner import JobCancelledError
 
 POLL_SECONDS = 0.25
 MAX_LINES_PER_EVENT = 200
 
 
-def _publisher(topic):
+def publisher(topic):
     """send(message dict) on the job's topic, from the task's thread."""
     from distributed import get_worker
 
@@ -74,7 +70,7 @@ def runJobOnWorker(job, topic, cancelEventName, forward=None):
 
     worker = get_worker()
     key = worker.get_current_task()
-    send = _publisher(topic)
+    send = publisher(topic)
     cancel = Event(cancelEventName)
     job.start()
     state = {}
@@ -92,38 +88,3 @@ def runJobOnWorker(job, topic, cancelEventName, forward=None):
         job.wait()  # raises the job's error: the child's failure (ValueError, RuntimeError), or cancelled
     except JobCancelledError as error:  # built-in types only go back: the scheduler holds errors too
         raise RuntimeError(str(error)) from None
-
-
-def runBackendOnWorker(backendName, options, environment, inputs, topic, cancelEventName):
-    """Run backend `backendName` with `options` on `inputs` (NIfTI bytes, channel order) on this Dask worker.
-
-    environment: "auto", "isolated", "current" or a Python executable on the worker. Returns {"labelmap": bytes,
-    "labels": bytes, "childResult": dict, "environment": label, "seconds": float, "messages": [str]}; raises the
-    ValueError / RuntimeError of a local run (a RuntimeError saying it was cancelled once the job's cancel event is
-    set).
-    """
-    send = _publisher(topic)
-    backend = Registry.getBackend(backendName)
-    environments = EnvironmentManager()
-    prepared = backend.prepare(backendContext(backend, {}, environments), **options)
-    python, isolated, label = backendPython(backend, environment, environments)
-    workDir = tempfile.mkdtemp(prefix="AISegmentation-worker-")
-    try:
-        paths = []
-        for index, data in enumerate(inputs):
-            path = os.path.join(workDir, inputFileName(index))
-            with atomicOpen(path, "wb") as file:
-                file.write(data)
-            paths.append(path)
-        request, requestPath = writeRequest(backend, prepared, workDir, paths)
-        job = BackgroundJob(backend.title, [childStep(backend, prepared, python, isolated, workDir, requestPath)])
-        send({"environment": label})
-        runJobOnWorker(job, topic, cancelEventName)
-        with open(request["outputLabelmap"], "rb") as file:
-            labelmap = file.read()
-        with open(request["outputLabels"], "rb") as file:
-            labels = file.read()
-        return {"labelmap": labelmap, "labels": labels, "childResult": job.childResult, "environment": label,
-                "seconds": job.seconds, "messages": list(job.messages)}
-    finally:
-        shutil.rmtree(workDir, ignore_errors=True)

@@ -254,7 +254,7 @@ def runCase(case, outputDir, steps=STEPS, backend=None, backendOptions=None, env
     except CaseCancelled:
         return _cancelled(caseId, started)
     except Exception as error:  # noqa: BLE001 - a failed case is a record; the cohort goes on
-        from ..Backends.Jobs.JobRunner import JobCancelledError
+        from ..JobRunner import JobCancelledError
 
         if isinstance(error, JobCancelledError):
             return _cancelled(caseId, started)
@@ -379,7 +379,7 @@ def _stepError(step, error):
 @contextlib.contextmanager
 def _step(name):
     """An error of a step names the step (a cancellation passes unchanged)."""
-    from ..Backends.Jobs.JobRunner import JobCancelledError
+    from ..JobRunner import JobCancelledError
 
     try:
         yield

@@ -64,7 +64,7 @@ class CohortLogic:
         backendOptions = self._validateBackend(cases, steps, backend, backendOptions)
         gpuCases = self._gpuCases(cases, steps, backend, backendOptions)
         if gpuCases and not scheduler:
-            ClusterConnection.requireLocalGpu(gpuCases)
+            requireLocalGpu(gpuCases)
         if scheduler:  # the images leave this computer only over TLS and after consent per address
             scheduler = self._requireClusterConsent(scheduler, security)
         if not outputDir:
@@ -135,3 +135,15 @@ class CohortLogic:
             for node in volumes:
                 with contextlib.suppress(Exception):
                     self._removeNode(node)
+
+
+def requireLocalGpu(caseIds):
+    """ValueError naming the cases when they ask for a CUDA device and this computer has no NVIDIA GPU (nvidia-smi
+    finds none): on a local cluster no worker could take them, and the cohort would wait for ever."""
+    from ..Backends.Environments.TorchSelection import nvidiaDriverVersion
+
+    if nvidiaDriverVersion() is None:
+        shown = ", ".join(f"'{caseId}'" for caseId in caseIds[:5]) + (" ..." if len(caseIds) > 5 else "")
+        raise ValueError(f"{len(caseIds)} case(s) ({shown}) ask for device 'cuda', but this computer has no NVIDIA "
+                         "GPU (nvidia-smi finds none), so no worker of a local cluster could run them: use device "
+                         "cpu or auto, or a Dask scheduler whose workers declare a GPU (--resources \"GPU=1\")")

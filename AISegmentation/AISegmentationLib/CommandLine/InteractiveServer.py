@@ -20,7 +20,7 @@ import sys
 import time
 
 from ..Backends.Environments.Environments import userDataDir
-from ..Backends.Child.ProcessTree import processAlive
+from ..ProcessTree import processAlive
 
 STATE_FILE = "interactive-server.json"
 KEY_FILE = "interactive-server.key"

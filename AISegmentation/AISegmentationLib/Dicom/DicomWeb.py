@@ -23,7 +23,7 @@ import re
 import shutil
 import urllib.parse
 
-from ..Interactive.Connection import isLoopbackHost, splitHttpUrl
+from ..Addresses import isLoopbackHost, splitHttpUrl
 
 TIMEOUT_SECONDS = 30.0
 MAX_INSTANCES = 5000

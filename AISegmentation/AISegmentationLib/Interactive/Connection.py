@@ -4,29 +4,15 @@ The API key lives only in this object's memory: it is never part of repr(), neve
 scene, and it leaves the process only as the ``Authorization: Bearer`` header of requests to the server.
 """
 
-import ipaddress
 import urllib.parse
+
+from ..Addresses import isLoopbackHost, splitHttpUrl
 
 PROTOCOLS = ("auto", "current", "legacy")
 PROTOCOL_NAMES = {
     "current": "nninteractive-server (nnInteractive >= 2.5: leases, API key, changed-box replies)",
     "legacy": "nninteractive-slicer-server (legacy HTTP API, whole-volume replies, no authentication)",
 }
-
-
-def splitHttpUrl(text, notHttpMessage, credentialsMessage):
-    """urlsplit of an http(s)://host[:port][/path] URL; ValueError(notHttpMessage) for another scheme or no host,
-    ValueError(credentialsMessage) for credentials in it, and for an invalid port."""
-    parsed = urllib.parse.urlsplit(text)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ValueError(notHttpMessage)
-    if parsed.username or parsed.password:
-        raise ValueError(credentialsMessage)
-    try:
-        parsed.port
-    except ValueError:
-        raise ValueError(f"'{text}' has an invalid port number") from None
-    return parsed
 
 
 def normalizeUrl(url):
@@ -39,16 +25,6 @@ def normalizeUrl(url):
     parsed = splitHttpUrl(text, f"'{url}' is not a server URL; use http(s)://host:port, for example "
                                 f"http://127.0.0.1:1527", "Put the API key in the API key field, not in the server URL")
     return urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, parsed.path.rstrip("/"), "", ""))
-
-
-def isLoopbackHost(host):
-    """True for this machine's own addresses (localhost, 127.0.0.0/8, ::1)."""
-    if (host or "").lower() in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class ServerSettings:

@@ -11,7 +11,7 @@ key goes straight to the interactive session (InteractiveLogic.setInteractiveSer
 or a log. A remote server is still set with setInteractiveServer(url, apiKey) as before.
 """
 
-from ..Backends.Jobs.JobRunner import BackgroundJob
+from ..JobRunner import BackgroundJob
 from . import ServerEnvironment, ServerModels
 from .ManagedServer import ManagedServer, requireDevice, requirePortFree
 

@@ -9,7 +9,7 @@
 - ready once ``/healthz`` answers, the key is accepted, and the server's nnInteractive version fits this client's
   (:func:`checkVersions`, before any prompt);
 - its whole process tree ends with :meth:`stop`, when Python exits, and when the starting process is killed (the
-  server watches it: Backends/Child/ProcessTree.py).
+  server watches it: ProcessTree.py).
 """
 
 import importlib.metadata
@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 
-from ..Backends.Child import ProcessTree
+from .. import ProcessTree
 from ..Backends.Environments.Environments import childEnvironment
 from .Connection import ServerSettings
 from .Errors import InteractiveError

@@ -6,7 +6,7 @@ that calls it (finishPrompt); while the job runs, the segment editor refuses oth
 so nothing changes the target segment under the server's feet. A cancelled or failed prompt writes nothing.
 """
 
-from ..Backends.Jobs.JobRunner import BackgroundJob
+from ..JobRunner import BackgroundJob
 
 
 class PromptJob(BackgroundJob):

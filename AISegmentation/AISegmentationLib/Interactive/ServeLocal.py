@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 
-BACKENDS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Backends", "Child")
+LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # ProcessTree.py: standard library only
 CPU_NOTE = ("the CPU (no GPU found: each prompt takes seconds on a real CT where a GPU answers in well under a "
             "second; fine for trying nnInteractive, slow for daily work)")
 
@@ -54,7 +54,7 @@ def main(argv=None):
     parser.add_argument("--torch-compile", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sys.path.insert(0, BACKENDS_DIR)
+    sys.path.append(LIB_DIR)
     from ProcessTree import endWithStarter
 
     endWithStarter()

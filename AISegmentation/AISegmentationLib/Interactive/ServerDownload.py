@@ -14,7 +14,8 @@ import shutil
 import sys
 import tempfile
 
-BACKENDS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Backends", "Child")
+LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # ProcessTree.py: standard library only
+BACKENDS_DIR = os.path.join(LIB_DIR, "Backends", "Child")
 REPO_ID = "MIC-DKFZ/nnInteractive"
 
 
@@ -60,6 +61,7 @@ def main(argv=None):
     parser.add_argument("--root", required=True)
     args = parser.parse_args(argv)
     sys.path.insert(0, BACKENDS_DIR)
+    sys.path.append(LIB_DIR)
     from ChildProtocol import Channel
     from ProcessTree import endWithStarter
 

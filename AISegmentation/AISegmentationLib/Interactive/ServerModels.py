@@ -13,7 +13,7 @@ import shutil
 import tempfile
 
 from ..Backends.Environments.Environments import childEnvironment, userDataDir
-from ..Backends.Jobs.JobRunner import BackgroundJob, ProcessStep
+from ..JobRunner import BackgroundJob, ProcessStep
 
 MODELS_VARIABLE = "AISEGMENTATION_INTERACTIVE_MODELS_DIR"
 OFFICIAL_MODEL = "nnInteractive_v1.0"

@@ -14,7 +14,7 @@ from ..AtomicWrite import writeText
 from ..Backends import Registry
 from ..Backends.Environments.Environments import WORKER_SCRIPT, childEnvironment
 from ..Backends.Jobs.JobRequest import backendPython
-from ..Backends.Jobs.JobRunner import BackgroundJob, ProcessStep
+from ..JobRunner import BackgroundJob, ProcessStep
 
 CHILD_MODULE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ChildTraining.py")
 NNUNET = "nnunet"

@@ -10,7 +10,7 @@ import pytest
 from DevTools.SyntheticImages import dice
 from DevTools.TinyModels import segmentArrays
 
-from AISegmentationLib.Backends.Jobs.JobRunner import JobCancelledError
+from AISegmentationLib.JobRunner import JobCancelledError
 
 
 def requireLabelDice(logic, segmentation, volume, truth, labels, minimumDice=0.9):

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from AISegmentationLib.Backends.Child import ProcessTree
+from AISegmentationLib import ProcessTree
 
-BACKENDS_DIR = os.path.dirname(ProcessTree.__file__)
-MODULE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(BACKENDS_DIR)))
+BACKENDS_DIR = os.path.join(os.path.dirname(ProcessTree.__file__), "Backends", "Child")  # ChildWorker.py
+MODULE_DIR = os.path.dirname(os.path.dirname(ProcessTree.__file__))
 # A backend worker: ChildWorker's parent watch, then a grandchild (like nnU-Net's spawn pool); writes its PIDs.
 WORKER = f"""
 import subprocess, sys, time
@@ -29,7 +29,7 @@ PLAIN = "import sys, time; open(sys.argv[1], 'w').write('started'); time.sleep(6
 STARTER = """
 import sys, time
 sys.path.insert(0, {moduleDir!r})
-from AISegmentationLib.Backends.Jobs.JobRunner import BackgroundJob, ProcessStep
+from AISegmentationLib.JobRunner import BackgroundJob, ProcessStep
 command, pidFile, ending = {command!r}, {pidFile!r}, {ending!r}
 job = BackgroundJob("tree", [ProcessStep(command, "tree")]).start()
 while job.pid is None:

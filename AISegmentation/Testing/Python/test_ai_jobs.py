@@ -12,7 +12,7 @@ import time
 import pytest
 
 from AISegmentationLib.Backends.Environments import Environments
-from AISegmentationLib.Backends.Jobs.JobRunner import BackgroundJob, JobCancelledError, ProcessStep
+from AISegmentationLib.JobRunner import BackgroundJob, JobCancelledError, ProcessStep
 
 BACKENDS_DIR = os.path.join(os.path.dirname(os.path.dirname(Environments.__file__)), "Child")
 PROTOCOL_CHILD = f"""

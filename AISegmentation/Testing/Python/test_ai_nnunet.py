@@ -11,7 +11,7 @@ from DevTools.SyntheticImages import OBLIQUE_DIRECTIONS, dice, makeVolume, scene
 from DevTools.TinyModels import (aiLogic, labelmapToWorld, nnunetEnvironment, phantomVolume,  # noqa: F401 - fixtures
                                  segmentArrays, tinyModels, volumeToWorld)
 
-from AISegmentationLib.Backends.Jobs.JobRunner import JobCancelledError
+from AISegmentationLib.JobRunner import JobCancelledError
 from BackendChecks import checkCancelEndsTheProcessTree, checkKilledChildIsAClearError, waitForStage
 
 pytestmark = pytest.mark.slow

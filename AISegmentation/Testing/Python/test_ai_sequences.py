@@ -12,7 +12,7 @@ import slicer
 from DevTools.SyntheticImages import ball, makeVolume
 from DevTools.TinyModels import aiLogic, nnunetEnvironment, tinyModels  # noqa: F401 - fixtures
 
-from AISegmentationLib.Backends.Jobs.JobRunner import JobCancelledError
+from AISegmentationLib.JobRunner import JobCancelledError
 from BackendChecks import processGroupGone
 
 SHAPE = (40, 40, 40)

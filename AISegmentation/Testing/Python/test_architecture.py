@@ -253,16 +253,6 @@ def test_the_module_and_the_library_never_import_the_command_line_or_developer_t
 
 # The import graph (Testing/Python/ImportGraph.py: ast over every .py of the Lib, imports inside functions too) ------
 
-# Circles still in the house, each with what removes it; a new circle, or a known one that grows, fails.
-KNOWN_MODULE_CIRCLES = set()  # the command line's subcommands share CommandLine/Common.py, not Main
-KNOWN_ROOM_CIRCLES = {
-    # AILogic runs a backend on a cluster (Cluster.RemoteJob) while the cluster's worker runs the backend's child
-    # (Cluster.RemoteWorker -> Backends) and subclasses the job runner (Backends/Jobs); Cluster's loopback test is
-    # Interactive's (Interactive/Connection.isLoopbackHost), whose clients use Backends' job runner
-    frozenset({"Backends", "Cluster", "Interactive"}),
-}
-
-
 def _short(names):
     return frozenset(name.split(".", 1)[1] if "." in name else name for name in names)
 
@@ -270,15 +260,13 @@ def _short(names):
 def test_the_import_graph_has_no_circle():
     from ImportGraph import circles, importGraph
 
-    found = [sorted(_short(circle)) for circle in circles(importGraph(LIB_DIR))]
-    assert [circle for circle in found if frozenset(circle) not in KNOWN_MODULE_CIRCLES] == []
+    assert [sorted(_short(circle)) for circle in circles(importGraph(LIB_DIR))] == []
 
 
-def test_the_rooms_import_each_other_without_a_new_circle():
+def test_the_rooms_import_each_other_without_a_circle():
     from ImportGraph import circles, importGraph, roomGraph
 
-    found = circles(roomGraph(importGraph(LIB_DIR)))
-    assert [circle for circle in found if frozenset(circle) not in KNOWN_ROOM_CIRCLES] == []
+    assert circles(roomGraph(importGraph(LIB_DIR))) == []
 
 
 def test_no_arrow_runs_back_up_the_layers():

@@ -12,7 +12,7 @@ import pytest
 import SimpleITK as sitk
 import slicer
 
-from AISegmentationLib.Backends.Jobs.JobRunner import JobCancelledError
+from AISegmentationLib.JobRunner import JobCancelledError
 
 SPACING = 2.0
 SHAPE = (40, 56, 56)  # KJI

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from AISegmentationLib.Backends.Jobs.JobRunner import JobCancelledError
+from AISegmentationLib.JobRunner import JobCancelledError
 from AISegmentationLib.Classic import Registry
 from AISegmentationLib.Classic.Tool import ClassicTool
 from AISegmentationLib.Geometry import orientedImageFromArray

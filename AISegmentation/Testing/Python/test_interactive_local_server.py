@@ -19,7 +19,7 @@ from CommandLineProcess import cliCommand, cliEnvironment
 from InteractiveScenes import CENTER_A, TwoSpheres
 from DevTools.InteractiveServers import environment, skipWithoutServers, tinyModel
 from DevTools.SyntheticImages import dice
-from AISegmentationLib.Backends.Child.ProcessTree import processAlive
+from AISegmentationLib.ProcessTree import processAlive
 from AISegmentationLib.Interactive.Consent import ConsentStore
 from AISegmentationLib.Logic import AISegmentationLogic
 

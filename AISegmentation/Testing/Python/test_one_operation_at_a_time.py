@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from AISegmentationLib.Backends.Jobs.JobRunner import JobCancelledError
+from AISegmentationLib.JobRunner import JobCancelledError
 from AISegmentationLib.Interactive.Consent import ConsentStore
 from AISegmentationLib.Logic import AISegmentationLogic
 from DevTools.SyntheticImages import makeVolume, sceneSnapshot

@@ -13,7 +13,7 @@ from DevTools.DaskProcesses import daskCluster, makeTlsCertificates
 from DevTools.SyntheticImages import makeVolume, sceneSnapshot
 from DevTools.TinyModels import aiLogic, nnunetEnvironment, phantomVolume, segmentArrays, tinyModels  # noqa: F401
 
-from AISegmentationLib.Backends.Jobs.JobRunner import JobCancelledError
+from AISegmentationLib.JobRunner import JobCancelledError
 from AISegmentationLib.Consent import ConsentStore
 from BackendChecks import processGroupGone, requireLabelDice
 
@@ -275,9 +275,9 @@ def test_the_worker_side_imports_without_slicer():
         "        if name.split('.')[0] in ('slicer', 'vtk', 'qt', 'slicer_core'):\n"
         "            raise ImportError('no ' + name + ' on a worker')\n"
         "sys.meta_path.insert(0, Block())\n"
-        "from AISegmentationLib.Backends import Registry\nfrom AISegmentationLib.Cluster import RemoteWorker\n"
+        "from AISegmentationLib.Backends import Registry\nfrom AISegmentationLib.Backends.Jobs import RemoteRun\n"
         "from AISegmentationLib.Training import ClusterFolds\n"  # the training folds' worker function too
-        "print(sorted(Registry.backendNames()), callable(RemoteWorker.runBackendOnWorker) and "
+        "print(sorted(Registry.backendNames()), callable(RemoteRun.runBackendOnWorker) and "
         "callable(ClusterFolds.fitFoldOnWorker))\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, PYTHONPATH=MODULE_DIR))

@@ -18,7 +18,7 @@ from DevTools import build_tiny_models
 from DevTools.SyntheticImages import dice, makeVolume
 from DevTools.TinyModels import nnunetEnvironment  # noqa: F401 - fixture
 
-from AISegmentationLib.Backends.Jobs.JobRunner import JobCancelledError
+from AISegmentationLib.JobRunner import JobCancelledError
 from AISegmentationLib.Runtime import createHeadlessRuntime
 
 MAPPING = {"bright": ["Bright", "bright_sphere"], "dark": ["dark", "Dark sphere"]}

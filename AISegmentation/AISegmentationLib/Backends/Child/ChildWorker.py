@@ -66,7 +66,7 @@ def _endWithParent():
 
     Watches $AISEGMENTATION_PARENT_PID (set by JobRunner: also right when a launcher such as PythonSlicer stands
     between the two), else the parent process; see ProcessTree."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # the package root
     import ProcessTree
 
     return ProcessTree.endWithStarter()

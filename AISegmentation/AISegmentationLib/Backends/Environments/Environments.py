@@ -29,9 +29,9 @@ import sys
 import time
 
 from . import Installer, TorchSelection
-from ..Jobs.JobRunner import BackgroundJob, ProcessStep
+from ...JobRunner import BackgroundJob, ProcessStep
 from .MakeEnvironment import RUNTIME_FILE, environmentPython
-from ..Child.ProcessTree import processAlive
+from ...ProcessTree import processAlive
 
 ENVIRONMENTS_VARIABLE = "AISEGMENTATION_ENVIRONMENTS_DIR"
 BASE_PYTHON_VARIABLE = "AISEGMENTATION_BASE_PYTHON"

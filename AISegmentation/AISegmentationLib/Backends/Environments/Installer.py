@@ -20,7 +20,7 @@ import os
 import subprocess
 
 from . import PipConfig
-from ..Child.ProcessTree import hiddenWindow
+from ...ProcessTree import hiddenWindow
 
 UV_VERSION = "0.13.9"
 TOOLS_FOLDER = ".tools"

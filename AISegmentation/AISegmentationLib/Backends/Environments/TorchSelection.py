@@ -20,7 +20,7 @@ import re
 import shutil
 import subprocess
 
-from ..Child.ProcessTree import hiddenWindow
+from ...ProcessTree import hiddenWindow
 
 TORCH_BACKEND_VARIABLE = "AISEGMENTATION_TORCH_BACKEND"
 PYTORCH_INDEX = "https://download.pytorch.org/whl/{backend}"

@@ -1,7 +1,7 @@
 """What every backend run is made of, wherever it runs: the Python that runs the child, the backend's context, the
 request file the child reads and the child's process step.
 
-Shared by the local path (AILogic, in Slicer's or the CLI's process) and the remote path (RemoteWorker, in a Dask
+Shared by the local path (AILogic, in Slicer's or the CLI's process) and the remote path (RemoteRun, in a Dask
 worker's process), so both write the same ``request.json`` next to the input NIfTI files in the job's private
 folder and start the same ChildWorker.py. Imports neither slicer nor Qt: a Dask worker has only the backend's
 parent side and the standard library.
@@ -14,7 +14,7 @@ import os
 from ...AtomicWrite import writeText
 from ..Backend import BackendContext
 from ..Environments.Environments import READY, WORKER_SCRIPT, childEnvironment, currentPython
-from .JobRunner import ProcessStep
+from ...JobRunner import ProcessStep
 
 ENVIRONMENT_CHOICES = ("auto", "isolated", "current")
 REQUEST_FILE = "request.json"

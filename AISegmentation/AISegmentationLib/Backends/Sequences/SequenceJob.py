@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 
-from ..Jobs.JobRunner import JobCancelledError
+from ...JobRunner import JobCancelledError
 
 POLL_SECONDS = 0.1
 CANCEL_WAIT_SECONDS = 60.0

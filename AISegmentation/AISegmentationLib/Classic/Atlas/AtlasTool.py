@@ -9,7 +9,7 @@ import time
 import numpy as np
 import SimpleITK as sitk
 
-from ...Backends.Jobs.JobRunner import JobCancelledError
+from ...JobRunner import JobCancelledError
 from ...Geometry import orientedImageFromArray
 from ...Options import Option
 from ...Segments import addSegment

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
-from ..Child import ProcessTree
+from . import ProcessTree
 
 LOG = logging.getLogger("AISegmentation.Backends")
 TQDM_LINE = re.compile(r"^\s*\d{1,3}%\|")
