@@ -13,6 +13,7 @@ import os
 
 from ChildProtocol import UserError, downloadBlockedReason, packageVersion, watchOutput, writeJson
 from ChildTorch import availableDevices, deviceName
+from LabelMerge import mergeLabelMaps
 
 LICENSE_URL = "https://backend.totalsegmentator.com/license-academic/"
 DOWNLOAD_HOST = ("github.com", 443)  # where TotalSegmentator downloads its open weights from
@@ -79,6 +80,33 @@ def _requireLicense(task, licenseNumber):
         raise UserError(f"TotalSegmentator task '{task}' requires a license ({message.strip()}). A license is free "
                         f"for non-commercial use ({LICENSE_URL}); give it as licenseNumber (--license on the command "
                         f"line).")
+
+
+WORKER_COUNTS = ("num_processes_preprocessing", "num_processes_segmentation_export")
+
+
+def predictInThisProcess():
+    """TotalSegmentator hands nnU-Net one case at a time; nnU-Net's batch prediction would spawn a preprocessing
+    worker and an export pool for it, each importing torch and nnU-Net again (seconds each, tens on a busy machine,
+    per model run) to overlap work that one case does not have. Its sequential prediction does the same steps in
+    this process (after TotalSegmentator's own patch of the predictor, which its import applies)."""
+    import inspect
+
+    import totalsegmentator.nnunet  # noqa: F401 - the import patches nnUNetPredictor: wrap the patched methods
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    batch, sequential = nnUNetPredictor.predict_from_files, nnUNetPredictor.predict_from_files_sequential
+    accepted = set(inspect.signature(sequential).parameters)
+
+    def predictFromFiles(self, source, output, *args, **keywords):
+        rest = {name: value for name, value in keywords.items() if name not in WORKER_COUNTS}
+        if args or rest.pop("num_parts", 1) != 1 or rest.pop("part_id", 0) != 0 or rest.keys() - accepted:
+            return batch(self, source, output, *args, **keywords)
+        if isinstance(output, str):
+            os.makedirs(output, exist_ok=True)
+        return sequential(self, source, output, **rest)
+
+    nnUNetPredictor.predict_from_files = predictFromFiles
 
 
 def _configureTotalSegmentator(usageStatistics):
@@ -228,24 +256,6 @@ def requireDistinctStructures(tasks, classesOf, terminology):
                                     f"cannot hold both; run them separately")
 
 
-def mergeTasks(results):
-    """[(task, labels, {value: name})] -> (one label map, {value: (task, name)}): each task's values moved past the
-    previous tasks' (names kept); where structures of two tasks overlap, the later task's structure takes the voxel."""
-    import numpy as np
-
-    merged, names, offset = None, {}, 0
-    for task, labels, classes in results:
-        if merged is None:
-            merged = np.zeros(labels.shape, np.uint16)
-        for value, name in classes.items():
-            mask = labels == int(value)
-            if mask.any():
-                merged[mask] = int(value) + offset
-            names[int(value) + offset] = (task, name)
-        offset += max(map(int, classes), default=0)
-    return merged, names
-
-
 def _checkTask(task, options, registry):
     if task not in registry.TASKS:
         raise UserError(f"Unknown TotalSegmentator task '{task}'; tasks: {', '.join(registry.TASKS)}")
@@ -284,6 +294,7 @@ def run(request, channel):
     terminology = terminologyByName()
     requireDistinctStructures(tasks, registry.get_task_classes, terminology)
     _configureTotalSegmentator(options["usageStatistics"])
+    predictInThisProcess()
     for task in tasks:
         _requireWeights(task, options, channel)
     device = _device(options["device"])
@@ -295,7 +306,7 @@ def run(request, channel):
             classes = {value: name for value, name in classes.items() if name in options["roiSubset"]}
         results.append((task, labels, classes))
     channel.stage(96, 100, "Writing result")
-    merged, names = mergeTasks(results)
+    merged, names = mergeLabelMaps(results)
     _writeResult(request["inputs"][0], merged, request["outputLabelmap"])
     writeJson(request["outputLabels"], {"labels": {str(value): {"name": name, **terminology.get(name, {})}
                                                    for value, (_task, name) in names.items()}})
