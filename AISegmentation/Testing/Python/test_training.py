@@ -2,11 +2,16 @@
 
 One module-scoped training (slow): a dataset from segmentation nodes whose names differ in spelling (homogenized by
 a label mapping), nnU-Net's plan shrunk to a tiny network, 2 folds of a few epochs, fold 0 killed (SIGKILL) in the
-middle and fold 1 cancelled, then both resumed, then the cross-validation report, the test split, the model in the
-nnU-Net backend's list and its zip. The bad inputs are quick: each is a ValueError before anything is written.
+middle and fold 1 cancelled, then `aisegmentation train all` resumes both at once on a 2-worker LocalCluster and
+evaluates (cross-validation report, test split, the model in the nnU-Net backend's list, its zip); an evaluation
+started as a job (the panel's) is cancelled. The bad inputs are quick: each is a ValueError before anything is
+written.
 """
 
+import contextlib
+import io
 import json
+import logging
 import os
 import signal
 import time
@@ -79,20 +84,48 @@ def trained(nnunetEnvironment, tmp_path_factory):  # noqa: F811 - fixture
     modelFolder = os.path.join(project, "nnUNet_results", dataset["name"], "nnUNetTrainer__nnUNetPlans__3d_fullres")
     latest = [os.path.isfile(os.path.join(modelFolder, f"fold_{fold}", "checkpoint_latest.pth")) for fold in (0, 1)]
     start = time.time()
-    resumed = training.startFitModel(project, folds=[0, 1], **options)
-    resumed.wait()
-    timings["fit (resumed)"] = time.time() - start
-    start = time.time()
-    evaluation = training.evaluateTraining(project, modelName="PhantomTest", device="cpu")
-    timings["evaluate"] = time.time() - start
+    cli, logged = _trainAllOnTheCommandLine(project, root / "PhantomTest.zip")
+    timings["train all (fit resumed on a 2-worker LocalCluster, evaluate)"] = time.time() - start
+    evaluation = training.trainingState(project)["evaluate"]
+    evaluating = training.startEvaluateTraining(project, modelName="Cancelled", device="cpu")
+    returnedRunning = not evaluating.done
+    deadline = time.time() + 120
+    while evaluating.pid is None and not evaluating.done and time.time() < deadline:
+        time.sleep(0.1)  # nnU-Net's first step is running in its child process
+    evaluating.cancel()
+    with pytest.raises(JobCancelledError):
+        evaluating.wait()
     print("\nTraining timings (s):", {key: round(value, 1) for key, value in timings.items()})
     yield {"logic": logic, "training": training, "project": project, "dataset": dataset, "plan": plan,
            "killed": killed, "killError": str(killError.value), "cancelled": cancelled, "latest": latest,
-           "resumed": resumed, "evaluation": evaluation, "modelFolder": modelFolder, "root": root}
+           "cli": cli, "logged": logged, "evaluation": evaluation, "modelFolder": modelFolder, "root": root,
+           "evaluating": evaluating, "returnedRunning": returnedRunning}
     if previous is None:
         os.environ.pop("AISEGMENTATION_MODELS_DIR", None)
     else:
         os.environ["AISEGMENTATION_MODELS_DIR"] = previous
+
+
+def _trainAllOnTheCommandLine(project, zipPath):
+    """`aisegmentation train all` on the project (dataset and plan done: kept): (exit code, stdout, stderr), and the
+    log records of the run (INFO)."""
+    from AISegmentationLib.CommandLine import Main as AISegmentationCLI
+
+    records, handler, root = [], logging.Handler(), logging.getLogger()
+    handler.emit = lambda record: records.append(record.getMessage())
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = AISegmentationCLI.main(["train", "all", "--project", project, "--epochs", str(EPOCHS), "--device",
+                                           "cpu", "--scheduler", "local", "--workers", "2", "--model-name",
+                                           "PhantomTest", "--export", str(zipPath)])
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    return (code, out.getvalue(), err.getvalue()), records
 
 
 def _trainingLogic(logic):
@@ -129,18 +162,34 @@ def test_plan_is_shown(trained):
 
 
 @pytest.mark.slow
-def test_killed_and_cancelled_folds_resume_from_their_checkpoints(trained):
+def test_killed_and_cancelled_folds_resume_in_parallel_on_a_two_worker_local_cluster(trained):
+    """`train all` on the command line: the dataset and the plan kept, both folds resumed from their checkpoints at
+    once on a 2-worker LocalCluster (one fold per worker), one line per epoch, then evaluated."""
     assert "killed" in trained["killError"]
     assert trained["latest"] == [True, True]  # the last finished epoch's checkpoint was kept, loadable
-    resumed = trained["resumed"].epochs
-    fold0 = [record["epoch"] for record in resumed if record["fold"] == 0]
-    fold1 = [record["epoch"] for record in resumed if record["fold"] == 1]
-    assert fold0[0] >= 2 and fold0[-1] == EPOCHS  # continued, not restarted
-    assert fold1[0] >= 2 and fold1[-1] == EPOCHS
+    code, out, err = trained["cli"]
+    assert code == 0, err
+    assert any("folds [0, 1]" in line and "on the Dask cluster local" in line for line in trained["logged"])
+    epochs = trained["training"].trainingState(trained["project"])["fit"]["epochs"]
     for fold in (0, 1):
+        numbers = [record["epoch"] for record in epochs[f"3d_fullres fold {fold}"]]
+        assert numbers[0] >= 2 and numbers[-1] == EPOCHS  # continued, not restarted
+        assert f"fold {fold} epoch {EPOCHS}/{EPOCHS}: train loss" in out
         assert os.path.isfile(os.path.join(trained["modelFolder"], f"fold_{fold}", "checkpoint_final.pth"))
-    record = resumed[-1]
+    record = epochs["3d_fullres fold 1"][-1]
     assert {"trainLoss", "validationLoss", "pseudoDice", "seconds"} <= set(record) and len(record["pseudoDice"]) == 2
+    assert "3d_fullres fold 0 bright: Dice" in out and "Exported" in out
+
+
+@pytest.mark.slow
+def test_evaluate_is_a_background_job_that_cancels(trained):
+    """The panel's Evaluate: the job returns at once (nnU-Net's steps in a child process), Cancel ends it and nothing
+    is registered or recorded."""
+    from AISegmentationLib.Backends.NnUNet.NnUNetTrainedModels import trainedModels
+
+    assert trained["returnedRunning"] and trained["evaluating"].state == "cancelled"
+    assert "Cancelled" not in trainedModels()
+    assert trained["training"].trainingState(trained["project"])["evaluate"]["modelName"] == "PhantomTest"
 
 
 @pytest.mark.slow
@@ -179,8 +228,7 @@ def test_held_out_phantom_segmented_by_the_new_model(trained):
 @pytest.mark.slow
 def test_exported_zip_is_accepted_by_the_offline_import(trained):
     logic = trained["logic"]
-    zipPath = trained["root"] / "PhantomTest.zip"
-    trained["training"].exportTrainedModel(trained["project"], str(zipPath))
+    zipPath = trained["root"] / "PhantomTest.zip"  # `train all --export`
     names = zipfile.ZipFile(zipPath).namelist()
     assert any(name.endswith("fold_1/checkpoint_final.pth") for name in names)
     assert not any("checkpoint_latest" in name or "validation" in name for name in names)
@@ -299,26 +347,6 @@ def test_fit_that_surely_cannot_fit_is_refused_before_anything_starts(logic, tmp
     with pytest.raises(ValueError, match="cannot fit"):
         _training(logic).startFitModel(str(project), device="cpu")
     assert sorted(os.listdir(project)) == ["training.json"]
-
-
-# Folds in parallel on a Dask cluster (last: it trains the module's model one epoch further) ----------------------
-
-@pytest.mark.slow
-def test_two_folds_in_parallel_on_a_two_worker_local_cluster(trained):
-    training, project = trained["training"], trained["project"]
-    finals = [os.path.join(trained["modelFolder"], f"fold_{fold}", "checkpoint_final.pth") for fold in (0, 1)]
-    before = [os.path.getmtime(path) for path in finals]
-    start = time.time()
-    job = training.startFitModel(project, folds=[0, 1], epochs=EPOCHS + 1, device="cpu", scheduler="local",
-                                 workers=2)
-    fit = job.wait()
-    print(f"\nOne more epoch of 2 folds on a 2-worker LocalCluster: {time.time() - start:.1f} s")
-    assert sorted({record["fold"] for record in job.epochs}) == [0, 1]
-    assert all(record["epoch"] == EPOCHS + 1 for record in job.epochs)  # both went on from their final checkpoint
-    assert all(os.path.getmtime(path) > mtime for path, mtime in zip(finals, before))
-    assert any("Dask cluster" in line for line in job.logLines())
-    for fold in (0, 1):
-        assert fit["epochs"][f"3d_fullres fold {fold}"][-1]["epoch"] == EPOCHS + 1
 
 
 def test_segmentations_alone_are_cases_on_the_volume_each_was_made_on(logic, tmp_path):
