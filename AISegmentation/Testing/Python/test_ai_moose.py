@@ -11,7 +11,8 @@ from DevTools.build_tiny_models import phantomCase
 from DevTools.SyntheticImages import OBLIQUE_DIRECTIONS, makeVolume, sceneSnapshot
 from DevTools.TinyModels import (aiLogic, labelmapToWorld, nnunetEnvironment, phantomVolume,  # noqa: F401
                                  segmentArrays, tinyModels, volumeToWorld)
-from DevTools.TinyMoose import TINY_MOOSE_LABELS, TINY_MOOSE_MODEL, mooseEnvironment, mooseHome  # noqa: F401
+from DevTools.TinyMoose import (TINY_MOOSE_LABELS, TINY_MOOSE_MODEL, TINY_MOOSE_SECOND_MODEL,  # noqa: F401
+                               mooseEnvironment, mooseHome, permutedPhantomModel, twoMooseModelsHome)
 
 from AISegmentationLib.Backends.Moose.MooseBackend import KNOWN_MODELS, modelModality
 from AISegmentationLib.CommandLine import Main as AISegmentationCLI
@@ -71,16 +72,31 @@ def test_phantom_dice_names_terminology_exact_geometry_provenance(mooseLogic):
     assert progress[-1][0] == 100 and any(message.startswith("Segmenting with MOOSE") for _, message in progress)
 
 
-def test_cli_segment_moose_from_the_declarations(mooseLogic, mooseHome, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("AISEGMENTATION_MOOSE_HOME_DIR", mooseHome)
-    (volume,), truth = phantomVolume(mooseLogic, seed=932, spacing=(1.1, 0.9, 1.0), origin=(3.0, -2.0, 5.0))
-    inputPath = mooseLogic.saveVolume(volume, str(tmp_path / "phantom.nii.gz"))
+def test_cli_two_models_in_one_run_are_one_segmentation_without_label_clashes(aiLogic, twoMooseModelsHome, tmp_path,
+                                                                              capsys, monkeypatch):
+    """Both tiny models (DevTools/TinyMoose.py: the second is the first's network with reordered output channels)
+    run in one moose() call from the generated CLI: the first's "skull" (value 1) survives, the second's values come
+    after the first's highest (its "body" 1 -> 3, "lung" 2 -> 4), and the dark sphere both predict goes to the later
+    model ("lung"; the first's "trachea" is left empty, so it has no segment). Each Dice against the phantom's truth
+    proves that each model's own prediction reached the merge. (One model from the CLI: the same code path with a
+    list of one; the Logic's single-model run is test_phantom_dice_names_terminology_exact_geometry_provenance.)"""
+    monkeypatch.setenv("AISEGMENTATION_MOOSE_HOME_DIR", twoMooseModelsHome)
+    (volume,), truth = phantomVolume(aiLogic, seed=932, spacing=(1.1, 0.9, 1.0), origin=(3.0, -2.0, 5.0))
+    inputPath = aiLogic.saveVolume(volume, str(tmp_path / "phantom.nii.gz"))
     output = tmp_path / "phantom.seg.nrrd"
-    code = AISegmentationCLI.main(["segment", "moose", inputPath, "--model", TINY_MOOSE_MODEL, "--device", "cpu",
-                                   "--no-download", "--output", str(output)])
+    code = AISegmentationCLI.main(["segment", "moose", inputPath, "--model", TINY_MOOSE_MODEL,
+                                   TINY_MOOSE_SECOND_MODEL, "--device", "cpu", "--no-download", "--output",
+                                   str(output)])
     assert code == 0, capsys.readouterr().err
-    loaded = mooseLogic.loadVolume(inputPath)
-    _requirePhantomResult(mooseLogic, mooseLogic.loadSegmentation(str(output)), loaded, truth)
+    loaded, segmentation = aiLogic.loadVolume(inputPath), aiLogic.loadSegmentation(str(output))
+    scores = requireLabelDice(aiLogic, segmentation, loaded, truth, {"skull": 1, "body": 0, "lung": 2})
+    print(f"MOOSE two tiny models Dice: {scores}")
+    from AISegmentationLib.Segments import segmentTag
+
+    segments = [segmentation.GetSegmentation().GetSegment(segmentId)
+                for segmentId in segmentation.GetSegmentation().GetSegmentIDs()]
+    assert {segment.GetName(): segmentTag(segment, "AISegmentation.labelValue") for segment in segments} == {
+        "skull": "1", "body": "3", "lung": "4"}
     with pytest.raises(SystemExit) as exit:  # the model's choices are in the generated argument
         AISegmentationCLI.main(["segment", "moose", inputPath, "--model", "clin_ct_nothing", "--output",
                                 str(tmp_path / "x.seg.nrrd")])
