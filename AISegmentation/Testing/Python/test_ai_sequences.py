@@ -1,7 +1,9 @@
 """Every frame of a sequence through a backend (Backends/Sequences/): a 4D phantom whose bright sphere moves and
-grows, segmented by the tiny nnU-Net model frame by frame (on this computer, and spread over a 2-worker Dask
-LocalCluster); the per-frame volumes and positions follow the truth; a segmentation sequence and a browser that plays
-it with the input; Cancel between and within frames leaves nothing; bad input is refused before any backend runs."""
+grows, segmented by the tiny nnU-Net model frame by frame (spread over a 2-worker Dask LocalCluster here; one at a
+time on this computer in test_ai_sequence_cli.py); the per-frame volumes and positions follow the truth; a
+segmentation sequence and a browser that plays it with the input; Cancel between and within frames leaves nothing;
+bad input is refused before any backend runs. Each frame starts a child process (torch's import is most of its cost),
+so the slow tests run as few frames as their checks need."""
 
 import threading
 import time
@@ -115,34 +117,6 @@ def test_cancel_before_a_frame_leaves_no_output(aiLogic, tinyModels):  # noqa: F
 
 
 @pytest.mark.slow
-def test_per_frame_volumes_follow_the_moving_growing_sphere(aiLogic, tinyModels):  # noqa: F811
-    sequence, truth = phantomSequence(aiLogic)
-    progress = []
-    nodes = aiLogic.scene.GetNumberOfNodes()
-    output, table = aiLogic.runBackendOnSequence("nnunet", sequence, progressCallback=lambda p, m: progress.append(
-        (p, m)), **phantomOptions(tinyModels))
-    # the segmentation sequence, the table, the browser that plays both sequences (and, in desktop Slicer, its proxy)
-    added = [aiLogic.scene.GetNthNode(i) for i in range(nodes, aiLogic.scene.GetNumberOfNodes())]
-    assert sorted(node.GetClassName() for node in added) == ["vtkMRMLSequenceBrowserNode", "vtkMRMLSequenceNode",
-                                                             "vtkMRMLTableNode"]
-    assert [output.GetNthIndexValue(i) for i in range(output.GetNumberOfDataNodes())] == ["0", "1", "2"]
-    assert output.GetIndexName() == "time"
-    browser = next(node for node in added if node.IsA("vtkMRMLSequenceBrowserNode"))
-    assert browser.GetMasterSequenceNode() is sequence and browser.IsSynchronizedSequenceNode(output.GetID())
-    centers = []
-    for index in range(3):
-        segmentation = output.GetNthDataNode(index)
-        assert segmentation.IsA("vtkMRMLSegmentationNode")
-        centers.append(sphereCenterK(aiLogic, segmentation, sequence.GetNthDataNode(index)))
-    assert np.allclose(centers, [center[0] for center, _ in FRAMES], atol=1.0), centers  # it moves with the truth
-    assert tableColumn(table, "time") == ["0", "1", "2"]
-    requireVolumesFollowTheTruth(tableColumn(table, "bright_sphere"), truth)
-    assert any(message.startswith("Frame 2 (3/3)") for _, message in progress)
-    assert max(p for p, _ in progress) <= 100.0
-    assert [p for p, _ in progress] == sorted(p for p, _ in progress)
-
-
-@pytest.mark.slow
 def test_cancel_within_a_frame_ends_its_process_tree_and_keeps_nothing(aiLogic, tinyModels):  # noqa: F811
     sequence, _ = phantomSequence(aiLogic)
     nodes = aiLogic.scene.GetNumberOfNodes()
@@ -162,22 +136,47 @@ def test_cancel_within_a_frame_ends_its_process_tree_and_keeps_nothing(aiLogic, 
 
 
 @pytest.mark.slow
-def test_frames_spread_over_a_two_worker_local_dask_cluster(aiLogic, tinyModels):  # noqa: F811
-    sequence, truth = phantomSequence(aiLogic, FRAMES[1:])  # two frames, one on each worker at the same time
+def test_frames_on_a_two_worker_dask_cluster_follow_the_moving_growing_sphere(aiLogic, tinyModels):  # noqa: F811
+    """One run pays for all the checks of a whole sequence: two frames at once on a 2-worker LocalCluster, imported
+    in frame order into a segmentation sequence that a browser plays with the input, and a table whose volumes (and
+    the segmentations' positions) follow the sphere. Frames one at a time on this computer: test_ai_sequence_cli.py
+    (a folder of frames) and the Cancel tests above."""
+    frames = FRAMES[1:]
+    sequence, truth = phantomSequence(aiLogic, frames)  # two frames, one on each worker at the same time
+    nodes = aiLogic.scene.GetNumberOfNodes()
     job = aiLogic.startBackendOnSequence("nnunet", sequence, cluster="local", workers=2,
                                          **phantomOptions(tinyModels))
-    together = 0
+    together, progress = 0, []
     deadline = time.time() + 480
     while not job.done and time.time() < deadline:
+        progress.append((job.progress, job.message))
         started = [frameJob for _, frameJob in job.runningFrames() if frameJob.workerPid is not None
                    and not frameJob.done]
         together = max(together, len(started))
         time.sleep(0.1)
     output, table = job.wait(timeout=1)
+    progress.append((job.progress, job.message))
     assert together == 2  # two frames ran at once, one on each worker (each has one thread)
+    # the segmentation sequence, the table, the browser that plays both sequences (and, in desktop Slicer, its proxy)
+    added = [aiLogic.scene.GetNthNode(i) for i in range(nodes, aiLogic.scene.GetNumberOfNodes())]
+    assert sorted(node.GetClassName() for node in added) == ["vtkMRMLSequenceBrowserNode", "vtkMRMLSequenceNode",
+                                                             "vtkMRMLTableNode"]
     assert [output.GetNthIndexValue(i) for i in range(output.GetNumberOfDataNodes())] == ["0", "1"]
-    assert output.GetNthDataNode(0).GetAttribute("AISegmentation.environment").startswith("dask:tcp://127.0.0.1:")
+    assert output.GetIndexName() == "time"
+    browser = next(node for node in added if node.IsA("vtkMRMLSequenceBrowserNode"))
+    assert browser.GetMasterSequenceNode() is sequence and browser.IsSynchronizedSequenceNode(output.GetID())
+    centers = []
+    for index in range(len(frames)):
+        segmentation = output.GetNthDataNode(index)
+        assert segmentation.IsA("vtkMRMLSegmentationNode")
+        assert segmentation.GetAttribute("AISegmentation.environment").startswith("dask:tcp://127.0.0.1:")
+        centers.append(sphereCenterK(aiLogic, segmentation, sequence.GetNthDataNode(index)))
+    assert np.allclose(centers, [center[0] for center, _ in frames], atol=1.0), centers  # it moves with the truth
+    assert tableColumn(table, "time") == ["0", "1"]
     requireVolumesFollowTheTruth(tableColumn(table, "bright_sphere"), truth)  # in frame order, not order of arrival
+    assert any(message.startswith("Frame 0 (1/2) (+1 more running)") for _, message in progress), progress
+    assert max(p for p, _ in progress) <= 100.0
+    assert [p for p, _ in progress] == sorted(p for p, _ in progress)
 
 
 def test_a_browsers_proxy_volume_names_its_sequence(aiLogic):
