@@ -1,7 +1,8 @@
 """The page's server side: the scene, the Logic, the views and what every panel shares (node lists, the segment table,
 the action log with its timings, Undo across trame-slicer's editor and the Logic).
 
-The panels (Files, Editing, Classic, AiRuns, Interactive, Comparison) each bind their own controls to the Logic.
+The panels (Files, Editing, Classic, AiRuns, Interactive, Comparison, Training) each bind their own controls to
+the Logic.
 """
 
 import asyncio
@@ -15,7 +16,7 @@ from trame.app import TrameApp
 
 from AISegmentationLib.Logic import AISegmentationLogic
 
-from . import AiRuns, Classic, Comparison, Editing, Files, Interactive, Layout
+from . import AiRuns, Classic, Comparison, Editing, Files, Interactive, Layout, Training
 from .InteractiveAccess import InteractiveServers
 from .SlicerScene import createSlicerScene
 
@@ -58,7 +59,7 @@ class Page(TrameApp):
         self._initialState()
         self.panels = [panel(self) for panel in (Files.FilesPanel, Editing.EditingPanel, Classic.ClassicPanel,
                                                  AiRuns.AiPanel, Interactive.InteractivePanel,
-                                                 Comparison.ComparisonPanel)]
+                                                 Comparison.ComparisonPanel, Training.TrainingPanel)]
         self.ctrl.undo = self.action("undo")(self.undo)
         self.state.change("volumeId", "segmentationId")(self._onSelectionChanged)
         self.state.change("segmentId")(self._onSegmentChanged)
