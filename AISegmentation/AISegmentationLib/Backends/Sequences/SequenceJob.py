@@ -1,4 +1,4 @@
-"""A backend on every frame of a sequence, as one job with the interface of a backend job (Jobs/JobRunner.py):
+"""A backend on every frame of a sequence, as one job with the interface of a backend job (the package's JobRunner.py):
 ``state``, ``done``, ``progress``, ``message``, ``takeLogLines()``, ``logLines()``, ``error``, ``messages``,
 ``cancel()``, ``wait(timeout, progressCallback, cancelEvent)``, ``seconds``; its ``result`` is (segmentation sequence
 node, table node of the structures' volumes per frame) and ``browser`` the browser node that plays them.
