@@ -2,14 +2,14 @@
 
     logic.trainModel(project, cases=[{"case": "c1", "volumes": ct1, "segmentation": seg1}, ...],
                      schedule="short-cpu", numberOfFolds=2, modelName="MyLiver")
-    # or step by step, each resumable on its own:
-    logic.buildTrainingDataset(project, manifest="cohort.csv", mapping="synonyms.json", testFraction=0.2)
-    logic.planTraining(project)                 # nnU-Net's fingerprint, plan, preprocessing; returns the plan
-    logic.fitModel(project, folds=[0, 1])       # one fold after the other; startFitModel(...) returns the job
-    logic.fitModel(project, scheduler="local")  # the folds in parallel on a Dask cluster (or "tls://host:8786")
-    logic.evaluateTraining(project, modelName="MyLiver")   # CV metrics, best configuration, test split, registered
+    # or step by step through the area (logic.training), each resumable on its own:
+    logic.training.buildTrainingDataset(project, manifest="cohort.csv", mapping="synonyms.json", testFraction=0.2)
+    logic.training.planTraining(project)        # nnU-Net's fingerprint, plan, preprocessing; returns the plan
+    logic.training.fitModel(project, folds=[0, 1])  # one fold after the other; startFitModel(...) returns the job
+    logic.training.fitModel(project, scheduler="local")  # the folds in parallel on a Dask cluster (or tls://...)
+    logic.training.evaluateTraining(project, modelName="MyLiver")  # CV metrics, best configuration, registered
     segmentation = logic.runBackend("nnunet", volume, modelFolders=["MyLiver"])
-    logic.exportTrainedModel(project, "MyLiver.zip")
+    logic.training.exportTrainedModel(project, "MyLiver.zip")
 
 Every step runs nnU-Net's own code in the nnU-Net backend's environment as a child process (see TrainingJobs); a
 step killed at any moment leaves a project that the same call resumes (training from the last epoch's checkpoint).
