@@ -152,6 +152,9 @@ def childEnvironment(isolated, extra=None, python=None):
         for name in LEAKING_VARIABLES:
             env.pop(name, None)
         env["PYTHONNOUSERSITE"] = "1"
+        # The private environment's bytecode is written once (a user's PYTHONDONTWRITEBYTECODE is meant for their
+        # own folders; environments made before --compile-bytecode would otherwise recompile on every start).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         for name, value in (runtimeVariables(python) if python else {}).items():
             env[name] = value if name == "PYTHONHOME" or not env.get(name) else value + os.pathsep + env[name]
     env.update({"PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"})

@@ -78,7 +78,10 @@ def buildVariables(runtime):
 
 
 def uvCommand(uv, python, requirements, torch):
-    return [uv, "pip", "install", "--python", python, "-r", requirements, *torch["uvArguments"]]
+    """uv's install command. ``--compile-bytecode`` as pip does by default: without it every child start compiles
+    torch and its kin again wherever bytecode is not written (measured: importing torch + nnunetv2 took 68 s wall /
+    18 s CPU without .pyc and 25.5 s / 6.4 s with them on a loaded 2-core machine)."""
+    return [uv, "pip", "install", "--compile-bytecode", "--python", python, "-r", requirements, *torch["uvArguments"]]
 
 
 def pipCommand(python, pipRunner, requirements, torch):
