@@ -294,10 +294,10 @@ def run(request, channel):
     terminology = terminologyByName()
     requireDistinctStructures(tasks, registry.get_task_classes, terminology)
     _configureTotalSegmentator(options["usageStatistics"])
-    predictInThisProcess()
     for task in tasks:
         _requireWeights(task, options, channel)
     device = _device(options["device"])
+    predictInThisProcess()  # after the quick checks: it imports torch and nnU-Net
     results, span = [], 86.0 / len(tasks)
     for index, task in enumerate(tasks):
         labels = _runTask(task, request, channel, device, (10 + span * index, 10 + span * (index + 1)))
