@@ -43,16 +43,17 @@ class EditingPanel:
         with html.Div(classes="d-flex align-center"):
             v3.VTextField(label="New segment", v_model=("newSegmentName",), density="compact", hide_details=True,
                           id="new-segment-name")
-            actionButton("Add", self.page.ctrl.addSegment, "add-segment")
+            actionButton("Add", (self.page.ctrl.addSegment, "[newSegmentName]"), "add-segment")  # name at the click
         with v3.VBtnToggle(v_model=("tool",), mandatory=True, density="compact", classes="my-1", id="tool"):
             for tool in TOOLS:
                 v3.VBtn(tool.capitalize(), value=tool, id=f"tool-{tool}", size="small")
         v3.VSlider(label="Brush (mm)", v_model=("brushDiameterMm",), min=1, max=50, step=1, thumb_label=True,
                    density="compact", hide_details=True, id="brush")
 
-    def addSegment(self):
+    def addSegment(self, name=None):
         _, segmentation = self.page.requireVolumeAndSegmentation()
-        segmentId = self.page.logic.addSegment(segmentation, (self.page.state.newSegmentName or "").strip())
+        name = name if name is not None else self.page.state.newSegmentName
+        segmentId = self.page.logic.addSegment(segmentation, str(name or "").strip())
         self.page.refreshSegments()
         self.page.state.segmentId = segmentId
 

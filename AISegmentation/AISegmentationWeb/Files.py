@@ -65,7 +65,8 @@ class FilesPanel:
         with html.Div(classes="d-flex align-center"):
             v3.VTextField(label="New segmentation", v_model=("newSegmentationName",), density="compact",
                           id="new-segmentation-name", hide_details=True)
-            actionButton("Create", ctrl.newSegmentation, "new-segmentation")
+            # the typed name travels with the click: a state update still on its way would name it "Segmentation"
+            actionButton("Create", (ctrl.newSegmentation, "[newSegmentationName]"), "new-segmentation")
         # A trigger answers None (and the page shows why) when there is nothing to save; names as at the click.
         actionButton("Save .seg.nrrd", "(n => trigger('downloadSegmentation').then(c => c && utils.download("
                      "n + '.seg.nrrd', c, 'application/octet-stream')))(segmentationName)", "save-segmentation")
@@ -142,10 +143,10 @@ class FilesPanel:
             raise ValueError("Load the DICOM series first: its folder as a Volume, by its path on the server")
         return self.page.volume
 
-    def newSegmentation(self):
+    def newSegmentation(self, name=None):
         if self.page.volume is None:
             raise ValueError("Load a volume first")
-        name = (self.page.state.newSegmentationName or "").strip() or "Segmentation"
+        name = str(name if name is not None else self.page.state.newSegmentationName or "").strip() or "Segmentation"
         self.page.showSegmentation(self.page.logic.createSegmentation(self.page.volume, name))
 
     # Saving ----------------------------------------------------------------------------------------------------

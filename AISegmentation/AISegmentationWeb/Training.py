@@ -13,7 +13,7 @@ import time
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
-from AISegmentationLib.Backends.Jobs.JobRunner import JobCancelledError
+from AISegmentationLib.JobRunner import JobCancelledError
 from AISegmentationLib.Training.TrainingSchedules import PLAN_PRESETS
 
 from .Layout import actionButton, dataAttributes
