@@ -193,6 +193,28 @@ def test_saved_segmentation_label_map_and_volume_hold_the_pages_data(web, logic,
                           slicer.util.arrayFromVolume(volume))
 
 
+def test_a_generated_classic_tool_runs_from_the_page(web):
+    """Watershed's controls are drawn from its declaration (AISegmentationWeb/GeneratedTools.py): a bad option value
+    is the page's error and changes nothing; a good one floods from the page's segments (Grow's inside / outside)."""
+    driver, _ = web
+    driver.openSection("classic")
+    driver.choose("#classic-tool", "Watershed")
+    before = driver.segments()
+    driver.fill("#classic-option-objectScaleMm", "-1")
+    count = driver.actionCount()
+    driver.page.click("#classic-apply")
+    driver.page.wait_for_function("(after) => Number(document.querySelector('#action-log').dataset.count) > after",
+                                  arg=count, timeout=60000)
+    assert ": error" in driver.page.inner_text("#action-log")
+    assert "objectscalemm" in driver.page.inner_text("#error").lower()
+    assert driver.segments() == before
+    driver.fill("#classic-option-objectScaleMm", "1")
+    driver.click("#classic-apply", "classic tool")
+    after = driver.segments()
+    assert set(after) == set(before) == {"inside", "outside"}
+    assert all(after.values()) and after != before, (before, after)
+
+
 def test_comparison_table_shows_the_engines_dice(web, logic, sampleFile, tmp_path):
     driver, _ = web
     volume = logic.loadVolume(sampleFile("example_ct.nii.gz"))
