@@ -72,9 +72,9 @@ def _predict(predictors, data, properties, channel, previous=None, probabilities
     for index, predictor in enumerate(predictors):
         span = 77 / len(predictors)
         channel.stage(15 + span * index, 15 + span * (index + 1), f"Predicting (model {index + 1}/{len(predictors)})")
-        _, probabilities = predictor.predict_single_npy_array(data.copy(), copy.deepcopy(properties), None, None,
-                                                              True)
-        total = probabilities if total is None else total + probabilities
+        _, modelProbabilities = predictor.predict_single_npy_array(data.copy(), copy.deepcopy(properties), None,
+                                                                   None, True)
+        total = modelProbabilities if total is None else total + modelProbabilities
     total /= len(predictors)
     return predictors[0].label_manager.convert_probabilities_to_segmentation(total), total if probabilities else None
 
@@ -112,7 +112,8 @@ def run(request, channel):
     writeJson(request["outputLabels"], {"labels": {str(value): {"name": name} for value, name in names.items()}})
     if classProbabilities is not None:
         writeProbabilities(np.asarray(classProbabilities), segmentation, request["outputLabelmap"])
-    return {"info": {"previousStage": (options.get("previousStage") or {}).get("folder"), "versions": {"nnunetv2": packageVersion("nnunetv2"), "torch": packageVersion("torch")},
+    return {"info": {"previousStage": (options.get("previousStage") or {}).get("folder"),
+                     "versions": {"nnunetv2": packageVersion("nnunetv2"), "torch": packageVersion("torch")},
                      "device": str(device), "trainer": predictors[0].trainer_name, "folds": options["folds"],
                      "postprocessing": steps}}
 
