@@ -101,14 +101,16 @@ def validateValue(option, value):
 
 
 def validateOptions(declarations, options, title="the backend"):
-    """{name: validated value} for every declared option (defaults filled in); ValueError for an unknown name.
+    """{name: validated value} for every declared option (defaults filled in for the options not given or given as
+    None, as argparse gives an option left out); ValueError for an unknown name.
     title: how the message names the owner of the options (a backend's or a tool's title)."""
     known = {option.name: option for option in declarations}
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise ValueError(f"Unknown option(s) {', '.join(unknown)} for {title}; its options: "
                          f"{', '.join(known) or 'none'}")
-    return {name: validateValue(option, options.get(name, option.default)) for name, option in known.items()}
+    return {name: validateValue(option, option.default if options.get(name) is None else options[name])
+            for name, option in known.items()}
 
 
 def parseText(option, text):

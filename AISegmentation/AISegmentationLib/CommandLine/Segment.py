@@ -166,12 +166,7 @@ def _waitForJob(job):
 
 def backendOptions(logic, args):
     """{option name: value} of the backend's options from the parsed arguments."""
-    values = {}
-    for option in logic.backendOptions(args.backend):
-        value = getattr(args, OPTION_PREFIX + option.name)
-        # a multiple option's argparse default is None (action="extend" would extend a default list): not given
-        values[option.name] = option.default if value is None and option.multiple else value
-    return values
+    return {option.name: getattr(args, OPTION_PREFIX + option.name) for option in logic.backendOptions(args.backend)}
 
 
 def runSegment(logic, args):
