@@ -42,8 +42,7 @@ def addClassicParsers(commands):
 
 def runClassicCommand(logic, args):
     """Run the tool of args.command on the inputs and options of its generated subcommand, then save."""
-    from ..Segments import segmentIdByName
-    from .Common import loadVolume, prepareInputs as _prepare, saveOutputs as _save
+    from .Common import loadVolume, prepareInputs as _prepare, saveOutputs as _save, seedSegmentIds
 
     tool = Registry.getTool(args.command)
     volume, segmentation = _prepare(logic, args)
@@ -55,15 +54,7 @@ def runClassicCommand(logic, args):
     if "seedPoints" in tool.needs:
         inputs["seedPoints"] = logic.loadMarkupsPoints(args.seed_points)
     if "seedSegments" in tool.needs:
-        seedIds = [segmentIdByName(segmentation, name) for name in args.seed_segments]
-        for item in args.seeds:
-            name, separator, path = item.partition("=")
-            if not separator or not name or not path:
-                raise ValueError(f"--seeds takes NAME=MARKUPS_FILE, got '{item}'")
-            segmentId = logic.getOrAddSegment(segmentation, name)
-            logic.paintSeeds(volume, segmentation, segmentId, logic.loadMarkupsPoints(path), args.seed_radius)
-            seedIds.append(segmentId)
-        inputs["seedSegmentIds"] = seedIds
+        inputs["seedSegmentIds"] = seedSegmentIds(logic, args, volume, segmentation)
     if "volumes" in tool.needs:
         inputs["volumes"] = [loadVolume(logic, args, path) for path in args.volumes]
     options = {option.name: getattr(args, OPTION_PREFIX + option.name) for option in tool.options}

@@ -75,3 +75,18 @@ def saveOutputs(logic, args, volume, segmentation):
         print(f"Label map: {logic.exportLabelmap(segmentation, volume, args.labelmap_output)[0]}")
     for row in logic.segmentStatistics(segmentation, volume):
         print(f"  {row['segment']:<24} {row['voxels']:>10} voxels {row['volumeMl']:>12.2f} mL")
+
+
+def seedSegmentIds(logic, args, volume, segmentation):
+    """The seed segments of --seed-segments NAME... and --seeds NAME=MARKUPS_FILE (painted first, --seed-radius mm)."""
+    from ..Segments import segmentIdByName
+
+    seedIds = [segmentIdByName(segmentation, name) for name in args.seed_segments]
+    for item in args.seeds:
+        name, separator, path = item.partition("=")
+        if not separator or not name or not path:
+            raise ValueError(f"--seeds takes NAME=MARKUPS_FILE, got '{item}'")
+        segmentId = logic.getOrAddSegment(segmentation, name)
+        logic.paintSeeds(volume, segmentation, segmentId, logic.loadMarkupsPoints(path), args.seed_radius)
+        seedIds.append(segmentId)
+    return seedIds

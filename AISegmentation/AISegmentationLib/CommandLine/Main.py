@@ -17,7 +17,7 @@ import sys
 import threading
 
 from .Common import Terminated, addInputs as _addInputs, addMatchArguments, addVolumeOptions, loadVolume
-from .Common import prepareInputs as _prepare, saveOutputs as _save
+from .Common import prepareInputs as _prepare, saveOutputs as _save, seedSegmentIds
 from .DicomOptions import addDicomOutputArguments, addSeriesArgument, writeDicomOutputs
 
 EXIT_INTERNAL_ERROR = 1
@@ -213,15 +213,8 @@ def runGrowFromSeeds(logic, args):
     volume, segmentation = _prepare(logic, args)
     from ..Segments import segmentIdByName
 
-    seedIds = [segmentIdByName(segmentation, name) for name in args.seed_segments]
-    for item in args.seeds:
-        name, separator, path = item.partition("=")
-        if not separator or not name or not path:
-            raise ValueError(f"--seeds takes NAME=MARKUPS_FILE, got '{item}'")
-        segmentId = logic.getOrAddSegment(segmentation, name)
-        logic.paintSeeds(volume, segmentation, segmentId, logic.loadMarkupsPoints(path), args.seed_radius)
-        seedIds.append(segmentId)
-    session = logic.growFromSeeds(volume, segmentation, seedIds, args.seed_locality)
+    session = logic.growFromSeeds(volume, segmentation, seedSegmentIds(logic, args, volume, segmentation),
+                                  args.seed_locality)
     session.apply()
     print(f"Grow from seeds: {session.lastComputationSeconds:.2f} s")
     for name in args.keep_largest_island:
