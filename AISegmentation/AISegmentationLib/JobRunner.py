@@ -76,6 +76,33 @@ def _exitDescription(returnCode):
     return f"exited with code {returnCode}"
 
 
+class JobLog:
+    """A job's log lines, kept to the last MAX_LOG_LINES, readable whole or as the lines added since the last take
+    (a GUI log view); thread-safe."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._lines, self._taken = [], 0
+
+    def lines(self):
+        with self._lock:
+            return list(self._lines)
+
+    def take(self):
+        with self._lock:
+            lines = self._lines[self._taken:]
+            self._taken = len(self._lines)
+            return lines
+
+    def add(self, line):
+        with self._lock:
+            self._lines.append(line)
+            if len(self._lines) > MAX_LOG_LINES:
+                drop = len(self._lines) - MAX_LOG_LINES
+                del self._lines[:drop]
+                self._taken = max(0, self._taken - drop)
+
+
 class BackgroundJob:
     """A sequence of child processes with progress, log, cancel and a result; see the module docstring."""
 
@@ -88,8 +115,7 @@ class BackgroundJob:
         self._onFinished = onFinished
         self._gracePeriod = gracePeriod
         self._lock = threading.Lock()
-        self._log = []
-        self._logTaken = 0
+        self._log = JobLog()
         self._progress = 0.0
         self._message = "Waiting"
         self._state = "pending"
@@ -134,23 +160,14 @@ class BackgroundJob:
         return self._error
 
     def logLines(self):
-        with self._lock:
-            return list(self._log)
+        return self._log.lines()
 
     def takeLogLines(self):
         """Log lines added since the previous call (for a GUI log view)."""
-        with self._lock:
-            lines = self._log[self._logTaken:]
-            self._logTaken = len(self._log)
-            return lines
+        return self._log.take()
 
     def _addLog(self, line):
-        with self._lock:
-            self._log.append(line)
-            if len(self._log) > MAX_LOG_LINES:
-                drop = len(self._log) - MAX_LOG_LINES
-                del self._log[:drop]
-                self._logTaken = max(0, self._logTaken - drop)
+        self._log.add(line)
         LOG.debug("%s: %s", self.title, line)
 
     def _setProgress(self, percent, message=None):

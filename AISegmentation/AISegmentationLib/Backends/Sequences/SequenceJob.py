@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 
-from ...JobRunner import JobCancelledError
+from ...JobRunner import JobCancelledError, JobLog
 
 POLL_SECONDS = 0.1
 CANCEL_WAIT_SECONDS = 60.0
@@ -51,8 +51,7 @@ class SequenceJob:
         self._owner = threading.current_thread()
         self._state, self._error = "running", None
         self._next, self._running, self._rows = 0, [], []
-        self._lock = threading.Lock()
-        self._log, self._logTaken = [], 0
+        self._log = JobLog()
         self._progress, self._message = 0.0, "Waiting"
         self._cancelRequested = threading.Event()
         self._startTime = time.time()
@@ -112,14 +111,10 @@ class SequenceJob:
         return [(frame.value, frame.job) for frame in list(self._running)]
 
     def logLines(self):
-        with self._lock:
-            return list(self._log)
+        return self._log.lines()
 
     def takeLogLines(self):
-        with self._lock:
-            lines = self._log[self._logTaken:]
-            self._logTaken = len(self._log)
-            return lines
+        return self._log.take()
 
     def cancel(self):
         """Cancel the running frames and start no other (the end comes with the next advance)."""
@@ -302,8 +297,7 @@ class SequenceJob:
                 self._addLog(f"[frame {frame.value}] {line}")
 
     def _addLog(self, line):
-        with self._lock:
-            self._log.append(line)
+        self._log.add(line)
         logging.debug("%s: %s", self.title, line)
 
     # A LocalCluster of our own ------------------------------------------------------------------------------------
