@@ -1,5 +1,5 @@
 """The import graph of AISegmentationLib, read from the source (ast over every .py, relative imports resolved; an
-import inside a function counts: it is an arrow all the same), and the house's layers (DESIGN.md "Layers"):
+import inside a function counts: it is an arrow all the same), and the house's layers (README "Layout"):
 
     fronts (CommandLine; Cohort, Demo: clients of the Logic)  ->  the Logic (Logic.py, the facade)
         ->  areas (Backends, Interactive, Comparison, Classic, Training, Dicom, Cluster, Pictures, ...)
